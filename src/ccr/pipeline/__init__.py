@@ -1,0 +1,1 @@
+"""Corpus directory, ingest readers, exporters and the stage runner."""

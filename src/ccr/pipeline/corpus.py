@@ -1,0 +1,319 @@
+"""The corpus directory: the one contract between stages (DESIGN.md).
+
+Tables are append-only Parquet shards. A shard becomes part of the corpus only when its commit
+marker (``.state/commits/STAGE/FINGERPRINT/KEY.json``) exists: data files are renamed into place
+first and the marker is written last, so a process killed in between leaves an orphan file that
+readers never see and the next run deletes. Markers also say which input rows a stage has done,
+which is how every stage resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ccr import __version__
+from ccr.errors import CcrError
+from ccr.pipeline import atomic, locks
+from ccr.pipeline.schema import ID_COLUMN, SCHEMA_VERSION, base_table, column_types
+
+if TYPE_CHECKING:
+    import datasets
+    import polars as pl
+
+MANIFEST = "manifest.json"
+STATE = ".state"
+
+
+@dataclass
+class Commit:
+    """One committed shard: which files it added and which input rows it covered."""
+
+    stage: str
+    fingerprint: str
+    key: str
+    files: dict[str, str]
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    committed_at: float = 0.0
+
+
+class Corpus:
+    """A corpus directory opened for reading and for committing shards."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._commits: list[Commit] | None = None
+
+    # ---- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, root: Path | str, *, create: bool = False) -> Corpus:
+        """Open ``root``; with ``create`` make it if missing. A newer schema is refused."""
+        root = Path(root)
+        manifest = root / MANIFEST
+        if not manifest.exists():
+            if not create:
+                if root.exists() and any(root.iterdir()):
+                    raise CcrError(f"{root} is not a ccr corpus (no {MANIFEST}); pass a corpus directory")
+                raise CcrError(f"no corpus at {root}; create one with: ccr ingest FORMAT SRC {root}")
+            root.mkdir(parents=True, exist_ok=True)
+            atomic.write_json(manifest, {
+                "schema_version": SCHEMA_VERSION,
+                "created_with": f"ccr {__version__}",
+                "created_at": _now(),
+                "media_root": None,
+                "runs": [],
+            })
+        corpus = cls(root)
+        version = corpus.manifest().get("schema_version")
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise CcrError(
+                f"corpus {root} has schema version {version}, newer than this ccr understands "
+                f"({SCHEMA_VERSION}); upgrade ccr (pip install -U ccr)"
+            )
+        return corpus
+
+    def manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.root / MANIFEST).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise CcrError(f"{self.root / MANIFEST} is not valid JSON ({e}); restore it from a backup") from None
+
+    @property
+    def media_root(self) -> Path | None:
+        value = self.manifest().get("media_root")
+        return Path(value) if value else None
+
+    def resolve_media(self, path: str | None, media_root: Path | None = None) -> Path | None:
+        """Where a media row's relative path lives on this machine (``--media-root`` wins)."""
+        if not path:
+            return None
+        root = media_root or self.media_root
+        p = Path(path)
+        return p if p.is_absolute() or root is None else root / p
+
+    def update_manifest(self, **fields: Any) -> None:
+        with self._manifest_lock():
+            data = self.manifest()
+            data.update(fields)
+            atomic.write_json(self.root / MANIFEST, data)
+
+    def append_run(self, record: dict[str, Any]) -> None:
+        """Add one stage-run record; a short flock keeps concurrent shard workers from losing one."""
+        with self._manifest_lock():
+            data = self.manifest()
+            data.setdefault("runs", []).append(record)
+            atomic.write_json(self.root / MANIFEST, data)
+
+    def runs(self) -> list[dict[str, Any]]:
+        return list(self.manifest().get("runs", []))
+
+    def _manifest_lock(self) -> Any:
+        return locks.exclusive(self.root / STATE / "manifest.lock", wait=True, what="manifest update")
+
+    def stage_lock(self, stage: str, shard_index: int, num_shards: int) -> Any:
+        name = f"{stage}-{shard_index}of{num_shards}.lock"
+        what = f"ccr {stage}" + (f" shard {shard_index}/{num_shards}" if num_shards > 1 else "")
+        return locks.exclusive(self.root / STATE / "locks" / name, wait=False, what=what)
+
+    # ---- commits -------------------------------------------------------------------------
+
+    def _commit_dir(self, stage: str, fingerprint: str) -> Path:
+        return self.root / STATE / "commits" / stage / fingerprint
+
+    def commits(self, stage: str | None = None, fingerprint: str | None = None) -> list[Commit]:
+        """Committed shards in commit order (oldest first)."""
+        if self._commits is None:
+            found = []
+            for path in (self.root / STATE / "commits").glob("*/*/*.json"):
+                try:
+                    found.append(Commit(**json.loads(path.read_text(encoding="utf-8"))))
+                except (json.JSONDecodeError, TypeError) as e:
+                    raise CcrError(f"commit marker {path} is damaged ({e}); delete it and rerun that stage") from None
+            found.sort(key=lambda c: (c.committed_at, c.stage, c.key))
+            self._commits = found
+        return [c for c in self._commits
+                if (stage is None or c.stage == stage) and (fingerprint is None or c.fingerprint == fingerprint)]
+
+    def shard_path(self, table: str, stage: str, fingerprint: str, key: str) -> Path:
+        ext = "arrow" if table.startswith("features/") else "parquet"
+        return self.root / table / f"{stage}-{fingerprint}-{key}.{ext}"
+
+    def write_shard(self, table: str, rows: list[dict[str, Any]] | pl.DataFrame, path: Path) -> int:
+        """Write one shard file atomically (not yet visible: ``commit`` makes it so)."""
+        if table.startswith("features/"):
+            from ccr.vision.feature_store import write_shard
+
+            return write_shard(path, rows)  # type: ignore[arg-type]
+        df = _frame(table, rows)
+        atomic.write_with(path, lambda tmp: df.write_parquet(tmp, compression="zstd"))
+        return df.height
+
+    def commit(self, commit: Commit) -> None:
+        """Make a shard's files visible and record the rows it covered; the marker is written last."""
+        commit.committed_at = time.time()
+        path = self._commit_dir(commit.stage, commit.fingerprint) / f"{commit.key}.json"
+        atomic.write_json(path, commit.__dict__)
+        self._commits = None
+
+    def drop_stage(self, stage: str, fingerprint: str | None = None) -> int:
+        """Remove a stage's commits and their files (``--force``); returns how many shards."""
+        gone = self.commits(stage, fingerprint)
+        for c in gone:
+            (self._commit_dir(c.stage, c.fingerprint) / f"{c.key}.json").unlink(missing_ok=True)
+            for rel in c.files.values():
+                (self.root / rel).unlink(missing_ok=True)
+        self._commits = None
+        return len(gone)
+
+    def remove_orphans(self, stage: str) -> int:
+        """Delete files of ``stage`` that no marker names (left by a killed run) and temporaries."""
+        atomic.remove_temporaries(self.root)
+        referenced = {self.root / rel for c in self.commits(stage) for rel in c.files.values()}
+        n = 0
+        for path in self.root.glob(f"*/{stage}-*"):
+            if path.is_file() and path not in referenced:
+                path.unlink()
+                n += 1
+        for path in self.root.glob(f"features/*/{stage}-*"):
+            if path.is_file() and path not in referenced:
+                path.unlink()
+                n += 1
+        return n
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def files(self, table: str) -> list[Path]:
+        """Committed shard files of one table (or side table), in commit order."""
+        return [self.root / c.files[table] for c in self.commits() if table in c.files]
+
+    def side_tables(self, table: str) -> list[str]:
+        names = {t for c in self.commits() for t in c.files if t.startswith(f"{table}.")}
+        return sorted(names)
+
+    def scan(self, table: str, *, with_side_tables: bool = True) -> pl.LazyFrame:
+        """A lazy view of a table; side tables (``captions.STAGE``) are joined on the id."""
+        import polars as pl
+
+        files = self.files(table)
+        types = column_types().get(base_table(table), {})
+        if not files:
+            return pl.DataFrame(schema={k: v for k, v in types.items() if k in _base_columns(table)}).lazy()
+        frames = [pl.scan_parquet(p) for p in files]
+        lf = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+        id_col = ID_COLUMN.get(base_table(table))
+        if "." in table and id_col:
+            lf = lf.unique(subset=[id_col], keep="last", maintain_order=True)
+        if with_side_tables and "." not in table and id_col:
+            for side in self.side_tables(table):
+                side_lf = self.scan(side)
+                cols = [c for c in side_lf.collect_schema().names() if c != id_col]
+                present = set(lf.collect_schema().names())
+                lf = lf.drop([c for c in cols if c in present]).join(side_lf, on=id_col, how="left")
+        return lf
+
+    def table(self, table: str, *, with_side_tables: bool = True) -> pl.DataFrame:
+        return self.scan(table, with_side_tables=with_side_tables).collect()
+
+    def dataset(self, table: str) -> datasets.Dataset:
+        """A table as a Hugging Face dataset (side tables joined)."""
+        import datasets
+
+        return datasets.Dataset.from_polars(self.table(table))
+
+    def ids(self, table: str) -> set[str]:
+        id_col = ID_COLUMN[base_table(table)]
+        if not self.files(table):
+            return set()
+        return set(self.scan(table, with_side_tables=False).select(id_col).collect().to_series().to_list())
+
+    def count(self, table: str) -> int:
+        if not self.files(table):
+            return 0
+        return int(self.scan(table, with_side_tables=False).select(pl_len()).collect().item())
+
+    def failures(self, *, outstanding: bool = True) -> pl.DataFrame:
+        """Failure rows; by default only those not since fixed by a ``--retry-failed`` run."""
+        import polars as pl
+
+        df = self.table("failures")
+        if not outstanding or df.height == 0:
+            return df
+        fixed = [(c.stage, c.fingerprint, i) for c in self.commits() for i in c.done]
+        if not fixed:
+            return df
+        fixed_df = pl.DataFrame(fixed, schema=["stage", "fingerprint", "row_id"], orient="row")
+        return df.join(fixed_df, on=["stage", "fingerprint", "row_id"], how="anti")
+
+    def feature_names(self) -> list[str]:
+        return sorted({t.split("/", 1)[1] for c in self.commits() for t in c.files if t.startswith("features/")})
+
+    def features(self, name: str) -> Any:
+        from ccr.vision.feature_store import FeatureStore
+
+        return FeatureStore(self, name)
+
+    def delete(self) -> None:
+        shutil.rmtree(self.root)
+
+
+def pl_len() -> Any:
+    import polars as pl
+
+    return pl.len()
+
+
+def _base_columns(table: str) -> set[str]:
+    base = base_table(table)
+    return {
+        "media": {"media_id", "split", "modality", "path", "duration"},
+        "captions": {"caption_id", "media_id", "split", "lang", "text", "origin", "parent_id", "model"},
+        "failures": {"failure_id", "table", "row_id", "stage", "fingerprint", "reason", "source"},
+        "descriptions": {"description_id", "media_id", "model", "prompt_id", "text"},
+        "slots": {"slot_id", "media_id", "slot", "text", "size"},
+    }.get(base, set())
+
+
+def _frame(table: str, rows: list[dict[str, Any]] | pl.DataFrame) -> pl.DataFrame:
+    """Rows -> a frame with the declared column types (extra columns keep their own)."""
+    import polars as pl
+
+    types = column_types().get(base_table(table), {})
+    if isinstance(rows, pl.DataFrame):
+        df = rows
+    else:
+        cols: dict[str, list[Any]] = {}
+        for r in rows:
+            for k in r:
+                cols.setdefault(k, [])
+        data = {k: [r.get(k) for r in rows] for k in cols}
+        schema = {k: types[k] for k in cols if k in types}
+        df = pl.DataFrame(data, schema_overrides=schema, strict=False) if rows else pl.DataFrame(
+            schema={k: v for k, v in types.items() if k in _base_columns(table)})
+    casts = [pl.col(k).cast(types[k]) for k in df.columns if k in types and df.schema[k] != types[k]]
+    return df.with_columns(casts) if casts else df
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the libraries that shape outputs, for the manifest."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("ccr", "torch", "transformers", "ctranslate2", "datasets", "sentence-transformers", "polars"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    out["python"] = ".".join(map(str, sys.version_info[:3]))
+    return out

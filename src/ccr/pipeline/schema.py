@@ -1,0 +1,49 @@
+"""Column types of the corpus tables (DESIGN.md, "The corpus directory" and "Column names").
+
+Shards are written with these types so that shards from different stages concatenate without
+guessing; columns a stage adds beyond these keep the type the stage gave them.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+ID_COLUMN = {
+    "media": "media_id",
+    "captions": "caption_id",
+    "descriptions": "description_id",
+    "slots": "slot_id",
+    "failures": "failure_id",
+}
+
+ORIGINS = ("human", "mt", "bt")
+MODALITIES = ("image", "video")
+SPLITS = ("train", "val", "test")
+
+
+def column_types() -> dict[str, dict[str, object]]:
+    """Polars dtypes per table; a function so that importing this module stays free of polars."""
+    import polars as pl
+
+    s, f, i = pl.String, pl.Float64, pl.Int64
+    return {
+        "media": {"media_id": s, "split": s, "modality": s, "path": s, "duration": f},
+        "captions": {
+            "caption_id": s, "media_id": s, "split": s, "lang": s, "text": s, "origin": s,
+            "parent_id": s, "model": s,
+            "qid": s, "duration": f, "relevant_windows": pl.List(pl.List(f)),
+            "relevant_clip_ids": pl.List(i), "saliency_scores": pl.List(pl.List(i)),
+            "mt_logprob": f, "len_ratio": f, "is_copy": pl.Boolean, "rt_sim": f, "xl_sim": f,
+            "xm_sim": f, "dcot_conf": f, "keep": pl.Boolean, "weight": f, "noise_type": s,
+        },
+        "descriptions": {"description_id": s, "media_id": s, "model": s, "prompt_id": s, "text": s},
+        "slots": {"slot_id": s, "media_id": s, "slot": i, "text": s, "size": i},
+        "failures": {
+            "failure_id": s, "table": s, "row_id": s, "stage": s, "fingerprint": s, "reason": s, "source": s,
+        },
+    }
+
+
+def base_table(name: str) -> str:
+    """``captions.backtranslate`` (a side table) -> ``captions``."""
+    return name.split(".", 1)[0]

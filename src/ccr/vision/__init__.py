@@ -1,0 +1,1 @@
+"""Media loading, frame sampling, visual features and the feature store."""
