@@ -1,0 +1,185 @@
+"""Generic tables (jsonl, csv, parquet) with one caption per row, for sources no other reader knows.
+
+Columns are our own names (media_id, caption_id, split, lang, text, path, modality, duration, origin,
+parent_id, model, and the grounding fields); ``IngestOptions.columns`` maps them to differently
+named source columns, so a user never has to rewrite a file to ingest it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ccr.errors import CcrError
+from ccr.pipeline.ingest.grounding import GROUNDING_KEYS, grounding_extra
+from ccr.pipeline.ingest.records import BadRecord, Caption, Media, Record
+from ccr.pipeline.ingest.textio import as_id, as_number, guess_split, iter_jsonl, iter_lines
+
+if TYPE_CHECKING:
+    from ccr.pipeline.ingest import IngestOptions
+
+Row = tuple[str, dict[str, Any] | BadRecord]
+
+_TEXT_COLUMNS = ("split", "lang", "path", "modality", "origin", "parent_id", "model")
+_LIST_COLUMNS = {"relevant_windows", "relevant_clip_ids", "saliency_scores"}
+_PARQUET_BATCH = 8192
+
+
+def read_jsonl(src: Path, opts: IngestOptions) -> Iterator[Record]:
+    rows = ((f"{src}:{lineno}", row) for lineno, row in iter_jsonl(src))
+    yield from _records(rows, src, opts)
+
+
+def read_csv(src: Path, opts: IngestOptions) -> Iterator[Record]:
+    yield from _records(_csv_rows(src), src, opts)
+
+
+def read_parquet(src: Path, opts: IngestOptions) -> Iterator[Record]:
+    yield from _records(_parquet_rows(src), src, opts)
+
+
+def _csv_rows(src: Path) -> Iterator[Row]:
+    """Rows as dicts of strings; an undecodable line is reported and skipped, the rest still parse."""
+    bad: list[tuple[int, BadRecord]] = []
+    position = {"line": 0}
+
+    def lines() -> Iterator[str]:
+        for lineno, line in iter_lines(src):
+            position["line"] = lineno
+            if isinstance(line, BadRecord):
+                bad.append((lineno, line))
+            else:
+                yield line + "\n"
+
+    reader = csv.reader(lines())
+    header = next(reader, None)
+    if bad and bad[0][0] == 1:
+        raise CcrError(f"{src}: the header line is not UTF-8; expected a CSV header naming the columns")
+    if header is None:
+        return
+    for values in reader:
+        while bad:
+            record = bad.pop(0)[1]
+            yield record.source, record
+        if not values:
+            continue
+        where = f"{src}:{position['line']}"
+        if len(values) != len(header):
+            yield where, BadRecord(where, f"has {len(values)} fields but the header has {len(header)}")
+            continue
+        yield where, dict(zip(header, values, strict=True))
+    for _, record in bad:
+        yield record.source, record
+
+
+def _parquet_rows(src: Path) -> Iterator[Row]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not src.is_file():
+        raise CcrError(f"{src}: no such file")
+    try:
+        table = pq.ParquetFile(src)
+    except (OSError, pa.ArrowException) as err:
+        raise CcrError(f"{src}: not a readable Parquet file ({err})") from None
+    index = 0
+    for batch in table.iter_batches(batch_size=_PARQUET_BATCH):
+        for row in batch.to_pylist():
+            index += 1
+            yield f"{src}:{index}", row
+
+
+def _records(rows: Iterator[Row], src: Path, opts: IngestOptions) -> Iterator[Record]:
+    file_split = guess_split(src.name) or "train"
+    seen: set[str] = set()
+    counts: dict[tuple[str, str], int] = {}
+    for where, row in rows:
+        if isinstance(row, BadRecord):
+            yield row
+            continue
+        values = _values(row, opts.columns)
+        if isinstance(values, str):
+            yield BadRecord(where, values, row_id=as_id(row.get(opts.columns.get("caption_id", "caption_id"))))
+            continue
+        media_id = values["media_id"]
+        lang = values.get("lang") or opts.lang or "en"
+        split = opts.split or values.get("split") or file_split
+        caption_id = values.get("caption_id")
+        if caption_id is None:
+            k = counts.get((media_id, lang), 0)
+            counts[(media_id, lang)] = k + 1
+            caption_id = f"{media_id}#{lang}#{k}"
+        if media_id not in seen:
+            seen.add(media_id)
+            yield Media(
+                media_id=media_id,
+                split=split,
+                modality=values.get("modality") or opts.modality or "image",
+                path=values.get("path"),
+                duration=values.get("duration"),
+            )
+        yield Caption(
+            caption_id=caption_id,
+            media_id=media_id,
+            split=split,
+            lang=lang,
+            text=values["text"],
+            origin=values.get("origin") or "human",
+            parent_id=values.get("parent_id"),
+            model=values.get("model"),
+            extra=values["extra"],
+        )
+
+
+def _values(row: dict[str, Any], columns: dict[str, str]) -> dict[str, Any] | str:
+    """Our columns of one source row, type-checked; or the reason the row is unusable."""
+
+    def get(name: str) -> Any:
+        value = row.get(columns.get(name, name))
+        if value == "" and name != "text":
+            return None
+        if isinstance(value, str) and name in _LIST_COLUMNS:
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                return value
+        if isinstance(value, str) and name == "duration":
+            try:
+                return float(value)
+            except ValueError:
+                return value
+        return value
+
+    out: dict[str, Any] = {}
+    media_id = as_id(get("media_id"))
+    if media_id is None:
+        return "'media_id' missing or not an integer/string"
+    out["media_id"] = media_id
+    if get("caption_id") is not None:
+        out["caption_id"] = as_id(get("caption_id"))
+        if out["caption_id"] is None:
+            return "'caption_id' is not an integer/string"
+    text = get("text")
+    if not isinstance(text, str):
+        return "'text' missing or not a string"
+    out["text"] = text
+    for name in _TEXT_COLUMNS:
+        value = get(name)
+        if value is not None and not isinstance(value, str):
+            return f"'{name}' is not a string"
+        out[name] = value
+    duration = get("duration")
+    if duration is not None and as_number(duration) is None:
+        return "'duration' is not a number"
+    out["duration"] = as_number(duration)
+    grounding = {key: get(key) for key in GROUNDING_KEYS if key != "duration" and get(key) is not None}
+    if grounding and out["duration"] is not None:
+        grounding["duration"] = out["duration"]
+    extra = grounding_extra(grounding)
+    if isinstance(extra, str):
+        return extra
+    out["extra"] = extra
+    return out

@@ -1,0 +1,154 @@
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from ccr.errors import CcrError
+from ccr.pipeline.corpus import Corpus
+from ccr.pipeline.runner import RunOptions, run_stage
+
+sys.path.insert(0, str(Path(__file__).parent))
+from upper_stage import STAGE, UpperConfig  # noqa: E402
+
+OPTS = dict(batch_size=4, chunk_rows=8, progress=False)
+
+
+def snapshot(corpus_dir: Path) -> dict[str, pl.DataFrame]:
+    """'Identical corpus' = identical data tables sorted by id (DESIGN.md)."""
+    c = Corpus.open(corpus_dir)
+    return {
+        "captions": c.table("captions").sort("caption_id"),
+        "media": c.table("media").sort("media_id"),
+        "failures": c.table("failures").sort("failure_id"),
+    }
+
+
+def assert_same(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -> None:
+    for name in a:
+        assert a[name].columns == b[name].columns, name
+        assert a[name].equals(b[name]), name
+
+
+def test_stage_writes_rows_side_table_and_isolated_failures(toy_corpus):
+    corpus = Corpus.open(toy_corpus)
+    english = corpus.table("captions").filter(pl.col("lang") == "en")
+    stars = english.filter(pl.col("text").str.contains("star"))
+    summary = run_stage(corpus, STAGE, UpperConfig(), RunOptions(**OPTS))
+    assert summary.rows_in == english.height
+    assert summary.rows_failed == stars.height > 0
+    assert summary.rows_out["captions"] == english.height - stars.height
+    captions = corpus.table("captions")
+    mt = captions.filter(pl.col("origin") == "mt")
+    assert set(mt["parent_id"]) == set(english["caption_id"]) - set(stars["caption_id"])
+    # the side table is joined on the id
+    joined = captions.filter(pl.col("caption_id").is_in(mt["parent_id"].to_list()))
+    assert (joined["upper_len"] == joined["text"].str.len_chars()).all()
+    failures = corpus.failures()
+    assert set(failures["row_id"]) == set(stars["caption_id"])
+    assert failures["reason"].str.starts_with("ValueError: stars are not allowed").all()
+    run = corpus.runs()[-1]
+    assert run["stage"] == "upper" and run["rows_in"] == english.height and run["rows_failed"] == stars.height
+    assert run["status"] == "complete" and "polars" in run["versions"]
+
+
+def test_rerun_skips_done_rows_and_failures_until_retry(toy_corpus):
+    corpus = Corpus.open(toy_corpus)
+    run_stage(corpus, STAGE, UpperConfig(), RunOptions(**OPTS))
+    before = snapshot(toy_corpus)
+    again = run_stage(corpus, STAGE, UpperConfig(), RunOptions(**OPTS))
+    assert again.rows_in == 0
+    assert_same(before, snapshot(toy_corpus))
+    retried = run_stage(corpus, STAGE, UpperConfig(), RunOptions(retry_failed=True, **OPTS))
+    assert retried.rows_in == before["failures"].height and retried.rows_failed == before["failures"].height
+
+
+def test_batch_size_does_not_change_outputs_but_config_does(toy_corpus, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(toy_corpus, other)
+    run_stage(Corpus.open(toy_corpus), STAGE, UpperConfig(), RunOptions(**OPTS))
+    run_stage(Corpus.open(other), STAGE, UpperConfig(), RunOptions(batch_size=64, chunk_rows=1000, progress=False))
+    assert_same(snapshot(toy_corpus), snapshot(other))
+    changed = run_stage(Corpus.open(other), STAGE, UpperConfig(suffix="?"), RunOptions(**OPTS))
+    assert changed.rows_in > 0, "a new fingerprint owes every row again"
+
+
+def test_shards_split_the_work_and_together_equal_one_run(toy_corpus, tmp_path):
+    single = tmp_path / "single"
+    shutil.copytree(toy_corpus, single)
+    run_stage(Corpus.open(single), STAGE, UpperConfig(), RunOptions(**OPTS))
+    counts = []
+    for index in range(3):
+        s = run_stage(Corpus.open(toy_corpus), STAGE, UpperConfig(),
+                      RunOptions(num_shards=3, shard_index=index, **OPTS))
+        counts.append(s.rows_in)
+    assert all(n > 0 for n in counts)
+    assert_same(snapshot(single), snapshot(toy_corpus))
+
+
+def test_limit_and_force(toy_corpus):
+    corpus = Corpus.open(toy_corpus)
+    assert run_stage(corpus, STAGE, UpperConfig(), RunOptions(limit=5, **OPTS)).rows_in == 5
+    rest = run_stage(corpus, STAGE, UpperConfig(), RunOptions(**OPTS))
+    full = snapshot(toy_corpus)
+    forced = run_stage(corpus, STAGE, UpperConfig(), RunOptions(force=True, **OPTS))
+    assert forced.rows_in == rest.rows_in + 5
+    assert_same(full, snapshot(toy_corpus))
+
+
+def test_bad_shard_options_are_clear_errors(toy_corpus):
+    with pytest.raises(CcrError, match="--shard-index must be in 0..1"):
+        run_stage(Corpus.open(toy_corpus), STAGE, UpperConfig(), RunOptions(num_shards=2, shard_index=2))
+
+
+def _start(corpus_dir: Path, delay: float) -> subprocess.Popen:
+    script = Path(__file__).parent / "upper_stage.py"
+    return subprocess.Popen([sys.executable, str(script), str(corpus_dir), str(delay)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_second_process_on_the_same_stage_is_refused(toy_corpus):
+    proc = _start(toy_corpus, 0.2)
+    try:
+        deadline = time.time() + 30
+        lock = toy_corpus / ".state" / "locks" / "upper-0of1.lock"
+        while time.time() < deadline and not (lock.exists() and lock.read_text().strip()):
+            time.sleep(0.05)
+        with pytest.raises(CcrError, match=r"ccr upper is already running on this corpus \(pid \d+\)"):
+            run_stage(Corpus.open(toy_corpus), STAGE, UpperConfig(delay=0.2), RunOptions(**OPTS))
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_sigkill_five_times_then_resume_equals_an_uninterrupted_run(toy_corpus, tmp_path):
+    """Kill the stage at random points five times; the finished corpus must equal a clean run."""
+    clean = tmp_path / "clean"
+    shutil.copytree(toy_corpus, clean)
+    run_stage(Corpus.open(clean), STAGE, UpperConfig(delay=0.0), RunOptions(**OPTS))
+
+    rng = random.Random(7)
+    markers = toy_corpus / ".state" / "commits" / "upper"
+    for _ in range(5):
+        before = len(list(markers.rglob("*.json")))
+        proc = _start(toy_corpus, 0.03)
+        deadline = time.time() + 60
+        while time.time() < deadline and len(list(markers.rglob("*.json"))) <= before:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.1))  # somewhere inside the next shard: mid-batch, mid-write or mid-commit
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    partial = sum(len(c.done) + len(c.failed) for c in Corpus.open(toy_corpus).commits("upper"))
+    final = run_stage(Corpus.open(toy_corpus), STAGE, UpperConfig(delay=0.0), RunOptions(**OPTS))
+    assert partial >= 5 * 8 and final.rows_in > 0, "every kill landed after some progress and before the end"
+    assert all(r["status"] != "complete" for r in Corpus.open(toy_corpus).runs()[:-1] if r["stage"] == "upper")
+    assert_same(snapshot(clean), snapshot(toy_corpus))
+    assert not list(toy_corpus.rglob(".tmp-*")), "temporaries of killed writes are cleaned up"
+    shard_files = {p.name for p in (toy_corpus / "captions").glob("upper-*")}
+    referenced = {Path(f).name for c in Corpus.open(toy_corpus).commits("upper") for f in c.files.values()}
+    assert shard_files <= referenced, "no orphan shard survives a resumed run"

@@ -1,0 +1,55 @@
+from dataclasses import dataclass
+
+import pytest
+
+from ccr.config import fingerprint, load_toml, parse_sets, resolve, runtime_field, semantic_dict
+from ccr.errors import CcrError
+
+
+@dataclass
+class Cfg:
+    beam_size: int = 4  # beams
+    langs: list[str] | None = None  # targets
+    compute_type: str = "auto"  # int8 on CPU
+    temperature: float = 1.0  # sampling temperature
+    greedy: bool = False  # decoding mode
+    batch_size: int = runtime_field(32)  # does not change outputs
+
+
+def test_layers_override_defaults_in_order_and_parse_strings(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text('[translate]\nbeam_size = 2\nlangs = ["de"]\n')
+    cfg = resolve(Cfg, load_toml(toml, "translate"), parse_sets(["beam_size=5", "langs=de,fr", "greedy=true",
+                                                                  "temperature=0.5"]))
+    assert cfg == Cfg(beam_size=5, langs=["de", "fr"], greedy=True, temperature=0.5)
+
+
+def test_unknown_key_is_an_error_listing_known_ones():
+    with pytest.raises(CcrError, match="unknown option 'beam'.*beam_size"):
+        resolve(Cfg, {"beam": 4})
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["beam_size=four"], "beam_size: expected an integer"),
+    (["greedy=maybe"], "greedy: expected true/false"),
+    (["temperature=hot"], "temperature: expected a number"),
+    (["novalue"], "expected key=value"),
+])
+def test_bad_values_are_type_checked(sets, message):
+    with pytest.raises(CcrError, match=message):
+        resolve(Cfg, parse_sets(sets))
+
+
+def test_fingerprint_ignores_runtime_fields_but_not_semantic_ones():
+    base = fingerprint("s", semantic_dict(Cfg()))
+    assert fingerprint("s", semantic_dict(Cfg(batch_size=1))) == base
+    assert fingerprint("s", semantic_dict(Cfg(beam_size=1))) != base
+
+
+def test_missing_and_invalid_toml(tmp_path):
+    with pytest.raises(CcrError, match="not found"):
+        load_toml(tmp_path / "none.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("beam_size = = 3")
+    with pytest.raises(CcrError, match="not valid TOML"):
+        load_toml(bad)
