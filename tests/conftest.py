@@ -48,3 +48,15 @@ def toy_corpus(_toy_corpus_master: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "corpus"
     shutil.copytree(_toy_corpus_master, dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray instance for every Ray test; workers can import the test helper stages."""
+    import ray
+
+    helpers = [str(Path(__file__).parent / "pipeline")]
+    path = os.pathsep.join(helpers + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    yield ray
+    ray.shutdown()

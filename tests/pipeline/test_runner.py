@@ -152,3 +152,14 @@ def test_sigkill_five_times_then_resume_equals_an_uninterrupted_run(toy_corpus, 
     shard_files = {p.name for p in (toy_corpus / "captions").glob("upper-*")}
     referenced = {Path(f).name for c in Corpus.open(toy_corpus).commits("upper") for f in c.files.values()}
     assert shard_files <= referenced, "no orphan shard survives a resumed run"
+
+
+def test_ray_engine_gives_the_same_corpus_as_the_local_one(toy_corpus, tmp_path, ray_local):
+    """A real local Ray instance: an actor pool runs the stage's batch function."""
+    local = tmp_path / "local"
+    shutil.copytree(toy_corpus, local)
+    run_stage(Corpus.open(local), STAGE, UpperConfig(), RunOptions(**OPTS))
+    summary = run_stage(Corpus.open(toy_corpus), STAGE, UpperConfig(),
+                        RunOptions(engine="ray", ray_concurrency=2, ray_window_rows=40, **OPTS))
+    assert summary.rows_failed > 0 and summary.rows_out["captions"] > 0
+    assert_same(snapshot(local), snapshot(toy_corpus))

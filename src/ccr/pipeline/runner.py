@@ -80,6 +80,9 @@ class RunOptions:
     force: bool = False
     retry_failed: bool = False
     progress: bool = True
+    engine: str = "local"  # local | ray
+    ray_concurrency: int = 2  # actors (each holding one model) for --engine ray
+    ray_window_rows: int = 16384  # rows handed to one Ray Data pipeline (actors load once per window)
 
     def validate(self) -> None:
         if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
@@ -88,6 +91,8 @@ class RunOptions:
             raise CcrError("--batch-size must be at least 1")
         if self.limit is not None and self.limit < 0:
             raise CcrError("--limit must be 0 or more")
+        if self.engine not in ("local", "ray"):
+            raise CcrError(f"--engine {self.engine!r}: use local or ray")
 
 
 @dataclass
@@ -151,7 +156,7 @@ def table_chunks(lf_factory: Callable[[], Any], id_col: str) -> Callable[[Corpus
     return chunks
 
 
-def _process_isolated(stage: Stage, items: Sequence[Any], state: Any, cfg: Any, plan: Plan) -> BatchResult:
+def process_isolated(stage: Stage, items: Sequence[Any], state: Any, cfg: Any, plan: Plan) -> BatchResult:
     """Process a batch; if it raises, retry row by row so one bad row cannot sink its neighbours."""
     try:
         return stage.process(items, state, cfg)
@@ -163,7 +168,7 @@ def _process_isolated(stage: Stage, items: Sequence[Any], state: Any, cfg: Any, 
             return BatchResult(failures=[Failure(plan.id_of(items[0]), reason[:2000])])
         merged = BatchResult()
         for item in items:
-            part = _process_isolated(stage, [item], state, cfg, plan)
+            part = process_isolated(stage, [item], state, cfg, plan)
             for table, rows in part.rows.items():
                 merged.rows.setdefault(table, []).extend(rows)
             merged.failures.extend(part.failures)
@@ -200,13 +205,27 @@ def run_stage(corpus: Corpus, stage: Stage, cfg: Any, options: RunOptions | None
         status = "complete"
         try:
             with Progress(f"ccr {stage.name}", plan.total(), enabled=options.progress) as bar:
+                window: list[Chunk] = []
                 for chunk in plan.chunks(corpus, done, options):
                     if chunk.key in done.keys:
                         summary.skipped_chunks += 1
                         continue
+                    if options.engine == "ray":
+                        window.append(chunk)
+                        if sum(len(c.items) for c in window) >= options.ray_window_rows:
+                            _run_ray_window(corpus, stage, cfg, plan, fp, window, options, summary, bar)
+                            window = []
+                        continue
                     if state is None:
                         state = stage.setup(corpus, cfg, plan)
-                    _run_chunk(corpus, stage, cfg, plan, fp, chunk, state, options, summary, bar)
+                    results = []
+                    for start in range(0, len(chunk.items), options.batch_size):
+                        batch = chunk.items[start:start + options.batch_size]
+                        results.append(process_isolated(stage, batch, state, cfg, plan))
+                        bar.advance(len(batch))
+                    _commit_chunk(corpus, stage, plan, fp, chunk, results, options, summary)
+                if window:
+                    _run_ray_window(corpus, stage, cfg, plan, fp, window, options, summary, bar)
         except BaseException as e:
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else f"failed: {type(e).__name__}: {e}"
             raise
@@ -219,17 +238,26 @@ def run_stage(corpus: Corpus, stage: Stage, cfg: Any, options: RunOptions | None
     return summary
 
 
-def _run_chunk(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, fp: str, chunk: Chunk, state: Any,
-               options: RunOptions, summary: RunSummary, bar: Progress) -> None:
+def _run_ray_window(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, fp: str, window: list[Chunk],
+                    options: RunOptions, summary: RunSummary, bar: Progress) -> None:
+    from ccr.pipeline.ray_engine import process_window
+
+    per_chunk = process_window(stage, corpus.root, cfg, [c.items for c in window], options.batch_size,
+                               options.ray_concurrency)
+    for chunk, results in zip(window, per_chunk):
+        _commit_chunk(corpus, stage, plan, fp, chunk, results, options, summary)
+        bar.advance(len(chunk.items))
+
+
+def _commit_chunk(corpus: Corpus, stage: Stage, plan: Plan, fp: str, chunk: Chunk, results: list[BatchResult],
+                  options: RunOptions, summary: RunSummary) -> None:
+    """Write one shard per table and then the marker: the chunk is done only once the marker exists."""
     out: dict[str, list[dict[str, Any]]] = {}
     failures: list[Failure] = []
-    for start in range(0, len(chunk.items), options.batch_size):
-        batch = chunk.items[start:start + options.batch_size]
-        result = _process_isolated(stage, batch, state, cfg, plan)
+    for result in results:
         for table, rows in result.rows.items():
             out.setdefault(table, []).extend(rows)
         failures.extend(result.failures)
-        bar.advance(len(batch))
     if failures:
         out.setdefault("failures", []).extend(_failure_rows(stage.name, fp, plan, failures))
     files: dict[str, str] = {}
