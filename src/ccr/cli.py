@@ -55,14 +55,28 @@ IndexOpt = Annotated[int, typer.Option(help="which worker this is (0..N-1)")]
 LimitOpt = Annotated[int | None, typer.Option(help="process at most this many owed rows")]
 ForceOpt = Annotated[bool, typer.Option(help="redo the stage from scratch (same config)")]
 RetryOpt = Annotated[bool, typer.Option(help="process rows that failed before again")]
+EngineOpt = Annotated[str, typer.Option(help="local, or ray (Ray Data actor pool; RAY_ADDRESS joins a cluster)")]
 
 
 def _options(batch_size: int, num_shards: int, shard_index: int, limit: int | None, force: bool,
-             retry_failed: bool) -> Any:
+             retry_failed: bool, engine: str = "local") -> Any:
     from ccr.pipeline.runner import RunOptions
 
     return RunOptions(batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, limit=limit,
-                      force=force, retry_failed=retry_failed)
+                      force=force, retry_failed=retry_failed, engine=engine)
+
+
+def run_stage_command(name: str, corpus: Path, *, config: Path | None, sets: list[str] | None,
+                      overrides: dict[str, Any], batch_size: int, num_shards: int, shard_index: int,
+                      limit: int | None, force: bool, retry_failed: bool, engine: str) -> Any:
+    """What every stage command does after parsing: resolve the config, run, print the summary."""
+    from ccr.pipeline.stages import run
+
+    summary = run(name, corpus, config=config, sets=sets, overrides=overrides,
+                  options=_options(batch_size, num_shards, shard_index, limit, force, retry_failed, engine),
+                  on_config=_print_config)
+    _print_summary(summary)
+    return summary
 
 
 def _print_config(stage: str, cfg: Any) -> None:

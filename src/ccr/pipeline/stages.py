@@ -6,10 +6,16 @@ import paths, not objects, so listing stages never imports a stage's heavy depen
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+from ccr.config import load_toml, parse_sets, resolve
 from ccr.errors import CcrError
-from ccr.pipeline.runner import Stage
+from ccr.pipeline.corpus import Corpus
+from ccr.pipeline.runner import RunOptions, RunSummary, Stage, run_stage
 
 STAGES: dict[str, str] = {
     "ingest": "ccr.pipeline.ingest.stage:STAGE",
@@ -25,3 +31,22 @@ def get(name: str) -> Stage:
         raise CcrError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
     module, attr = STAGES[name].split(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def run(name: str, corpus_dir: Path | str, *, config: Path | None = None, sets: list[str] | None = None,
+        overrides: dict[str, Any] | None = None, options: RunOptions | None = None,
+        on_config: Callable[[str, Any], None] | None = None) -> RunSummary:
+    """Resolve a stage's config (defaults < TOML ``[NAME]`` < ``--set`` < CLI flags) and run it.
+
+    The CLI, the demo and ``ccr pipeline`` all come through here. A ``[models]`` table in the TOML
+    maps model names to local paths; it reaches stages whose config has an ``aliases`` field.
+    """
+    stage = get(name)
+    layers = [load_toml(config, name), parse_sets(sets), {k: v for k, v in (overrides or {}).items() if v is not None}]
+    aliases = load_toml(config).get("models", {}) if config else {}
+    if aliases and any(f.name == "aliases" for f in dataclasses.fields(stage.config)):
+        layers.insert(0, {"aliases": aliases})
+    cfg = resolve(stage.config, *layers)
+    if on_config:
+        on_config(name, cfg)
+    return run_stage(Corpus.open(corpus_dir), stage, cfg, options)
