@@ -149,6 +149,30 @@ def export(
     console.print(f"[green]export[/]: {len(written)} files in {dest}", highlight=False)
 
 
+@app.command("import-features")
+@friendly
+def import_features(
+    format: Annotated[str, typer.Argument(help="bigfile, npy or npz")],
+    src: Annotated[Path, typer.Argument(help="BigFile directory, .npy file, or directory of <vid>.npz")],
+    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
+    name: Annotated[str, typer.Option(help="feature set name in the corpus, e.g. resnet152")],
+    ids: Annotated[Path | None, typer.Option(help="npy: the id file naming its rows")] = None,
+    model: Annotated[str | None, typer.Option(help="what made the features (recorded in meta.json)")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    batch_size: BatchOpt = 256,
+    limit: LimitOpt = None,
+    force: ForceOpt = False,
+    retry_failed: RetryOpt = False,
+) -> None:
+    """Import features from research code (BigFile, npy + ids, per-video npz) into the feature store."""
+    run_stage_command("import-features", corpus, config=config, sets=set_,
+                      overrides={"format": format, "src": str(src), "name": name,
+                                 "ids": str(ids) if ids else None, "model": model},
+                      batch_size=batch_size, num_shards=1, shard_index=0, limit=limit, force=force,
+                      retry_failed=retry_failed, engine="local")
+
+
 @app.command()
 @friendly
 def info(

@@ -46,3 +46,59 @@ def test_missing_feature_set_is_a_clear_error(tmp_path):
     corpus = Corpus.open(tmp_path / "c", create=True)
     with pytest.raises(CcrError, match="no features named 'clip'.*run ccr features"):
         corpus.features("clip").meta
+
+
+def test_bigfile_export_then_import_round_trips_and_unknown_ids_fail(tmp_path):
+    from ccr.pipeline.export import export
+    from ccr.pipeline.ingest.stage import ingest
+    from ccr.pipeline.runner import RunOptions
+    from ccr.pipeline.stages import run
+    from ccr.vision.bigfile import write_bigfile, write_video2frames
+
+    src = tmp_path / "v.jsonl"
+    src.write_text('{"media_id": "v1", "split": "test", "lang": "en", "text": "a clip", "modality": "video"}\n'
+                   '{"media_id": "v2", "split": "test", "lang": "en", "text": "another", "modality": "video"}\n')
+    quiet = RunOptions(progress=False)
+    ingest("jsonl", src, tmp_path / "corpus", options=quiet)
+    feat = tmp_path / "FeatureData" / "i3d"
+    frames = np.arange(24, dtype=np.float32).reshape(6, 4)
+    write_bigfile(feat, ["v1_0", "v1_1", "v1_2", "v2_0", "v2_1", "v9_0"], frames)
+    write_video2frames(feat / "video2frames.txt", {"v1": ["v1_0", "v1_1", "v1_2"], "v2": ["v2_0", "v2_1"], "v9": ["v9_0"]})
+    summary = run("import-features", tmp_path / "corpus", overrides={"format": "bigfile", "src": str(feat), "name": "i3d"},
+                  options=quiet)
+    assert summary.rows_out == {"features/i3d": 2} and summary.rows_failed == 1
+    store = Corpus.open(tmp_path / "corpus").features("i3d")
+    np.testing.assert_array_equal(store.get("v1"), frames[:3])
+    assert store.meta["dim"] == 4 and store.meta["dtype"] == "float32"
+    failures = Corpus.open(tmp_path / "corpus").failures()
+    assert failures["row_id"].to_list() == ["v9"] and failures["reason"][0].startswith("no media row 'v9'")
+    export(tmp_path / "corpus", tmp_path / "out", fmt="nrccr", features=["i3d"])
+    back = tmp_path / "out" / "FeatureData" / "i3d"
+    assert (back / "feature.bin").read_bytes() == frames[:5].tobytes()
+
+
+def test_npy_and_npz_imports(tmp_path):
+    from ccr.pipeline.ingest.stage import ingest
+    from ccr.pipeline.runner import RunOptions
+    from ccr.pipeline.stages import run
+    from ccr.vision.bigfile import write_npy_features, write_npz
+
+    src = tmp_path / "c.jsonl"
+    src.write_text('{"media_id": "a", "split": "train", "lang": "en", "text": "x"}\n'
+                   '{"media_id": "b", "split": "train", "lang": "en", "text": "y"}\n')
+    quiet = RunOptions(progress=False)
+    ingest("jsonl", src, tmp_path / "corpus", options=quiet)
+    arr = np.eye(2, 3, dtype=np.float32)
+    write_npy_features(tmp_path / "train.npy", tmp_path / "train_id.txt", ["a", "b"], arr)
+    run("import-features", tmp_path / "corpus", options=quiet, overrides={
+        "format": "npy", "src": str(tmp_path / "train.npy"), "ids": str(tmp_path / "train_id.txt"), "name": "r152",
+        "dtype": "float16"})
+    store = Corpus.open(tmp_path / "corpus").features("r152")
+    assert store.get("b").dtype == np.float16 and store.get("b").tolist() == [[0.0, 1.0, 0.0]]
+    write_npz(tmp_path / "clips", "a", np.ones((5, 3), np.float32))
+    run("import-features", tmp_path / "corpus", options=quiet,
+        overrides={"format": "npz", "src": str(tmp_path / "clips"), "name": "clip-clips2s"})
+    assert Corpus.open(tmp_path / "corpus").features("clip-clips2s").get("a").shape == (5, 3)
+    with pytest.raises(CcrError, match="--ids ID_FILE is needed"):
+        run("import-features", tmp_path / "corpus", options=quiet,
+            overrides={"format": "npy", "src": str(tmp_path / "train.npy"), "name": "x"})

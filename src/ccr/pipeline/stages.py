@@ -19,6 +19,7 @@ from ccr.pipeline.runner import RunOptions, RunSummary, Stage, run_stage
 
 STAGES: dict[str, str] = {
     "ingest": "ccr.pipeline.ingest.stage:STAGE",
+    "import-features": "ccr.vision.feature_import:STAGE",
 }
 
 
