@@ -60,7 +60,7 @@ ROLES: dict[str, ModelEntry] = {
 # The tiny stand-in for each role (names of ccr.testing.tiny_models.TINY_BUILDERS).
 TINY_ROLES: dict[str, str] = {
     "embedder": "minilm", "multilingual-embedder": "multilingual-minilm", "mclip-text": "mclip-text",
-    "clip": "clip", "text-tower": "bert", "xlmr": "xlmr", "llava": "llava",
+    "clip": "clip", "text-tower": "bert", "xlmr": "xlmr", "llava": "llava", "llava_next": "llava-next",
 }
 
 
