@@ -163,3 +163,28 @@ def test_ray_engine_gives_the_same_corpus_as_the_local_one(toy_corpus, tmp_path,
                         RunOptions(engine="ray", ray_concurrency=2, ray_window_rows=40, **OPTS))
     assert summary.rows_failed > 0 and summary.rows_out["captions"] > 0
     assert_same(snapshot(local), snapshot(toy_corpus))
+
+
+def test_a_marker_killed_before_its_rename_is_not_a_commit(toy_corpus):
+    """A SIGKILL between writing a marker and renaming it leaves `.tmp-*`; that chunk must be redone."""
+    corpus = Corpus.open(toy_corpus)
+    run_stage(corpus, STAGE, UpperConfig(), RunOptions(**OPTS))
+    clean = snapshot(toy_corpus)
+    marker = next((toy_corpus / ".state" / "commits" / "upper").rglob("*.json"))
+    marker.rename(marker.parent / f".tmp-deadbeef-{marker.name}")
+    redo = run_stage(Corpus.open(toy_corpus), STAGE, UpperConfig(), RunOptions(**OPTS))
+    assert redo.rows_in > 0
+    assert_same(clean, snapshot(toy_corpus))
+
+
+def test_side_tables_override_only_the_rows_they_have(toy_corpus):
+    from ccr.pipeline.corpus import Commit
+
+    corpus = Corpus.open(toy_corpus)
+    first = corpus.table("captions").sort("caption_id").row(0, named=True)
+    path = corpus.shard_path("captions.fix", "fix", "fp", "0")
+    corpus.write_shard("captions.fix", [{"caption_id": first["caption_id"], "text": "fixed"}], path)
+    corpus.commit(Commit(stage="fix", fingerprint="fp", key="0", files={"captions.fix": str(path.relative_to(corpus.root))}))
+    after = corpus.table("captions").sort("caption_id")
+    assert after["text"][0] == "fixed" and after["text"].null_count() == 0
+    assert after["text"][1:].to_list() == corpus.table("captions", with_side_tables=False).sort("caption_id")["text"][1:].to_list()

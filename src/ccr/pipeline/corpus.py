@@ -133,6 +133,8 @@ class Corpus:
         if self._commits is None:
             found = []
             for path in (self.root / STATE / "commits").glob("*/*/*.json"):
+                if path.name.startswith(atomic.TMP_PREFIX):
+                    continue  # a marker whose write was killed before its rename: not a commit
                 try:
                     found.append(Commit(**json.loads(path.read_text(encoding="utf-8"))))
                 except (json.JSONDecodeError, TypeError) as e:
@@ -176,6 +178,7 @@ class Corpus:
     def remove_orphans(self, stage: str) -> int:
         """Delete files of ``stage`` that no marker names (left by a killed run) and temporaries."""
         atomic.remove_temporaries(self.root)
+        self._commits = None
         referenced = {self.root / rel for c in self.commits(stage) for rel in c.files.values()}
         n = 0
         for path in self.root.glob(f"*/{stage}-*"):
@@ -216,7 +219,11 @@ class Corpus:
                 side_lf = self.scan(side)
                 cols = [c for c in side_lf.collect_schema().names() if c != id_col]
                 present = set(lf.collect_schema().names())
-                lf = lf.drop([c for c in cols if c in present]).join(side_lf, on=id_col, how="left")
+                shared = [c for c in cols if c in present]
+                lf = lf.join(side_lf, on=id_col, how="left", suffix="__side")
+                if shared:  # a side table overrides only the rows it has
+                    lf = lf.with_columns([pl.coalesce(pl.col(f"{c}__side"), pl.col(c)).alias(c) for c in shared])
+                    lf = lf.drop([f"{c}__side" for c in shared])
         return lf
 
     def table(self, table: str, *, with_side_tables: bool = True) -> pl.DataFrame:
