@@ -5,6 +5,8 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ccr-installed
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 DEMO_DIR ?= demo-out
 
 .PHONY: install demo test bench clean
@@ -17,11 +19,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The report's browser tests drive Debian's Chromium through Playwright, which cannot download
+# browsers here; only tests need it (about a minute, once).
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
 demo: install
 	rm -rf $(DEMO_DIR)
 	$(BIN)/ccr demo $(DEMO_DIR)
 
-test: install
+test: install $(CHROMIUM)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 clean:

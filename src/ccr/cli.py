@@ -210,6 +210,388 @@ def demo(
     run_demo(dest, real_models=real_models, console=console, out=out)
 
 
+DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps (default: auto)")]
+MediaRootOpt = Annotated[Path | None, typer.Option(help="where media paths are relative to (default: the manifest's)")]
+ModalityOpt = Annotated[str | None, typer.Option(help="only image or only video rows")]
+
+
+@app.command()
+@friendly
+def features(
+    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
+    model: Annotated[str | None, typer.Option(help="CLIP hub id or local path (default: openai/clip-vit-base-patch32)")] = None,
+    variant: Annotated[str | None, typer.Option(help="pooled, patches (every token) or clips2s (2 s clips)")] = None,
+    frames: Annotated[int | None, typer.Option(help="video frames, uniformly sampled (default: 8)")] = None,
+    fps: Annotated[float | None, typer.Option(help="sample videos at this rate instead of --frames")] = None,
+    modality: ModalityOpt = None,
+    device: DeviceOpt = None,
+    media_root: MediaRootOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    batch_size: BatchOpt = 32,
+    num_shards: ShardsOpt = 1,
+    shard_index: IndexOpt = 0,
+    limit: LimitOpt = None,
+    force: ForceOpt = False,
+    retry_failed: RetryOpt = False,
+    engine: EngineOpt = "local",
+) -> None:
+    """CLIP embeddings of every image and video frame into features/NAME/ (float16, keyed by media_id)."""
+    run_stage_command("features", corpus, config=config, sets=set_,
+                      overrides={"model": model, "variant": variant, "frames": frames, "fps": fps, "modality": modality,
+                                 "device": device, "media_root": str(media_root) if media_root else None},
+                      batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, limit=limit, force=force,
+                      retry_failed=retry_failed, engine=engine)
+
+
+@app.command()
+@friendly
+def caption(
+    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
+    mllm: Annotated[str | None, typer.Option(help="llava, llava_next, llava_onevision, llava_next_video, "
+                                                   "a hub id or a local path (default: llava)")] = None,
+    prompt: Annotated[list[str] | None, typer.Option(help="prompt id: detailed, objects, actions, scene, attributes, "
+                                                          "or multiview (repeatable) (default: detailed)")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help="longest description in tokens (default: 256)")] = None,
+    frames: Annotated[int | None, typer.Option(help="frames a video gives the model (default: 4)")] = None,
+    modality: ModalityOpt = None,
+    device: DeviceOpt = None,
+    media_root: MediaRootOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    batch_size: BatchOpt = 8,
+    num_shards: ShardsOpt = 1,
+    shard_index: IndexOpt = 0,
+    limit: LimitOpt = None,
+    force: ForceOpt = False,
+    retry_failed: RetryOpt = False,
+    engine: EngineOpt = "local",
+) -> None:
+    """Detailed MLLM descriptions of every image and video into descriptions/ (greedy, batched)."""
+    run_stage_command("caption", corpus, config=config, sets=set_,
+                      overrides={"mllm": mllm, "prompts": prompt or None, "max_new_tokens": max_new_tokens,
+                                 "frames": frames, "modality": modality, "device": device,
+                                 "media_root": str(media_root) if media_root else None},
+                      batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, limit=limit, force=force,
+                      retry_failed=retry_failed, engine=engine)
+
+
+@app.command()
+@friendly
+def slots(
+    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
+    k: Annotated[int | None, typer.Option("--k", help="slots per item (default: 4)")] = None,
+    embedder: Annotated[str | None, typer.Option(help="sentence-transformers id or path "
+                                                       "(default: sentence-transformers/all-MiniLM-L6-v2)")] = None,
+    mllm: Annotated[str | None, typer.Option(help="model key of the descriptions to use, when several")] = None,
+    prompt: Annotated[list[str] | None, typer.Option(help="only descriptions with this prompt id (repeatable)")] = None,
+    device: DeviceOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    batch_size: BatchOpt = 64,
+    num_shards: ShardsOpt = 1,
+    shard_index: IndexOpt = 0,
+    limit: LimitOpt = None,
+    force: ForceOpt = False,
+    retry_failed: RetryOpt = False,
+    engine: EngineOpt = "local",
+) -> None:
+    """Cluster each item's description sentences into K semantic slots (LECCR) with vectors and texts."""
+    run_stage_command("slots", corpus, config=config, sets=set_,
+                      overrides={"k": k, "embedder": embedder, "mllm": mllm, "prompts": prompt or None,
+                                 "device": device},
+                      batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, limit=limit, force=force,
+                      retry_failed=retry_failed, engine=engine)
+
+
+MtLangOpt = Annotated[str, typer.Option(help="the non-English language(s), comma-separated: cs or de,fr,cs")]
+MtModelOpt = Annotated[list[str] | None, typer.Option(
+    help="Marian (OPUS-MT) hub id or local path; LANG=ID_OR_PATH with several languages (repeatable) (default: ccr models)")]
+PrefixOpt = Annotated[list[str] | None, typer.Option(
+    help="target token of a multi-target model, e.g. '>>ces<<'; LANG=TOKEN with several languages")]
+BeamOpt = Annotated[int | None, typer.Option(help="beam size; 1 = greedy (default: 4)")]
+MaxLengthOpt = Annotated[int | None, typer.Option(help="most target tokens per caption (default: 256)")]
+ComputeOpt = Annotated[str | None, typer.Option(help="auto (int8 on CPU, int8_float16 on CUDA), int8, float32, ... (default: auto)")]
+TinyOpt = Annotated[bool, typer.Option(help="use the tiny random stand-in models (outputs are meaningless)")]
+
+
+@app.command()
+@friendly
+def translate(
+    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
+    lang: MtLangOpt,
+    model: MtModelOpt = None,
+    prefix: PrefixOpt = None,
+    split: Annotated[str | None, typer.Option(help="only English captions of these splits (comma-separated)")] = None,
+    beam_size: BeamOpt = None,
+    max_length: MaxLengthOpt = None,
+    compute_type: ComputeOpt = None,
+    device: DeviceOpt = None,
+    tiny: TinyOpt = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    batch_size: BatchOpt = 1024,
+    num_shards: ShardsOpt = 1,
+    shard_index: IndexOpt = 0,
+    limit: LimitOpt = None,
+    force: ForceOpt = False,
+    retry_failed: RetryOpt = False,
+    engine: EngineOpt = "local",
+) -> None:
+    """Machine-translate English captions (Marian through CTranslate2) with log-prob, length ratio and copy flags."""
+    run_stage_command("translate", corpus, config=config, sets=set_,
+                      overrides={"lang": lang, "model": model or None, "prefix": prefix or None, "split": split,
+                                 "beam_size": beam_size, "max_length": max_length, "compute_type": compute_type,
+                                 "device": device, "tiny": tiny or None},
+                      batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, limit=limit, force=force,
+                      retry_failed=retry_failed, engine=engine)
+
+
+@app.command()
+@friendly
+def backtranslate(
+    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
+    lang: MtLangOpt,
+    mt_model: Annotated[list[str] | None, typer.Option(
+        help="model key of the MT rows to back-translate, where a language has several (repeatable)")] = None,
+    test_queries: Annotated[bool, typer.Option(
+        help="also translate the human val/test captions of these languages into English")] = False,
+    embedder: Annotated[str | None, typer.Option(
+        help="sentence-transformers id or path for rt_sim (default: sentence-transformers/all-MiniLM-L6-v2)")] = None,
+    model: MtModelOpt = None,
+    prefix: PrefixOpt = None,
+    beam_size: BeamOpt = None,
+    max_length: MaxLengthOpt = None,
+    compute_type: ComputeOpt = None,
+    device: DeviceOpt = None,
+    tiny: TinyOpt = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    batch_size: BatchOpt = 1024,
+    num_shards: ShardsOpt = 1,
+    shard_index: IndexOpt = 0,
+    limit: LimitOpt = None,
+    force: ForceOpt = False,
+    retry_failed: RetryOpt = False,
+    engine: EngineOpt = "local",
+) -> None:
+    """Back-translate MT captions into English (with rt_sim), and with --test-queries translate test captions."""
+    run_stage_command("backtranslate", corpus, config=config, sets=set_,
+                      overrides={"lang": lang, "mt_model": mt_model or None, "test_queries": test_queries or None,
+                                 "embedder": embedder, "model": model or None, "prefix": prefix or None,
+                                 "beam_size": beam_size, "max_length": max_length, "compute_type": compute_type,
+                                 "device": device, "tiny": tiny or None},
+                      batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, limit=limit, force=force,
+                      retry_failed=retry_failed, engine=engine)
+
+
+@app.command()
+@friendly
+def train(
+    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="run directory; resumed if it holds a checkpoint")],
+    method: Annotated[str, typer.Option(help="training method: baseline, or any name in ccr.train.methods")] = "baseline",
+    lang: Annotated[str | None, typer.Option(help="target language(s) of the MT captions, comma-separated (default: de)")] = None,
+    mt_model: Annotated[str | None, typer.Option(help="model key of the MT rows, where a language has several")] = None,
+    visual: Annotated[str | None, typer.Option(help="feature set NAME, auto (the only one) or pixels (default: auto)")] = None,
+    text_tower: Annotated[str | None, typer.Option(help="text encoder: text-tower, xlmr, hub id, tiny/bert or path")] = None,
+    epochs: Annotated[int | None, typer.Option(help="at most this many epochs (default: 50)")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="global batch size, split over DDP processes (default: 128)")] = None,
+    device: DeviceOpt = None,
+    fresh: Annotated[bool, typer.Option(help="start over, discarding checkpoints already in --out")] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Train a retrieval model on a corpus (torchrun --nproc-per-node N $(which ccr) train ... for DDP)."""
+    from ccr.train.loop import train as run_train
+
+    result = run_train(corpus, out_dir, method=method, config=config, sets=set_, fresh=fresh,
+                       overrides={"lang": lang, "mt_model": mt_model, "visual": visual, "text_tower": text_tower,
+                                  "epochs": epochs, "batch_size": batch_size, "device": device},
+                       log=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
+                       on_config=lambda cfg, method_cfg: (_print_config("train", cfg), _print_config(method, method_cfg)))
+    if not result.main:
+        return
+    console.print(f"[green]train[/]: {result.epochs} epochs, best epoch {result.best_epoch} "
+                  f"(validation {result.best_value:.2f}), {result.samples_per_second:.0f} samples/s; "
+                  f"evaluate with: ccr evaluate {result.run_dir}", highlight=False)
+
+
+@app.command()
+@friendly
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="run directory written by ccr train")],
+    split: Annotated[str, typer.Option(help="split to score: test or val")] = "test",
+    lang: Annotated[str | None, typer.Option(help="query language(s), comma-separated (default: the run's)")] = None,
+    translate_test: Annotated[float | None, typer.Option(
+        help="fuse with the queries' English MT: native share in [0, 1] (NRCCR: 0.5 images) (default: method's)")] = None,
+    checkpoint: Annotated[str, typer.Option(help="best (validation) or last")] = "best",
+    corpus: Annotated[Path | None, typer.Option(help="the corpus, if it moved since training")] = None,
+    device: DeviceOpt = None,
+) -> None:
+    """R@1/5/10, MedR, MeanR, mAP and SumR per language; writes eval/SPLIT.LANG.json and a Markdown table."""
+    from ccr.train.evaluate import evaluate_run
+    from ccr.train.metrics import format_table
+
+    langs = [x.strip() for x in lang.split(",") if x.strip()] if lang else None
+    results = evaluate_run(run_dir, split=split, langs=langs, translate_test=translate_test, checkpoint=checkpoint,
+                           corpus=corpus, device=device or "auto",
+                           log=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
+    out.print(format_table(results), highlight=False, markup=False, soft_wrap=True)
+    console.print(f"[green]evaluate[/]: {run_dir / 'eval'}/{split}.{{{','.join(results)}}}.json", highlight=False)
+
+
+@app.command()
+@friendly
+def report(
+    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="report directory (created; an older report is rebuilt)")],
+    lang: Annotated[str | None, typer.Option(help="only MT captions in these languages (comma-separated)")] = None,
+    split: Annotated[str | None, typer.Option(help="only these splits (comma-separated)")] = None,
+    limit: Annotated[int | None, typer.Option(help="at most this many rows in the pairs browser")] = None,
+    media_root: MediaRootOpt = None,
+) -> None:
+    """An offline HTML report: overview, pairs browser, worst and best pairs, score histograms, failures."""
+    from ccr.report import build_report
+
+    summary = build_report(corpus, out_dir, langs=lang, splits=split, limit=limit, media_root=media_root,
+                           log=lambda line: console.print(f"[dim]{line}[/]", highlight=False))
+    console.print(f"[green]report[/]: {summary.rows} rows, {summary.media} thumbnails, "
+                  f"{summary.media_problems} media shown as placeholders, {summary.failures} failures, "
+                  f"{summary.seconds:.1f}s; open it in a browser:", highlight=False)
+    out.print(str(summary.index), highlight=False, soft_wrap=True)
+
+
+FilterMtModelOpt = Annotated[list[str] | None, typer.Option(
+    help="model key of the MT rows to read, where a language has several (repeatable)")]
+
+
+@app.command()
+@friendly
+def score(
+    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
+    lang: MtLangOpt,
+    mt_model: FilterMtModelOpt = None,
+    embedder: Annotated[str | None, typer.Option(
+        help="multilingual sentence embedder for xl_sim (default: ccr models, role multilingual-embedder)")] = None,
+    mclip_text: Annotated[str | None, typer.Option(
+        help="multilingual CLIP text encoder for xm_sim (default: ccr models, role mclip-text)")] = None,
+    features: Annotated[str | None, typer.Option(help="feature set NAME (default: the only pooled CLIP set)")] = None,
+    group_size: Annotated[int | None, typer.Option(help="pairs per random DCOT group (default: 64)")] = None,
+    view_weight: Annotated[float | None, typer.Option(
+        help="share of the cross-lingual view in the DCOT cost, in [0, 1] (default: 0.5)")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed of the random groups (default: 0)")] = None,
+    plot: Annotated[Path | None, typer.Option(help="also write score histograms to this PNG")] = None,
+    device: DeviceOpt = None,
+    tiny: TinyOpt = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    batch_size: Annotated[int, typer.Option(help="DCOT groups per batch")] = 8,
+    num_shards: ShardsOpt = 1,
+    shard_index: IndexOpt = 0,
+    limit: LimitOpt = None,
+    force: ForceOpt = False,
+    retry_failed: RetryOpt = False,
+    engine: EngineOpt = "local",
+) -> None:
+    """Score MT captions: xl_sim (English↔MT), xm_sim (visual↔MT), dcot_conf (dual-view OT confidence)."""
+    from ccr.filter.score import format_summary, summarize
+
+    run_stage_command("score", corpus, config=config, sets=set_,
+                      overrides={"lang": lang, "mt_model": mt_model or None, "embedder": embedder,
+                                 "mclip_text": mclip_text, "features": features, "group_size": group_size,
+                                 "view_weight": view_weight, "seed": seed, "device": device, "tiny": tiny or None},
+                      batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, limit=limit, force=force,
+                      retry_failed=retry_failed, engine=engine)
+    langs = [x.strip() for x in lang.split(",") if x.strip()]
+    out.print(format_summary(summarize(corpus, langs, mt_model or [], plot=plot)), highlight=False, markup=False)
+    if plot:
+        console.print(f"[green]plot[/]: {plot}", highlight=False)
+
+
+@app.command()
+@friendly
+def select(
+    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
+    top: Annotated[float | None, typer.Option(help="keep the best P percent of each language's MT rows by --by")] = None,
+    threshold: Annotated[list[str] | None, typer.Option(
+        help="COLUMN=MIN: keep rows whose score is at least MIN, e.g. xl_sim=0.5 (repeatable)")] = None,
+    by: Annotated[str | None, typer.Option(help="score for --top and --weighting (default: dcot_conf)")] = None,
+    weighting: Annotated[str | None, typer.Option(
+        help="none, score (clipped to [0, 1]), normalized (mean 1 over kept rows) or rank (default: none)")] = None,
+    lang: Annotated[str | None, typer.Option(help="only these MT languages, comma-separated (default: all)")] = None,
+    mt_model: FilterMtModelOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    batch_size: BatchOpt = 4096,
+    force: ForceOpt = False,
+) -> None:
+    """Turn scores into keep and weight columns (thresholds, top percent, soft weights) for the trainer."""
+    from ccr.filter.select import kept_summary
+
+    run_stage_command("select", corpus, config=config, sets=set_,
+                      overrides={"top": top, "threshold": threshold or None, "by": by, "weighting": weighting,
+                                 "lang": lang, "mt_model": mt_model or None},
+                      batch_size=batch_size, num_shards=1, shard_index=0, limit=None, force=force,
+                      retry_failed=False, engine="local")
+    langs = [x.strip() for x in lang.split(",") if x.strip()] if lang else []
+    for row in kept_summary(corpus, langs, mt_model or []):
+        out.print(f"{row['lang']}: kept {row['kept']} of {row['rows']} MT rows, mean weight {row['mean_weight']:.3f}",
+                  highlight=False)
+
+
+noise_app = typer.Typer(help="Plant known noise in MT captions (in a copy) and measure how well scores find it.",
+                        no_args_is_help=True)
+app.add_typer(noise_app, name="noise")
+
+
+@noise_app.command("inject")
+@friendly
+def noise_inject(
+    corpus: Annotated[Path, typer.Argument(help="corpus directory (left unchanged)")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="the noisy copy (a new directory; rerun to resume)")],
+    rate: Annotated[float | None, typer.Option(help="share of each language's MT rows made noisy (default: 0.2)")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="swap,drop,replace,copy,truncate: types taking turns "
+                                                             "(default: swap)")] = None,
+    seed: Annotated[int | None, typer.Option(help="which rows, partners and words (default: 0)")] = None,
+    lang: Annotated[str | None, typer.Option(help="only these MT languages, comma-separated (default: all)")] = None,
+    mt_model: FilterMtModelOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    batch_size: BatchOpt = 4096,
+) -> None:
+    """Copy a corpus and add noisy MT rows (model KEY+noise) with the truth in noise_type."""
+    from ccr.filter.noise import inject
+
+    summary, keys = inject(corpus, out_dir, config=config, sets=set_,
+                           overrides={"rate": rate, "types": type_, "seed": seed, "lang": lang,
+                                      "mt_model": mt_model or None},
+                           options=_options(batch_size, 1, 0, None, False, False), on_config=_print_config)
+    _print_summary(summary)
+    for lang_, key in keys.items():
+        console.print(f"score the noisy {lang_} rows: ccr score {out_dir} --lang {lang_} --mt-model {key}",
+                      highlight=False, soft_wrap=True)
+
+
+@noise_app.command("eval")
+@friendly
+def noise_eval(
+    corpus: Annotated[Path, typer.Argument(help="a noisy corpus made by ccr noise inject, scored")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="where the table, JSON and plot go "
+                                                                    "(default: CORPUS-noise-eval next to it)")] = None,
+    lang: Annotated[str | None, typer.Option(help="only these MT languages, comma-separated")] = None,
+    mt_model: FilterMtModelOpt = None,
+) -> None:
+    """AUROC and precision at the kept fraction of every score against the planted noise, with histograms."""
+    from ccr.filter.noise_eval import evaluate
+
+    langs = [x.strip() for x in lang.split(",") if x.strip()] if lang else []
+    result = evaluate(corpus, langs=langs, mt_model=mt_model or [], out=out_dir)
+    out.print(result.table, highlight=False, markup=False, soft_wrap=True)
+    console.print(f"[green]noise eval[/]: {result.table_path}, {result.json_path}, {result.plot_path}",
+                  highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     try:
         app()

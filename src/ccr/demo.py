@@ -11,6 +11,7 @@ from typing import Any
 
 from ccr.errors import CcrError
 
+DEMO_VIDEOS = 4  # short toy videos beside the images, so the visual stages show both paths
 TINY_NOTE = "demo models are tiny random stand-ins built on the spot: every score and metric below is meaningless"
 
 
@@ -26,10 +27,13 @@ def run_demo(dest: Path | str, *, real_models: bool = False, console: Any, out: 
     if dest.exists() and any(dest.iterdir()):
         raise CcrError(f"{dest} is not empty; give the demo a new directory: ccr demo NEW_DIR")
     console.print("[yellow]real default models (need a hub or a local cache)[/]" if real_models else f"[yellow]{TINY_NOTE}[/]")
-    source = write_toy_corpus(dest / "toy")
+    source = write_toy_corpus(dest / "toy", videos=DEMO_VIDEOS)
     corpus = dest / "corpus"
     options = RunOptions(progress=False)
     steps = [("ingest", lambda: ingest("jsonl", source / "captions.jsonl", corpus, options=options))]
+    steps += _translation_steps(corpus, real_models)
+    steps += _visual_steps(corpus, real_models)
+    steps += _filter_steps(corpus, real_models)
     for name, step in steps:
         summary = step()
         console.print(f"[green]{name}[/]: {summary.rows_in} rows in, "
@@ -40,4 +44,117 @@ def run_demo(dest: Path | str, *, real_models: bool = False, console: Any, out: 
     written += export(corpus, dest / "export" / "nrccr", fmt="nrccr", collection="toy")
     console.print(f"[green]export[/]: {len(written)} files under {dest / 'export'}", highlight=False)
     console.print(f"corpus: {corpus} (dataset card: {corpus / 'README.md'})", highlight=False)
+    _train_and_evaluate(dest, corpus, real_models, console, out)
+    _planted_noise(dest, corpus, real_models, console, out)
+    _report(dest, corpus, console, out)
     return corpus
+
+
+def _filter_steps(corpus: Path, real_models: bool) -> list[tuple[str, Any]]:
+    """score (both views and DCOT) every MT language, then keep the best 80% with normalised weights."""
+    from functools import partial
+
+    from ccr.pipeline.runner import RunOptions
+    from ccr.pipeline.stages import run
+    from ccr.testing.toy_corpus import TARGET_LANGS
+
+    quiet = RunOptions(progress=False)
+    return [("score", partial(run, "score", corpus, overrides={"lang": ",".join(TARGET_LANGS), "tiny": not real_models},
+                              options=quiet)),
+            ("select", partial(run, "select", corpus, overrides={"top": 80, "weighting": "normalized"}, options=quiet))]
+
+
+def _planted_noise(dest: Path, corpus: Path, real_models: bool, console: Any, out: Any) -> None:
+    """The score summary, then 20% swapped German MT captions in a copy, rescored and checked against the truth."""
+    from ccr.filter.noise import inject
+    from ccr.filter.noise_eval import evaluate
+    from ccr.filter.score import format_summary, summarize
+    from ccr.pipeline.runner import RunOptions
+    from ccr.pipeline.stages import run
+    from ccr.testing.toy_corpus import TARGET_LANGS
+
+    out.print(format_summary(summarize(corpus, TARGET_LANGS, plot=dest / "scores.png")), highlight=False, markup=False)
+    quiet = RunOptions(progress=False)
+    noisy = dest / "noisy"
+    summary, keys = inject(corpus, noisy, overrides={"rate": 0.2, "types": "swap", "lang": "de"}, options=quiet)
+    console.print(f"[green]noise inject[/]: {summary.rows_out.get('captions', 0)} German MT rows in {noisy} "
+                  f"(model {keys['de']}), 20% swapped", highlight=False)
+    run("score", noisy, overrides={"lang": "de", "mt_model": keys["de"], "tiny": not real_models}, options=quiet)
+    result = evaluate(noisy, out=dest / "noise-eval")
+    out.print(result.table, highlight=False, markup=False, soft_wrap=True)
+    console.print(f"[green]noise eval[/]: {result.plot_path}", highlight=False)
+
+
+def _report(dest: Path, corpus: Path, console: Any, out: Any) -> None:
+    """Last step, so the researcher ends with something to look at: the corpus as an offline HTML report."""
+    from ccr.report import build_report
+
+    summary = build_report(corpus, dest / "report")
+    console.print(f"[green]report[/]: {summary.rows} rows, {summary.failures} failures; open it in a browser:",
+                  highlight=False)
+    out.print(str(summary.index), highlight=False, soft_wrap=True)
+
+
+def _translation_steps(corpus: Path, real_models: bool) -> list[tuple[str, Any]]:
+    """translate -> backtranslate (with the translate-test queries) into every toy language."""
+    from functools import partial
+
+    from ccr.pipeline.runner import RunOptions
+    from ccr.pipeline.stages import run
+    from ccr.testing.toy_corpus import TARGET_LANGS
+
+    common: dict[str, Any] = {"lang": ",".join(TARGET_LANGS)}
+    if not real_models:
+        common |= {"tiny": True, "max_length": 16}  # random weights never stop on their own
+    return [(name, partial(run, name, corpus, overrides={**common, **extra},
+                           options=RunOptions(progress=False, batch_size=1024)))
+            for name, extra in (("translate", {}), ("backtranslate", {"test_queries": True}))]
+
+def _visual_steps(corpus: Path, real_models: bool) -> list[tuple[str, Any]]:
+    """features -> caption -> slots; tiny models unless real ones were asked for (then the defaults)."""
+    from functools import partial
+
+    from ccr.pipeline.runner import RunOptions
+    from ccr.pipeline.stages import run
+
+    tiny = not real_models
+    plan = [
+        ("features", {"model": "tiny/clip" if tiny else None}, 32),
+        ("caption", {"mllm": "tiny/llava" if tiny else None, "max_new_tokens": 48 if tiny else None}, 8),
+        ("slots", {"embedder": "tiny/minilm" if tiny else None}, 64),
+    ]
+    return [(name, partial(run, name, corpus, overrides=overrides,
+                           options=RunOptions(progress=False, batch_size=batch_size)))
+            for name, overrides, batch_size in plan]
+
+
+def _train_and_evaluate(dest: Path, corpus: Path, real_models: bool, console: Any, out: Any) -> None:
+    """``ccr train --method baseline`` then ``ccr evaluate`` on German test queries.
+
+    Without German MT captions in the corpus (no translate step has run) the baseline trains on
+    English captions alone and German is scored zero-shot through the multilingual text tower.
+    """
+    from ccr.pipeline.corpus import Corpus
+    from ccr.train.data import translated_languages
+    from ccr.train.evaluate import evaluate_run
+    from ccr.train.loop import train
+    from ccr.train.metrics import format_table
+
+    def log(line: str) -> None:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    opened = Corpus.open(corpus)
+    overrides: dict[str, Any] = {"lang": "de", "epochs": 3, "batch_size": 16, "embed_dim": 64, "media_hidden": 64,
+                                 "lr": 1e-3, "progress": False, "text_tower": None if real_models else "tiny/bert"}
+    if "de" not in translated_languages(opened):
+        overrides["w_mt"] = 0.0
+        log("no German MT captions yet: the baseline trains on English captions, German is scored zero-shot")
+    if not [n for n in opened.feature_names() if not n.startswith("slots-")]:
+        overrides["visual"] = "pixels"
+    run_dir = dest / "run"
+    result = train(corpus, run_dir, method="baseline", overrides=overrides, log=log)
+    console.print(f"[green]train[/]: baseline, {result.epochs} epochs, best epoch {result.best_epoch}; "
+                  f"run directory {run_dir}", highlight=False)
+    out.print(format_table(evaluate_run(run_dir, split="test", langs=["de"], log=log)), highlight=False,
+              markup=False, soft_wrap=True)
+    console.print(f"[green]evaluate[/]: {run_dir / 'eval' / 'test.de.json'}", highlight=False)

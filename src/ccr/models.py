@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,12 +96,23 @@ class ResolvedModel:
 
     @property
     def key(self) -> str:
-        """A short slug of id and revision, used in derived caption ids (DESIGN.md)."""
-        base = self.id.rstrip("/").split("/")[-1]
-        return f"{base}@{self.revision[:8]}"
+        """A short slug of id, revision and source prefix, used in derived caption ids (DESIGN.md).
+
+        It names files too (the NRCCR exporter's ``{collection}{split}_{key}_{tag}``), so it keeps
+        only letters, digits and ``.-@+``. The prefix is part of it because one multi-target model
+        gives different rows per prefix (``>>cmn_Hans<<`` vs ``>>cmn_Hant<<``).
+        """
+        base = slug(self.id.rstrip("/").split("/")[-1])
+        key = f"{base}@{slug(self.revision.removeprefix('local-'))[:8]}"
+        return f"{key}+{slug(self.prefix.strip('<>'))}" if self.prefix else key
 
     def provenance(self) -> dict[str, str]:
         return {"id": self.id, "revision": self.revision, "key": self.key}
+
+
+def slug(text: str) -> str:
+    """Only letters, digits, dots and dashes: safe in ids, file names and directory names."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "x"
 
 
 def cache_dir() -> Path:

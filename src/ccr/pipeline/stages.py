@@ -19,7 +19,15 @@ from ccr.pipeline.runner import RunOptions, RunSummary, Stage, run_stage
 
 STAGES: dict[str, str] = {
     "ingest": "ccr.pipeline.ingest.stage:STAGE",
+    "translate": "ccr.translate.stage:STAGE",
+    "backtranslate": "ccr.translate.backtranslate:STAGE",
     "import-features": "ccr.vision.feature_import:STAGE",
+    "features": "ccr.vision.features:STAGE",
+    "caption": "ccr.caption.stage:STAGE",
+    "slots": "ccr.caption.slots:STAGE",
+    "score": "ccr.filter.score:STAGE",
+    "select": "ccr.filter.select:STAGE",
+    "noise": "ccr.filter.noise:STAGE",
 }
 
 

@@ -1,0 +1,94 @@
+"""``ccr caption``: MLLM descriptions of every media item into the ``descriptions/`` table.
+
+One row per (media item, prompt): ``description_id = {media_id}|{prompt_id}|{model_key}``, so
+descriptions by several models and prompts live side by side. A later run of the same model and
+prompt with other generation settings supersedes the earlier rows of those ids
+(``read_descriptions`` keeps the last committed one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ccr.caption import prompts as prompt_table
+from ccr.caption.describe import Describer, Request, family_of, resolve_mllm
+from ccr.config import RUNTIME, runtime_field
+from ccr.errors import CcrError
+from ccr.pipeline.corpus import Corpus
+from ccr.pipeline.runner import BatchResult, Plan, Stage
+from ccr.vision.features import load_rows, media_input, torch_settings
+from ccr.vision.media import Sampling
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+@dataclass
+class CaptionConfig:
+    mllm: str = "llava"  # llava | llava_next | llava_onevision | llava_next_video, a hub id, a path, or tiny/llava
+    prompts: list[str] = field(default_factory=lambda: ["detailed"])  # prompt ids (ccr.caption.prompts), or multiview
+    max_new_tokens: int = 256  # longest description, in tokens
+    num_beams: int = 1  # 1 = greedy decoding
+    frames: int = 4  # frames a video gives the model, sampled at the centres of equal segments
+    modality: str | None = None  # only image or only video rows (default: both)
+    dtype: str = "auto"  # auto = float16 on a GPU, float32 on CPU
+    device: str = runtime_field("auto")  # auto | cpu | cuda | cuda:N | mps
+    media_root: str | None = runtime_field(None)  # where media paths are relative to (default: the manifest's)
+    aliases: dict[str, str] = dataclasses.field(default_factory=dict, metadata=RUNTIME)  # model name -> local path
+
+
+def plan(corpus: Corpus, cfg: CaptionConfig) -> Plan:
+    chosen = prompt_table.expand(cfg.prompts)
+    if cfg.max_new_tokens < 1 or cfg.num_beams < 1 or cfg.frames < 1:
+        raise CcrError("max_new_tokens, num_beams and frames must be at least 1 "
+                       "(--max-new-tokens, --frames, --set num_beams=N)")
+    model = resolve_mllm(cfg.mllm, cfg.aliases)
+    family_of(model)
+    _, dtype = torch_settings(cfg.device, cfg.dtype)
+    chunks, total = media_input(corpus, cfg.modality)
+    return Plan(input_table="media", chunks=chunks, total=total,
+                fingerprint_parts={"mllm": model.provenance(), "dtype": dtype,
+                                   "prompts": {p.id: p.template for p in chosen}},
+                models={"mllm": model.provenance()}, id_of=lambda row: row["media_id"])
+
+
+@dataclass
+class _State:
+    corpus: Corpus
+    describer: Describer
+    model_key: str
+    prompts: list[prompt_table.Prompt]
+    sampling: Sampling
+    media_root: Path | None
+
+
+def setup(corpus: Corpus, cfg: CaptionConfig, plan_: Plan) -> _State:
+    device, dtype = torch_settings(cfg.device, cfg.dtype)
+    model = resolve_mllm(cfg.mllm, cfg.aliases)
+    return _State(corpus=corpus, describer=Describer(model, device=device, dtype=dtype), model_key=model.key,
+                  prompts=prompt_table.expand(cfg.prompts), sampling=Sampling(frames=cfg.frames),
+                  media_root=Path(cfg.media_root) if cfg.media_root else None)
+
+
+def process(batch: Sequence[dict[str, Any]], state: _State, cfg: CaptionConfig) -> BatchResult:
+    loaded, failures = load_rows(batch, state.corpus, state.media_root, state.sampling)
+    pairs = [(row, visual, p) for row, visual in loaded for p in state.prompts]
+    requests = [Request(visual, p.text(visual.is_video)) for _, visual, p in pairs]
+    texts = state.describer.describe(requests, max_new_tokens=cfg.max_new_tokens, num_beams=cfg.num_beams)
+    rows = [{"description_id": f"{row['media_id']}|{p.id}|{state.model_key}", "media_id": row["media_id"],
+             "model": state.model_key, "prompt_id": p.id, "text": text}
+            for (row, _, p), text in zip(pairs, texts)]
+    return BatchResult(rows={"descriptions": rows}, failures=failures)
+
+
+def read_descriptions(corpus: Corpus) -> pl.LazyFrame:
+    """The descriptions table with one row per id: the last committed run's text wins."""
+    return corpus.scan("descriptions").unique(subset=["description_id"], keep="last", maintain_order=True)
+
+
+STAGE = Stage(name="caption", version="1", config=CaptionConfig, plan=plan, setup=setup, process=process,
+              help="MLLM descriptions of every image and video into descriptions/")

@@ -1,0 +1,152 @@
+"""The trainer's shared options and how they meet each method's own options.
+
+A run is configured by two dataclasses: ``TrainConfig`` (loop, towers, data; shared by every
+method) and the method's ``Config`` (its losses and weights). One ``--set key=value`` namespace
+covers both, routed by field name, so a user never has to know which object owns a key; a method
+field may therefore never reuse a shared name (checked when the method is looked up).
+
+Fields marked ``arch_field`` shape the model's parameters: on resume and in ``ccr evaluate`` they
+come from the checkpoint, whatever the command line says (nanoGPT's ``model_args`` rule).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ccr.config import load_toml, parse_sets, resolve, runtime_field
+from ccr.errors import CcrError
+
+ARCH = {"arch": True}
+
+
+def arch_field(default: Any, **kwargs: Any) -> Any:
+    """A config field that defines the model's shape; resumed runs take it from the checkpoint."""
+    return dataclasses.field(default=default, metadata=ARCH, **kwargs)
+
+
+@dataclass
+class TrainConfig:
+    # --- data -------------------------------------------------------------------------------
+    lang: list[str] = field(default_factory=lambda: ["de"])  # target language(s) of the MT captions
+    mt_model: str | None = None  # model key of the MT rows when a language has several (else the only one)
+    visual: str = arch_field("auto")  # feature set name, "auto" (the corpus's only one) or "pixels" (fallback)
+    slot_features: str = arch_field("auto")  # slot vectors for methods reading the `slots` key: a slots-* set or auto
+    max_tokens: int = 128  # tokens per caption (NRCCR: no limit; LECCR: 200)
+    max_frames: int = arch_field(64)  # frames/clips per video (NRCCR, RIVRL: 64)
+    use_weights: bool = True  # multiply per-sample losses by the corpus `weight` column
+    val_split: str = "val"  # model selection split; never test
+    # --- towers -----------------------------------------------------------------------------
+    text_tower: str = arch_field("text-tower")  # model role, hub id, tiny/<name> or path (default mBERT)
+    text_pooling: Literal["cls", "mean"] = arch_field("mean")  # NRCCR: mean; LECCR: cls
+    text_head: Literal["linear", "attention"] = arch_field("linear")  # attention: NRCCR's 1-block token head
+    text_frozen_layers: int = 0  # freeze embeddings + this many bottom layers (NRCCR: 3 images, 5 videos)
+    embed_dim: int = arch_field(1536)  # common space (NRCCR 1536, LECCR 256)
+    media_hidden: int = arch_field(1024)  # visual projection width (NRCCR: 1024 video / CLIP images)
+    media_layers: int = arch_field(0)  # self-attention blocks over frames (NRCCR video: 1)
+    media_pooling: Literal["mean", "attention"] = arch_field("mean")  # pooling over frames
+    dropout: float = 0.2  # in the towers' projections (NRCCR mapping: 0.2)
+    # --- optimisation -----------------------------------------------------------------------
+    epochs: int = 50  # at most (NRCCR, LECCR: 50)
+    batch_size: int = 128  # global batch, split over DDP processes (NRCCR, LECCR: 128)
+    lr: float = 1e-4  # AdamW learning rate (NRCCR 1e-4, LECCR 1e-5)
+    weight_decay: float = 0.0  # none on biases and norms (NRCCR: 0, LECCR: 0.01)
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # LECCR: 0.9, 0.98
+    warmup: float = 0.0  # warmup: a fraction of all steps if < 1, else a step count (LECCR: 0.1)
+    schedule: Literal["constant", "linear", "cosine"] = "constant"  # after warmup (LECCR: linear)
+    epoch_decay: float = 0.99  # lr x this after every epoch (NRCCR: 0.99; 1 = off)
+    grad_clip: float = 2.0  # max gradient norm, 0 = off (NRCCR: 2)
+    seed: int = 0
+    # --- selection --------------------------------------------------------------------------
+    select_metric: str = "sumr"  # validation metric that picks best.pt (NRCCR: t2v_sumr)
+    patience: int = 10  # stop after this many epochs without improvement (NRCCR: 10; 0 = never)
+    # --- runtime (never change the results' meaning) ----------------------------------------
+    device: str = runtime_field("auto")  # auto, cpu, cuda, cuda:1
+    amp: bool = runtime_field(True)  # float16 autocast + grad scaling, CUDA only
+    num_workers: int = runtime_field(0)  # DataLoader workers
+    threads: int = runtime_field(0)  # torch CPU threads while training (0: torch's default; 1 is best for tiny towers)
+    eval_batch_size: int = runtime_field(256)
+    checkpoint_every: int = runtime_field(0)  # also save last.pt every N steps (0: end of epoch only)
+    progress: bool = runtime_field(True)
+    aliases: dict[str, str] = runtime_field(dataclasses.MISSING, default_factory=dict)  # [models] table
+
+
+@dataclass
+class MethodConfig:
+    """Base of every method's config; a method with no options of its own uses it as is."""
+
+
+def arch_keys(cfg: Any) -> set[str]:
+    return {f.name for f in dataclasses.fields(cfg) if f.metadata.get("arch")}
+
+
+def field_names(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def check_disjoint(method_name: str, method_cfg: type) -> None:
+    clash = field_names(TrainConfig) & field_names(method_cfg)
+    if clash:
+        raise TypeError(f"method {method_name!r} config reuses shared option names: {sorted(clash)}")
+
+
+def route(layer: dict[str, Any], method_cfg: type, method_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split one layer of overrides into (shared, method) keys; an unknown key is an error."""
+    shared, own = field_names(TrainConfig), field_names(method_cfg)
+    train, method = {}, {}
+    for key, value in layer.items():
+        if key in shared:
+            train[key] = value
+        elif key in own:
+            method[key] = value
+        else:
+            known = ", ".join(sorted(shared | own))
+            raise CcrError(f"unknown option {key!r} for method {method_name}; known options: {known}")
+    return train, method
+
+
+def toml_layers(path: Path | None, method_name: str) -> list[dict[str, Any]]:
+    """A TOML file's ``[train]`` and ``[METHOD]`` tables; a file with neither is read whole.
+
+    So one pipeline file holds every stage's table, and a training-only file may skip tables.
+    ``[models]`` (name -> local path) becomes the ``aliases`` option.
+    """
+    data = load_toml(path)
+    layers = [data[k] for k in ("train", method_name) if isinstance(data.get(k), dict)]
+    if not layers:
+        layers = [{k: v for k, v in data.items() if not isinstance(v, dict)}]
+    if isinstance(data.get("models"), dict):
+        layers.insert(0, {"aliases": data["models"]})
+    return layers
+
+
+def resolve_configs(method_name: str, method_cfg: type, *, config: Path | None = None,
+                    sets: list[str] | None = None, overrides: dict[str, Any] | None = None,
+                    pinned: dict[str, dict[str, Any]] | None = None) -> tuple[TrainConfig, Any]:
+    """Defaults < TOML < ``--set`` < CLI flags < ``pinned`` (a checkpoint's architecture keys)."""
+    layers = toml_layers(config, method_name) + [parse_sets(sets)]
+    layers.append({k: v for k, v in (overrides or {}).items() if v is not None})
+    train_layers, method_layers = [], []
+    for layer in layers:
+        t, m = route(layer, method_cfg, method_name)
+        train_layers.append(t)
+        method_layers.append(m)
+    pinned = pinned or {}
+    train_layers.append(pinned.get("train", {}))
+    method_layers.append(pinned.get("method", {}))
+    train = resolve(TrainConfig, *train_layers)
+    validate(train)
+    return train, resolve(method_cfg, *method_layers)
+
+
+def validate(cfg: TrainConfig) -> None:
+    if not cfg.lang:
+        raise CcrError("--lang: give at least one target language, e.g. --lang de")
+    if cfg.epochs < 1 or cfg.batch_size < 2:
+        raise CcrError("epochs must be >= 1 and batch_size >= 2 (contrastive losses need negatives)")
+    if cfg.val_split == "test":
+        raise CcrError("val_split=test: model selection on the test split is not allowed; use val")
+    if len(cfg.betas) != 2:
+        raise CcrError(f"betas: expected two numbers, got {cfg.betas}")

@@ -1,0 +1,193 @@
+"""``dcot``: Dual-view Curricular Optimal Transport (reference/ccr_methods.md §4).
+
+Machine translation makes some (visual, MT caption) pairs wrong; trained as if they were right,
+a model learns the noise. DCOT judges every pair of a batch by optimal transport in two views,
+cross-lingual (English caption ↔ MT caption) and cross-modal (visual ↔ MT caption), and trains
+the (visual, MT) alignment on those judgements: a pair the transport does not support counts
+less. The views' weight follows a curriculum, because they mature at different speeds.
+
+The paper's code is not public and its text gives no formulas, so the reference's proposal (§4.3)
+is followed, and the details it leaves open are settled as follows:
+
+* Confidences come ONLINE from the towers being trained, on the batch gathered from every
+  process, without gradient (the plan is a label). ``ccr score`` computes the same quantity
+  once, from fixed embedders and a fixed view weight, as a prior (``dcot_conf``); both call
+  ``dual_view_confidence``.
+* Cost ``C = λ z(1 - cos(e_i, t_j)) + (1 - λ) z(1 - cos(v_i, t_j))``, both views in one plan,
+  each standardised over the batch (``z``: zero mean, unit spread) because the scale of a
+  tower's cosines changes with its loss and stage while ``eps`` must mean one sharpness. Entropic
+  Sinkhorn (``ccr.ot``, log domain), ``eps`` half a standard deviation (a plan graded enough that
+  a half-trained tower's near misses are not all-or-nothing), 50 iterations (a label needs the
+  plan's structure, not a converged plan), uniform marginals relaxed by a KL penalty
+  (unbalanced OT, ``reg_m`` 1). Balanced OT must transport every row's mass somewhere: when a
+  swapped caption's true partner is not in the batch, the orphaned English/visual row and the
+  orphaned caption column are left to each other and look like a match. Relaxed, they may
+  transport little instead.
+* Confidence of tuple i: ``B · Σ_j T_ij`` over the MT captions j of i's own media item, capped at
+  1. With one caption per item in the batch this is the reference's ``B · T_ii``; with several,
+  the captions of one item are interchangeable and none is penalised for sharing its item's mass.
+* λ (``view_weight``) decays from ``view_start`` to ``view_end`` over training progress on a
+  half cosine: early on the cross-lingual view is the one to trust (a multilingual text tower
+  starts with it); the cross-modal view takes over as the visual alignment matures.
+* ``warmup_epochs`` (default 1) train with every confidence at 1: an untrained tower's plan is
+  nearly uniform and its confidences say nothing yet (they are still computed and logged).
+* ``confidence=weight``: the per-sample (visual, MT) loss is multiplied by the confidence relative
+  to the batch mean, capped at 1 (``relative``), and by the corpus ``weight`` when ``use_weights``
+  is on. ``confidence=soft``: the (visual, MT) InfoNCE takes the plan, normalised per row and per
+  column, as its soft targets instead of the one-hot pairs (needs ``loss=infonce``). The (visual,
+  English) term stays one-hot at full weight: English captions are clean.
+
+Every tuple's latest confidence is kept in the ``confidence`` buffer (saved in checkpoints), so
+a run can be checked against known noise or write its judgements back to the corpus.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import torch
+
+from ccr.errors import CcrError
+from ccr.train.distributed import gather
+from ccr.train.losses import positives, soft_cross_entropy
+from ccr.train.methods.base import LossPlugin, LossTerm, Outputs, StepInfo
+from ccr.train.methods.baseline import Baseline, BaselineConfig
+from ccr.train.objectives import Alignment, Pair
+
+if TYPE_CHECKING:
+    from ccr.train.batching import Batch
+    from ccr.train.methods.base import BuildEnv
+
+
+@dataclass
+class DcotConfig(BaselineConfig):
+    confidence: Literal["weight", "soft"] = "weight"  # per-sample weights, or OT plan as soft targets (infonce)
+    view_start: float = 0.9  # weight of the cross-lingual view at the start of training
+    view_end: float = 0.1  # ... and at the end (the rest goes to the cross-modal view)
+    warmup_epochs: int = 1  # epochs trained with every confidence at 1
+    ot_eps: float = 0.5  # entropic regularisation, in standard deviations of the batch's costs
+    ot_relax: float = 1.0  # KL penalty on the marginals (unbalanced OT: an orphan pair may send less); 0 = balanced
+    ot_iters: int = 50  # Sinkhorn iterations at most
+
+
+def view_weight(progress: float, start: float = 0.9, end: float = 0.1) -> float:
+    """The cross-lingual view's share λ of the transport cost at ``progress`` in [0, 1] of training.
+
+    A half cosine from ``start`` to ``end``: it leaves the early cross-lingual trust slowly, moves
+    fastest mid-training, and settles on the cross-modal view. ``ccr score`` has no training
+    stage and uses one fixed λ instead.
+    """
+    p = min(max(progress, 0.0), 1.0)
+    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+def dual_view_confidence(e: torch.Tensor, v: torch.Tensor, t: torch.Tensor, lam: float, *,
+                         same: torch.Tensor | None = None, eps: float = 0.5, relax: float = 1.0,
+                         max_iter: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pair confidences ``(N,)`` in [0, 1] and the transport plan ``(N, N)``, without gradient.
+
+    ``e``, ``v``, ``t``: ``(N, d)`` English, visual and MT embeddings of N tuples (row i is one
+    claimed pair); ``lam``: the cross-lingual view's share of the cost (each view standardised
+    over the batch first); ``same``: ``(N, N)`` mask of tuples that share a media item (default:
+    the diagonal); ``eps`` in standard deviations of the costs; ``relax``: the KL penalty on the
+    marginals (unbalanced OT, ``reg_m``), 0 for balanced OT. Rows of the plan are the tuples'
+    English caption and visual item, columns their MT captions; the confidence is the mass row i
+    sends to its own item's captions, as a share of its marginal 1/N, capped at 1.
+    """
+    from ccr.ot import cosine_cost, sinkhorn
+
+    with torch.no_grad():
+        cost = lam * _standardised(cosine_cost(e, t)) + (1.0 - lam) * _standardised(cosine_cost(v, t))
+        plan = sinkhorn(cost.float(), eps, max_iter=max_iter, reg_m=relax or None)
+        if same is None:
+            same = torch.eye(len(plan), dtype=torch.bool, device=plan.device)
+        return ((plan * same).sum(-1) * len(plan)).clamp(max=1.0), plan
+
+
+def _standardised(cost: torch.Tensor) -> torch.Tensor:
+    """A view's cost in units of its spread over the batch: zero mean, unit standard deviation.
+
+    How far apart a tower's cosines lie depends on its loss and stage (a triplet-trained tower
+    may keep all captions within 0.05 of each other); measured in standard deviations, one
+    ``eps`` means the same sharpness at every stage, and λ mixes two views on a par.
+    """
+    return (cost - cost.mean()) / cost.std().clamp_min(1e-6)
+
+
+def relative(conf: torch.Tensor) -> torch.Tensor:
+    """Per-sample weights from confidences: each over the batch mean, at most 1.
+
+    A confidence's level also depends on the batch size, ``eps`` and how alike the batch's
+    items are, so it says little on its own; its place within the batch is the judgement. Pairs at
+    or above the batch's typical confidence keep the baseline's weight, the others count in
+    proportion; a stage whose plans cannot tell pairs apart weighs them all near 1.
+    """
+    return (conf / conf.mean().clamp_min(torch.finfo(conf.dtype).tiny)).clamp(max=1.0)
+
+
+def _local(full: torch.Tensor, n_local: int) -> torch.Tensor:
+    """This process's slice of a tensor gathered in rank order (``ccr.train.distributed.gather``)."""
+    from ccr.train.distributed import active
+
+    rank = torch.distributed.get_rank() if active() else 0
+    return full[rank * n_local:(rank + 1) * n_local]
+
+
+class DualViewAlignment(LossPlugin):
+    """The baseline's alignment terms with the (visual, MT) pairs judged by dual-view OT."""
+
+    def __init__(self, cfg: DcotConfig, n_train: int):
+        super().__init__()
+        self.cfg = cfg
+        pairs = {"ve": Pair("e", "v", cfg.w_en)}
+        if cfg.confidence == "weight":
+            pairs["vt"] = Pair("t", "v", cfg.w_mt, weighted=True)
+        self.align = Alignment(pairs, kind=cfg.loss, margin=cfg.margin, temperature=cfg.temperature,
+                               learn_temperature=cfg.learn_temperature, reduction=cfg.reduction)
+        self.confidence = torch.nn.Buffer(torch.ones(n_train))  # latest confidence per training tuple
+
+    def forward(self, outputs: Outputs, batch: Batch, step: StepInfo) -> dict[str, LossTerm]:
+        e, v, t = (gather(outputs[k].detach()) for k in ("e", "v", "t"))
+        same = positives(gather(batch["media_index"]))
+        lam = view_weight(step.fraction, self.cfg.view_start, self.cfg.view_end)
+        conf, plan = dual_view_confidence(e, v, t, lam, same=same, eps=self.cfg.ot_eps, relax=self.cfg.ot_relax,
+                                          max_iter=self.cfg.ot_iters)
+        self.confidence[gather(batch["index"])] = conf.to(self.confidence.dtype)
+        warm = step.epoch < self.cfg.warmup_epochs
+        if self.cfg.confidence == "weight" and not warm:
+            w = _local(relative(conf), len(batch["weight"])).to(batch["weight"].dtype)
+            batch = batch | {"weight": batch["weight"] * w}
+        terms = self.align(outputs, batch, step)
+        if self.cfg.confidence == "soft":
+            terms["vt"] = LossTerm(self._soft(outputs, batch, same if warm else plan), self.cfg.w_mt)
+        terms["conf"] = LossTerm(conf.mean(), 0.0)  # logged, not optimised
+        terms["view_weight"] = LossTerm(torch.tensor(lam), 0.0)
+        return terms
+
+    def _soft(self, outputs: Outputs, batch: Batch, joint: torch.Tensor) -> torch.Tensor:
+        """InfoNCE of (MT, visual) with ``joint`` (rows: items, columns: MT captions) as soft targets."""
+        logits = gather(outputs["t"]) @ gather(outputs["v"]).T / self.align.temperature()
+        joint = joint.to(logits.dtype)
+        to_items = joint.T / joint.T.sum(-1, keepdim=True).clamp_min(torch.finfo(logits.dtype).tiny)
+        to_captions = joint / joint.sum(-1, keepdim=True).clamp_min(torch.finfo(logits.dtype).tiny)
+        weights = gather(batch["weight"])
+        return (soft_cross_entropy(logits, to_items, weights=weights)
+                + soft_cross_entropy(logits.T, to_captions, weights=weights)) / 2
+
+
+class Dcot(Baseline):
+    name = "dcot"
+    Config = DcotConfig
+
+    def __init__(self, cfg: DcotConfig, env: BuildEnv):
+        if cfg.confidence == "soft" and cfg.loss != "infonce":
+            raise CcrError("dcot: confidence=soft gives InfoNCE soft targets; set loss=infonce too")
+        if cfg.w_mt <= 0:
+            raise CcrError("dcot judges the (visual, MT) pairs; w_mt must be positive")
+        self.n_train = env.n_train
+        super().__init__(cfg, env)
+
+    def build_losses(self) -> list[LossPlugin]:
+        return [DualViewAlignment(self.cfg, self.n_train)]

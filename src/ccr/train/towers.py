@@ -1,0 +1,178 @@
+"""The two towers every method starts from: a Hugging Face text encoder and a visual encoder.
+
+Both return a ``TowerOutput``: the L2-normalised embedding in the common space plus the
+token-level states and their mask, because NRCCR's cross-attention, CL2CM's word-level OT and
+LECCR's slots all work on tokens (reference/ccr_methods.md §6.2).
+
+The text tower is any ``AutoModel`` encoder (mBERT by default, XLM-R, the tiny BERT in tests),
+with the heads the references describe: ``linear`` (pooled state -> projection, LECCR) or
+``attention`` (NRCCR: token MLP, learned positions, one self-attention block, mean pooling, then
+the projection). The visual tower reads stored features ``[T, D]`` (T = 1 for a pooled image):
+a token MLP, optional self-attention blocks over frames, mean or attention pooling, projection.
+Fine-tuning CLIP end to end (LECCR) is not built yet; towers take stored features only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ccr.errors import CcrError
+
+if TYPE_CHECKING:
+    from ccr.train.config import TrainConfig
+
+MAX_TEXT_POSITIONS = 250  # NRCCR's learned positions for the attention head
+
+
+class TowerOutput(NamedTuple):
+    emb: torch.Tensor  # (B, E), L2-normalised
+    tokens: torch.Tensor  # (B, L, H) token states
+    mask: torch.Tensor  # (B, L) bool, True on real tokens
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(x.dtype)
+    return (x * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+
+
+class Mapping(nn.Module):
+    """Projection into the common space, then L2 normalisation (cosine scores everywhere)."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float):
+        super().__init__()
+        self.linear = nn.Linear(in_dim, out_dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.dropout(self.linear(x)), dim=-1)
+
+
+class SequenceHead(nn.Module):
+    """Token MLP (LayerNorm, dropout, Linear, ReLU) and, with ``layers``, positions + self-attention."""
+
+    def __init__(self, in_dim: int, hidden: int, *, layers: int, dropout: float, max_len: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.LayerNorm(in_dim), nn.Dropout(dropout), nn.Linear(in_dim, hidden), nn.ReLU())
+        self.positions = nn.Embedding(max_len, hidden) if layers else None
+        self.blocks = nn.ModuleList(
+            nn.TransformerEncoderLayer(hidden, nhead=_heads(hidden), dim_feedforward=hidden, dropout=dropout,
+                                       batch_first=True)
+            for _ in range(layers)
+        )
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.mlp(x)
+        if self.positions is not None:
+            h = h + self.positions(torch.arange(h.shape[1], device=h.device))[None]
+        for block in self.blocks:
+            h = block(h, src_key_padding_mask=~mask)
+        return h.masked_fill(~mask.unsqueeze(-1), 0.0)
+
+
+def _heads(hidden: int) -> int:
+    return next(h for h in (8, 4, 2, 1) if hidden % h == 0)
+
+
+class AttentionPool(nn.Module):
+    """A learned weighting of frames: softmax over ``w^T tanh(W x_t)`` on real frames only."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.score = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        scores = self.score(x).squeeze(-1).masked_fill(~mask, float("-inf"))
+        return (scores.softmax(dim=1).unsqueeze(-1) * x).sum(dim=1)
+
+
+class TextTower(nn.Module):
+    def __init__(self, encoder: nn.Module, cfg: TrainConfig):
+        super().__init__()
+        self.encoder = encoder
+        freeze_bottom(encoder, cfg.text_frozen_layers)
+        hidden = encoder.config.hidden_size
+        self.pooling = cfg.text_pooling
+        self.head = None
+        if cfg.text_head == "attention":
+            self.head = SequenceHead(hidden, hidden, layers=1, dropout=cfg.dropout, max_len=MAX_TEXT_POSITIONS)
+        self.mapping = Mapping(hidden, cfg.embed_dim, cfg.dropout)
+
+    def forward(self, tokens: dict[str, torch.Tensor]) -> TowerOutput:
+        mask = tokens["attention_mask"].bool()
+        states = self.encoder(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]).last_hidden_state
+        if self.head is not None:
+            states = self.head(states[:, :MAX_TEXT_POSITIONS], mask[:, :MAX_TEXT_POSITIONS])
+            mask = mask[:, :MAX_TEXT_POSITIONS]
+        pooled = states[:, 0] if self.pooling == "cls" else masked_mean(states, mask)
+        return TowerOutput(self.mapping(pooled), states, mask)
+
+
+class MediaTower(nn.Module):
+    def __init__(self, in_dim: int, cfg: TrainConfig):
+        super().__init__()
+        self.head = SequenceHead(in_dim, cfg.media_hidden, layers=cfg.media_layers, dropout=cfg.dropout,
+                                 max_len=cfg.max_frames)
+        self.pool = AttentionPool(cfg.media_hidden) if cfg.media_pooling == "attention" else None
+        self.mapping = Mapping(cfg.media_hidden, cfg.embed_dim, cfg.dropout)
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> TowerOutput:
+        states = self.head(features, mask)
+        pooled = masked_mean(states, mask) if self.pool is None else self.pool(states, mask)
+        return TowerOutput(self.mapping(pooled), states, mask)
+
+
+def resolve_text_tower(name: str, aliases: dict[str, str]) -> Any:
+    """A role of the model table (``text-tower``, ``xlmr``), tiny name, hub id or path -> ResolvedModel."""
+    from ccr.models import ROLES, resolve, resolve_entry, role_entry
+
+    if name in ROLES:
+        return resolve_entry(role_entry(name), aliases)
+    return resolve(name, aliases=aliases)
+
+
+def load_text_encoder(path: Path, *, pretrained: bool) -> tuple[nn.Module, Any]:
+    """(encoder, tokenizer) from a model directory; without ``pretrained`` only the architecture.
+
+    Run directories keep the config and tokenizer only (weights live in the checkpoint), so a
+    trained run loads without the hub. The pooler is dropped: no head uses it, and parameters
+    without gradients would stall DDP.
+    """
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a weight-loading bar is noise in the training log
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if pretrained:
+            encoder = AutoModel.from_pretrained(path)
+        else:
+            encoder = AutoModel.from_config(AutoConfig.from_pretrained(path))
+    except (OSError, ValueError) as e:
+        raise CcrError(f"cannot load the text tower from {path}: {e}") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    if getattr(encoder, "pooler", None) is not None:
+        encoder.pooler = None
+    return encoder, tokenizer
+
+
+def freeze_bottom(encoder: nn.Module, n_layers: int) -> None:
+    """Freeze the embeddings and the ``n_layers`` lowest blocks (NRCCR trains only the upper ones)."""
+    if n_layers <= 0:
+        return
+    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+    embeddings = getattr(encoder, "embeddings", None)
+    if layers is None or embeddings is None:
+        raise CcrError(f"text_frozen_layers: {type(encoder).__name__} has no BERT-style layer list; set it to 0")
+    if n_layers > len(layers):
+        raise CcrError(f"text_frozen_layers={n_layers} but the text tower has only {len(layers)} layers")
+    for module in (embeddings, *layers[:n_layers]):
+        for p in module.parameters():
+            p.requires_grad_(False)

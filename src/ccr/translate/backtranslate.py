@@ -1,0 +1,81 @@
+"""``ccr backtranslate``: MT rows back into English, and target-language test queries into English.
+
+- every MT row of a language gets an ``origin=bt``, ``lang=en`` row (``parent_id`` = the MT row),
+  and the MT row gets ``rt_sim``, the cosine between its English source and that back-translation,
+  in the side table ``captions.backtranslate`` (NRCCR's consistency signal);
+- ``--test-queries``: human val/test captions of the language get an ``origin=mt``, ``lang=en`` row
+  (``parent_id`` = the human row), the queries of NRCCR's translate-test fusion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ccr.config import runtime_field
+from ccr.errors import CcrError
+from ccr.models import ResolvedModel, resolve, resolve_entry, role_entry
+from ccr.pipeline.corpus import Corpus
+from ccr.pipeline.runner import Plan, Stage
+from ccr.translate import worker
+from ccr.translate.routes import provenance, resolve_routes, run_languages
+from ccr.translate.schedule import items_from
+from ccr.translate.select import choose_mt_models, mt_rows
+
+if TYPE_CHECKING:
+    import polars as pl
+
+TEST_SPLITS = ("val", "test")
+
+
+@dataclass
+class BacktranslateConfig(worker.MarianOptions):
+    mt_model: tuple[str, ...] = runtime_field(())  # model key(s) of the MT rows to read where a language has several
+    test_queries: bool = runtime_field(False)  # also translate human val/test captions of the languages into English
+    embedder: str = runtime_field("")  # sentence-transformers id or path for rt_sim; default: the table's embedder
+
+
+def _embedder(cfg: BacktranslateConfig) -> ResolvedModel:
+    model = (resolve(cfg.embedder, aliases=cfg.aliases) if cfg.embedder
+             else resolve_entry(role_entry("embedder", tiny=cfg.tiny), cfg.aliases))
+    if not (model.path / "modules.json").exists():
+        raise CcrError(f"{model.id} is not a sentence-transformers model (no modules.json); "
+                       "pass one with --embedder ID_OR_PATH")
+    return model
+
+
+def plan(corpus: Corpus, cfg: BacktranslateConfig) -> Plan:
+    langs = run_languages(cfg.lang)
+    routes = resolve_routes([(lang, "en") for lang in langs], models=cfg.model, prefixes=cfg.prefix, tiny=cfg.tiny,
+                            aliases=cfg.aliases)
+    captions = corpus.scan("captions", with_side_tables=False)
+    keys = choose_mt_models(captions, langs, cfg.mt_model)
+    embedder = _embedder(cfg)
+
+    def items() -> pl.LazyFrame:
+        import polars as pl
+
+        human = pl.col("origin") == "human"
+        english = captions.filter(human & (pl.col("lang") == "en")).select(
+            pl.col("caption_id").alias("_source_id"), pl.col("text").alias("_source_text"))
+        parts = []
+        for route in routes:
+            mt = mt_rows(captions, route.src, keys[route.src]).join(
+                english, left_on="parent_id", right_on="_source_id", how="left")
+            parts.append(items_from(mt, route, "bt", reference=pl.col("_source_text")))
+            if cfg.test_queries:
+                queries = captions.filter(human & (pl.col("lang") == route.src)
+                                          & pl.col("split").is_in(list(TEST_SPLITS)))
+                parts.append(items_from(queries, route, "mt"))
+        return pl.concat(parts)
+
+    return worker.make_plan(
+        "backtranslate", items,
+        {**provenance(routes, reads=keys), worker.EMBEDDER: {**embedder.provenance(), "path": str(embedder.path)}},
+        cfg, extra_fingerprint={"embedder": {"id": embedder.id, "revision": embedder.revision}},
+    )
+
+
+STAGE = Stage(name="backtranslate", version="1", config=BacktranslateConfig, plan=plan, setup=worker.setup,
+              process=worker.process, help="back-translate MT captions to English (rt_sim) and, with "
+                                           "--test-queries, translate target-language test captions")

@@ -1,0 +1,81 @@
+"""What a translation run owes and in what order.
+
+Each owed row is an *item*: the id of the row it will become (``{parent}|{origin}:{lang}:{key}``),
+the text to translate and the route that translates it. Done-ness is per item id, and the id
+names language and model, so adding a language later owes only that language's rows.
+
+Items are ordered by (route, length, text): every batch holds sentences of similar length
+(little padding), and identical captions sit next to each other, so the worker translates each
+distinct text once even when a run of duplicates crosses a batch boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from ccr.errors import CcrError
+from ccr.pipeline.corpus import Corpus
+from ccr.pipeline.runner import Chunk, DoneState, RunOptions, chunk_key, in_shard
+from ccr.translate.routes import Route
+
+if TYPE_CHECKING:
+    import polars as pl
+
+ITEM_COLUMNS = ("caption_id", "parent_id", "media_id", "split", "lang", "origin", "model", "route", "text",
+                "reference")
+
+
+def items_from(rows: pl.LazyFrame, route: Route, origin: str, reference: pl.Expr | None = None) -> pl.LazyFrame:
+    """Items that translate ``rows`` (caption rows: caption_id, media_id, split, text) along ``route``.
+
+    ``reference`` is the English text a back-translation is compared with (``rt_sim``).
+    """
+    import polars as pl
+
+    return rows.select(
+        caption_id=pl.col("caption_id") + f"|{origin}:{route.tgt}:{route.model.key}",
+        parent_id=pl.col("caption_id"),
+        media_id=pl.col("media_id"),
+        split=pl.col("split"),
+        lang=pl.lit(route.tgt),
+        origin=pl.lit(origin),
+        model=pl.lit(route.model.key),
+        route=pl.lit(route.name),
+        text=pl.col("text"),
+        reference=reference if reference is not None else pl.lit(None, dtype=pl.String),
+    )
+
+
+def owed_chunks(stage: str, items: Callable[[], pl.DataFrame]
+                ) -> Callable[[Corpus, DoneState, RunOptions], Iterator[Chunk]]:
+    """The runner's ``Plan.chunks`` for items: skip done ones, sort, refuse to duplicate rows, cut."""
+
+    def chunks(corpus: Corpus, done: DoneState, options: RunOptions) -> Iterator[Chunk]:
+        import polars as pl
+
+        frame = items()
+        owed = [in_shard(i, options) and not done.skip(i, options.retry_failed) for i in frame["caption_id"]]
+        frame = frame.filter(pl.Series(owed, dtype=pl.Boolean)).sort(
+            [pl.col("route"), pl.col("text").str.len_chars(), pl.col("text"), pl.col("caption_id")])
+        if options.limit is not None:
+            frame = frame.head(options.limit)
+        refuse_existing(corpus, stage, frame)
+        for start in range(0, frame.height, options.chunk_rows):
+            part = frame.slice(start, options.chunk_rows)
+            ids = part["caption_id"].to_list()
+            yield Chunk(key=chunk_key(ids), items=part.to_dicts(), ids=ids)
+
+    return chunks
+
+
+def refuse_existing(corpus: Corpus, stage: str, owed: pl.DataFrame) -> None:
+    """Owed rows that the corpus already holds were made by a run with other settings (beam,
+    compute type, ...): writing them again would give two rows one id, so stop and say why."""
+    existing = corpus.scan("captions", with_side_tables=False).select("caption_id")
+    clash = owed.lazy().select("caption_id").join(existing, on="caption_id", how="semi").collect()["caption_id"]
+    if clash.len():
+        raise CcrError(
+            f"{clash.len()} rows this {stage} run would write already exist (e.g. {clash[0]!r}), made by an "
+            f"earlier {stage} run with other settings; a corpus keeps one row per caption, language and model: "
+            "repeat the earlier settings, or run the new ones on a copy of the corpus (cp -r CORPUS NEW)")

@@ -1,0 +1,232 @@
+"""``ccr features``: CLIP embeddings of every image and video frame, into the feature store.
+
+Rows go to ``features/NAME/`` as float16 ``[T, D]`` arrays (T = 1 for a pooled image, one row per
+sampled frame or 2 s clip of a video, or every token with the ``patches`` variant), keyed by
+media_id. ``meta.json`` says which model, revision, variant and dimension made them, and a store
+never mixes two models: a second model with the same name is refused rather than blended in.
+Decoded video durations go to the side table ``media.features`` (``decoded_duration``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ccr.config import RUNTIME, runtime_field
+from ccr.errors import CcrError
+from ccr.models import ResolvedModel, resolve, slug
+from ccr.pipeline.corpus import Corpus
+from ccr.pipeline.runner import BatchResult, Chunk, Failure, Plan, Stage, table_chunks
+from ccr.pipeline.schema import MODALITIES
+from ccr.vision.feature_store import FeatureStore, write_meta
+from ccr.vision.media import MediaError, Sampling, Visual, load_visual
+
+VARIANTS = ("pooled", "patches", "clips2s")
+CLIP_SECONDS = 2.0
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+SIDE_TABLE = "media.features"
+
+
+@dataclass
+class FeaturesConfig:
+    model: str = "openai/clip-vit-base-patch32"  # CLIP hub id, local path, config alias, or tiny/clip
+    variant: str = "pooled"  # pooled: one vector per image / video frame; patches: every token; clips2s: 2 s clips
+    frames: int = 8  # video frames, sampled at the centres of equal segments
+    fps: float | None = None  # sample videos at this rate instead of a fixed frame count
+    name: str | None = None  # feature store name (default: model slug, plus -VARIANT unless pooled)
+    modality: str | None = None  # only image or only video rows (default: both)
+    dtype: str = "auto"  # compute dtype: auto = float16 on a GPU, float32 on CPU (stored as float16 either way)
+    device: str = runtime_field("auto")  # auto | cpu | cuda | cuda:N | mps
+    forward_batch: int = runtime_field(64)  # frames per model call (a batch of videos has many)
+    media_root: str | None = runtime_field(None)  # where media paths are relative to (default: the manifest's)
+    aliases: dict[str, str] = dataclasses.field(default_factory=dict, metadata=RUNTIME)  # model name -> local path
+
+
+def torch_settings(device: str, dtype: str) -> tuple[str, str]:
+    """``auto`` -> the best device here and its usual dtype; explicit values are checked."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise CcrError(f"dtype {dtype!r}: use one of {', '.join(DTYPES)} (--set dtype=float32)")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        raise CcrError(f"--device {device}: no CUDA device is visible here; use --device cpu or auto")
+    elif not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise CcrError(f"--device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+    if dtype == "auto":
+        dtype = "float16" if device.startswith("cuda") else "float32"
+    return device, dtype
+
+
+def media_input(corpus: Corpus, modality: str | None) -> tuple[Callable[..., Iterator[Chunk]], Callable[[], int]]:
+    """Chunks of media rows still owed, and their count, for stages that read every media item."""
+    import polars as pl
+
+    if modality is not None and modality not in MODALITIES:
+        raise CcrError(f"--modality {modality!r}: use image or video")
+    if not corpus.files("media"):
+        raise CcrError(f"{corpus.root} has no media rows; ingest a dataset first (ccr ingest)")
+
+    def rows() -> pl.LazyFrame:
+        lf = corpus.scan("media", with_side_tables=False).select("media_id", "modality", "path")
+        return lf if modality is None else lf.filter(pl.col("modality") == modality)
+
+    return table_chunks(rows, "media_id"), lambda: rows().select(pl.len()).collect().item()
+
+
+def load_rows(batch: Sequence[dict[str, Any]], corpus: Corpus, media_root: Path | None,
+              sampling: Sampling) -> tuple[list[tuple[dict[str, Any], Visual]], list[Failure]]:
+    """Decode a batch's media; unreadable files become failures and the rest go on."""
+    loaded, failures = [], []
+    for row in batch:
+        try:
+            visual = load_visual(corpus.resolve_media(row["path"], media_root), row["modality"], sampling)
+        except MediaError as e:
+            failures.append(Failure(row["media_id"], str(e)))
+            continue
+        loaded.append((row, visual))
+    return loaded, failures
+
+
+def model_slug(model: ResolvedModel) -> str:
+    """The last part of a model's id, lower-cased: the stem of feature store names."""
+    return slug(model.id.rstrip("/").split("/")[-1]).lower()
+
+
+def store_name(model: ResolvedModel, variant: str) -> str:
+    slug = model_slug(model)
+    return slug if variant == "pooled" else f"{slug}-{variant}"
+
+
+def _sampling(cfg: FeaturesConfig) -> Sampling:
+    if cfg.variant == "clips2s":
+        return Sampling(clip_seconds=CLIP_SECONDS)
+    return Sampling(frames=cfg.frames, fps=cfg.fps)
+
+
+def _check(cfg: FeaturesConfig) -> None:
+    if cfg.variant not in VARIANTS:
+        raise CcrError(f"--variant {cfg.variant!r}: use one of {', '.join(VARIANTS)}")
+    if cfg.frames < 1:
+        raise CcrError("--frames must be at least 1")
+    if cfg.fps is not None and cfg.fps <= 0:
+        raise CcrError("--fps must be positive")
+    if cfg.fps is not None and cfg.variant == "clips2s":
+        raise CcrError("--fps does not apply to --variant clips2s (one frame per 2 s clip); drop one of them")
+
+
+def _meta(model: ResolvedModel, cfg: FeaturesConfig) -> dict[str, Any]:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model.path)
+    if config.model_type != "clip":
+        raise CcrError(f"{model.id} is a {config.model_type} model; ccr features needs a CLIP model "
+                       f"(--model openai/clip-vit-base-patch32 or a local CLIP directory)")
+    vision = config.vision_config
+    meta: dict[str, Any] = {"model": model.id, "revision": model.revision, "dim": config.projection_dim,
+                            "dtype": "float16", "variant": cfg.variant, "normalized": False}
+    if cfg.variant == "clips2s":
+        meta["clip_seconds"] = CLIP_SECONDS
+    else:
+        meta.update({"frames": cfg.frames, "fps": cfg.fps})
+    if cfg.variant == "patches":
+        meta["tokens_per_frame"] = (vision.image_size // vision.patch_size) ** 2 + 1
+    return meta
+
+
+def _claim_store(corpus: Corpus, name: str, meta: dict[str, Any]) -> None:
+    """Write meta.json, refusing a store that holds another model's or variant's features."""
+    store = FeatureStore(corpus, name)
+    if (store.dir / "meta.json").exists():
+        old = store.meta
+        clash = [k for k in ("model", "revision", "dim", "variant") if old.get(k) != meta[k]]
+        if clash and len(store):
+            raise CcrError(f"features/{name} already holds {old.get('model')} ({old.get('variant')}) features; "
+                           f"pick another store name with --set name=NEW_NAME")
+    write_meta(corpus, name, meta)
+
+
+def plan(corpus: Corpus, cfg: FeaturesConfig) -> Plan:
+    """Validate, name the store and write its meta here: the driver always plans, Ray actors may be remote."""
+    _check(cfg)
+    model = resolve(cfg.model, aliases=cfg.aliases)
+    _, dtype = torch_settings(cfg.device, cfg.dtype)
+    name = cfg.name or store_name(model, cfg.variant)
+    meta = _meta(model, cfg)
+    _claim_store(corpus, name, meta)
+    chunks, total = media_input(corpus, cfg.modality)
+    return Plan(input_table="media", chunks=chunks, total=total,
+                fingerprint_parts={"model": model.provenance(), "dtype": dtype},
+                models={"clip": model.provenance(), "features": name, "dim": meta["dim"]},
+                id_of=lambda row: row["media_id"])
+
+
+@dataclass
+class _State:
+    corpus: Corpus
+    model: Any
+    processor: Any
+    device: str
+    dtype: Any
+    table: str
+    sampling: Sampling
+    media_root: Path | None
+
+
+def setup(corpus: Corpus, cfg: FeaturesConfig, plan_: Plan) -> _State:
+    import torch
+    from transformers import AutoImageProcessor, CLIPModel
+
+    device, dtype = torch_settings(cfg.device, cfg.dtype)
+    path = resolve(cfg.model, aliases=cfg.aliases).path
+    model = CLIPModel.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
+    return _State(corpus=corpus, model=model, processor=AutoImageProcessor.from_pretrained(path), device=device,
+                  dtype=getattr(torch, dtype), table=f"features/{plan_.models['features']}", sampling=_sampling(cfg),
+                  media_root=Path(cfg.media_root) if cfg.media_root else None)
+
+
+def embed(state: _State, images: Sequence[Any], patches: bool, forward_batch: int) -> np.ndarray:
+    """Images -> float32 ``[N, tokens, D]`` (tokens = 1 unless ``patches``)."""
+    import torch
+
+    model, out = state.model, []
+    for start in range(0, len(images), forward_batch):
+        pixels = state.processor(images=list(images[start:start + forward_batch]), return_tensors="pt")["pixel_values"]
+        pixels = pixels.to(state.device, state.dtype)
+        with torch.inference_mode():
+            if patches:
+                hidden = model.vision_model(pixel_values=pixels).last_hidden_state
+                tokens = model.visual_projection(model.vision_model.post_layernorm(hidden))
+            else:
+                tokens = model.get_image_features(pixel_values=pixels).pooler_output[:, None]
+        out.append(tokens.float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def process(batch: Sequence[dict[str, Any]], state: _State, cfg: FeaturesConfig) -> BatchResult:
+    loaded, failures = load_rows(batch, state.corpus, state.media_root, state.sampling)
+    result = BatchResult(rows={state.table: [], SIDE_TABLE: []}, failures=failures)
+    if not loaded:
+        return result
+    frames = [frame for _, visual in loaded for frame in visual.frames]
+    tokens = embed(state, frames, cfg.variant == "patches", cfg.forward_batch)
+    start = 0
+    for row, visual in loaded:
+        n = len(visual.frames)
+        item = tokens[start:start + n]
+        start += n
+        features = item.reshape(-1, item.shape[-1]).astype(np.float16)
+        result.rows[state.table].append({"media_id": row["media_id"], "features": features})
+        if visual.is_video:
+            result.rows[SIDE_TABLE].append({"media_id": row["media_id"], "decoded_duration": visual.duration})
+    return result
+
+
+STAGE = Stage(name="features", version="1", config=FeaturesConfig, plan=plan, setup=setup, process=process,
+              help="CLIP features of every image and video frame into features/NAME/")

@@ -1,0 +1,78 @@
+"""Fixtures for the filter tests: one planted corpus, its noisy copy, and that copy scored.
+
+Each is built once per test run; a test that changes a corpus works on its own copy.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from planted_corpus import build_planted_corpus  # noqa: E402
+
+NOISE_RATE = 0.2
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The machine is shared: one intra-op thread keeps the tests from fighting other jobs."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    torch.set_num_threads(1)
+    return build_planted_corpus(tmp_path_factory.mktemp("planted"), media=200, captions=2)
+
+
+@pytest.fixture(scope="session")
+def _noisy_master(planted: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    from ccr.filter.noise import inject
+    from ccr.pipeline.runner import RunOptions
+
+    out = tmp_path_factory.mktemp("noisy") / "corpus"
+    _, keys = inject(planted, out, overrides={"rate": NOISE_RATE, "types": "swap", "seed": 0},
+                     options=RunOptions(progress=False))
+    return out, keys["cs"]
+
+
+@pytest.fixture(scope="session")
+def _scored_master(_noisy_master: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from ccr.pipeline.runner import RunOptions
+    from ccr.pipeline.stages import run
+
+    torch.set_num_threads(1)
+    noisy, key = _noisy_master
+    dest = tmp_path_factory.mktemp("scored") / "corpus"
+    shutil.copytree(noisy, dest)
+    run("score", dest, overrides={"lang": "cs", "mt_model": key, "tiny": True}, options=RunOptions(progress=False))
+    return dest
+
+
+@pytest.fixture
+def noisy(_noisy_master: tuple[Path, str], tmp_path: Path) -> tuple[Path, str]:
+    """A private copy of the noisy corpus (20% swapped MT captions, not scored) and its noisy model key."""
+    dest = tmp_path / "noisy"
+    shutil.copytree(_noisy_master[0], dest)
+    return dest, _noisy_master[1]
+
+
+@pytest.fixture
+def scored(_scored_master: Path, _noisy_master: tuple[Path, str], tmp_path: Path) -> tuple[Path, str]:
+    """A private copy of the noisy corpus scored with the default settings, and its noisy model key."""
+    dest = tmp_path / "scored"
+    shutil.copytree(_scored_master, dest)
+    return dest, _noisy_master[1]

@@ -1,0 +1,109 @@
+"""NRCCR learns the synthetic corpus, and its pieces work as the paper's code does.
+
+Corpus (tests/train/conftest.py, ccr.train.synthetic): 32 concepts, each a random feature vector
+and an English and a German word; an item's features are the sum of its two concepts' vectors plus
+noise, the MT caption translates its English caption word by word and the back-translation maps it
+back; German test captions use other templates on unseen concept pairs. Chance SumR on the 40 test
+items is about 80; the untrained model scores near it and six epochs of the tiny towers score
+several times more.
+"""
+
+import json
+
+import pytest
+import torch
+from methods_helpers_nc import STEP, batch, build, history, train_run, trained_and_untrained_sumr
+
+import ccr.train
+from ccr.errors import CcrError
+from ccr.pipeline.corpus import Corpus
+from ccr.train import optim
+from ccr.train.data import eval_records
+from ccr.train.evaluate import evaluate_run
+from ccr.train.metrics import fuse_scores, retrieval_metrics
+from ccr.train.towers import masked_mean
+
+
+@pytest.fixture(scope="module")
+def nrccr_run(tmp_path_factory, synth_corpus):
+    return train_run(tmp_path_factory, synth_corpus, "nrccr", epochs=6)
+
+
+def test_nrccr_learns_far_above_chance_and_the_untrained_model(nrccr_run, synth_corpus):
+    last = history(nrccr_run)[-1]
+    assert set(last["train"]) == {"ve", "vt", "eb", "sim", "feat", "adv", "loss"}
+    trained, untrained = trained_and_untrained_sumr(nrccr_run, synth_corpus)
+    assert untrained < 150 and trained > 300 and trained > untrained + 150
+
+
+def test_evaluation_fuses_native_and_translated_queries_half_and_half(nrccr_run, synth_corpus):
+    results = evaluate_run(nrccr_run, split="test", langs=["de"], log=lambda _: None)  # the method's default
+    assert json.loads((nrccr_run / "eval" / "test.de.json").read_text())["translate_test"] == 0.5
+    model = ccr.train.load(nrccr_run)
+    records = eval_records(Corpus.open(synth_corpus), "test", "de", translated=True)
+    gallery = model.encode_media(records.gallery)
+    native = model.encode_text(records.queries) @ gallery.T
+    translated = model.encode_text(records.translated) @ gallery.T
+    expected = retrieval_metrics(fuse_scores(native, translated, 0.5), records.text_to_media)
+    assert results["de"] == pytest.approx(expected, abs=1e-6)
+    assert expected != retrieval_metrics(native, records.text_to_media)  # the translations did count
+
+
+def test_the_discriminator_is_stepped_by_its_own_optimizer(nrccr_run):
+    state = torch.load(nrccr_run / "checkpoints" / "last.pt", weights_only=False)
+    discriminator = [k for k in state["model"] if ".discriminator." in k]
+    assert len(discriminator) == 6  # three linear layers
+    (aux,) = state["aux"]
+    assert len(aux["state"]) == 6 and aux["param_groups"][0]["lr"] == 1e-3  # Adam state for every tensor
+    main = sum(len(g["params"]) for g in state["optimizer"]["param_groups"])
+    method, _ = build("nrccr")
+    assert main == sum(p.requires_grad for p in method.parameters()) - 6
+
+
+def test_teacher_is_english_attending_to_mt_tokens_and_ignores_padding():
+    method, tokenizer = build("nrccr")
+    method.eval()  # no dropout: outputs must be comparable
+    b = batch(tokenizer)
+    with torch.no_grad():
+        out = method.embed(b)
+    n, le, lt = len(b["weight"]), b["en"]["input_ids"].shape[1], b["mt"]["input_ids"].shape[1]
+    assert out["tok_cross"].shape == (n, le + lt, method.text.encoder.config.hidden_size)
+    assert torch.equal(out["mask_cross"], torch.cat([out["mask_e"], out["mask_t"]], dim=1))
+    assert not out["mask_t"].all() and not out["mask_e"].all()  # both sides are padded somewhere
+    assert out["cross"].shape == out["t"].shape and torch.allclose(out["cross"].norm(dim=-1), torch.ones(n))
+    assert not torch.allclose(out["cross"], out["t"])
+
+    tok_t = out["tok_t"].masked_fill(~out["mask_t"].unsqueeze(-1), 5.0)  # garbage on padded MT positions
+    tok_e = out["tok_e"].masked_fill(~out["mask_e"].unsqueeze(-1), 5.0)  # and on padded English queries
+    with torch.no_grad():
+        tokens, mask = method.teacher(tok_e, out["mask_e"], tok_t, out["mask_t"])
+        cross = method.text.mapping(masked_mean(tokens, mask))
+        english_changed, _ = method.teacher(out["tok_e"].flip(0), out["mask_e"].flip(0), out["tok_t"], out["mask_t"])
+    assert torch.allclose(cross, out["cross"], atol=1e-6)
+    assert not torch.allclose(english_changed[:, :le], out["tok_cross"][:, :le])  # the queries matter
+
+    with pytest.raises(CcrError, match="teacher_heads=3 must divide"):
+        build("nrccr", teacher_heads=3)
+
+
+def test_discriminator_learns_from_detached_states_and_the_generator_term_reaches_the_text_tower():
+    method, tokenizer = build("nrccr")
+    result = method(batch(tokenizer), STEP)
+    assert set(result.terms) == {"ve", "vt", "eb", "sim", "feat", "adv"} and result.terms["adv"].weight == 0.001
+    (aux,) = method.aux_objectives()
+    assert aux.lr == 1e-3 and {id(p) for p in aux.module.parameters()}.isdisjoint(
+        id(p) for p in optim.main_parameters(method, [aux]))
+    detached = {k: v.detach() for k, v in result.outputs.items()}
+    aux.loss(detached, {}, STEP).backward()
+    assert all(p.grad is not None for p in aux.module.parameters())
+    assert all(p.grad is None for p in method.text.parameters())
+    result.terms["adv"].value.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in method.text.encoder.parameters())
+
+
+def test_discriminator_and_back_translation_can_be_switched_off():
+    method, tokenizer = build("nrccr", discriminator=False, w_bt=0)
+    assert method.aux_objectives() == [] and type(method).needed_keys(method.cfg) == frozenset({"en", "mt"})
+    b = batch(tokenizer)
+    del b["bt"]
+    assert set(method(b, STEP).terms) == {"ve", "vt", "sim", "feat"}

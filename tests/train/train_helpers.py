@@ -1,0 +1,64 @@
+"""Shared settings and a test-only method for the trainer tests (imported by name: no __init__)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ccr.train.methods.base import AuxObjective, LossPlugin, LossTerm
+from ccr.train.methods.baseline import Baseline
+
+# Tiny towers that still learn the synthetic corpus in a few epochs (~0.3 s per epoch on 2 cores);
+# one thread, because two threads on tiny matrices slow down tenfold when other processes share the cores.
+TINY = {"text_tower": "tiny/bert", "embed_dim": 64, "media_hidden": 64, "batch_size": 32, "lr": 1e-3,
+        "progress": False, "threads": 1}
+
+
+def sets(**extra: object) -> list[str]:
+    return [f"{k}={v}" for k, v in (TINY | extra).items()]
+
+
+class _Generator(LossPlugin):
+    """NRCCR-style generator term: make MT embeddings look English to the discriminator."""
+
+    def __init__(self, method: AuxBaseline):
+        super().__init__()
+        self.method = [method]  # a list, so the method is not registered as a sub-module twice
+
+    def forward(self, outputs, batch, step):
+        logits = self.method[0].discriminator(outputs["t"]).squeeze(-1)
+        return {"gen": LossTerm(F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)), 0.001)}
+
+
+class AuxBaseline(Baseline):
+    """The baseline plus a language discriminator with its own optimizer, and a record of hook calls."""
+
+    name = "aux-test"
+    calls: list[str] = []
+
+    def __init__(self, cfg, env):
+        self.discriminator_dim = env.train.embed_dim
+        super().__init__(cfg, env)
+
+    def build_losses(self):
+        self.discriminator = nn.Linear(self.discriminator_dim, 1)
+        return [*super().build_losses(), _Generator(self)]
+
+    def aux_objectives(self):
+        def loss(outputs, batch, step):
+            real = self.discriminator(outputs["e"]).squeeze(-1)
+            fake = self.discriminator(outputs["t"]).squeeze(-1)
+            return (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+                    + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+
+        return [AuxObjective("discriminator", self.discriminator, loss, lr=1e-2)]
+
+    def on_train_start(self, data):
+        self.calls.append(f"train_start:{len(data)}")
+
+    def on_epoch_start(self, step):
+        self.calls.append(f"epoch_start:{step.epoch}:{step.step}")
+
+    def on_epoch_end(self, step, val_metrics):
+        self.calls.append(f"epoch_end:{step.epoch}:{sorted(val_metrics)}")
