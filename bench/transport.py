@@ -8,8 +8,8 @@ gets the same tolerance: the L2 norm of the marginal violation (POT's own criter
 after iteration 1 and then every 10 iterations by all of them.
 
 Timing: each solver runs in its own block after a pause, because numpy's OpenBLAS threads keep
-spinning for a while after a call and on 2 cores that slows a torch call that follows at once by
-up to 3x; interleaving would be unfair to whoever runs second. A block is one untimed run, then
+spinning for a while after a call and on 2 cores that slowed a torch call that followed at once
+3 to 5x; interleaving would be unfair to whoever runs second. A block is one untimed run, then
 N timed runs (3 if a run takes over 0.3 s; the untimed run alone if it took over 2 s); the median
 is reported. Before each case the script waits for the machine to be idle (bounded by
 --max-wait), records the CPU share other processes took during the case, and reruns a case they
