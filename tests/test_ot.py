@@ -12,6 +12,17 @@ from ccr.ot import cosine_cost, diagonal_confidence, sinkhorn
 ot = pytest.importorskip("ot")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tests run thousands of tiny kernels; on a shared 2-core machine torch's 2-thread
+    regions stall behind other jobs (bench/RESULTS.md), so they run single-threaded: the results
+    do not depend on the thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _points_cost(batch: int, n: int, m: int, seed: int, dim: int = 8) -> np.ndarray:
     """Squared Euclidean costs of random points, each problem scaled to max 1 (as in bench/)."""
     rng = np.random.default_rng(seed)

@@ -138,7 +138,8 @@ def _relaxation(reg_m: float | tuple[float, float] | None, eps: float) -> tuple[
     pair = (reg_m, reg_m) if isinstance(reg_m, (int, float)) else tuple(reg_m)
     if len(pair) != 2 or not all(r > 0 for r in pair):
         raise ValueError(f"reg_m must be a positive float or a pair of them, got {reg_m!r}")
-    return tuple(1.0 if math.isinf(r) else r / (r + eps) for r in pair)  # type: ignore[return-value]
+    fa, fb = (1.0 if math.isinf(r) else r / (r + eps) for r in pair)
+    return fa, fb
 
 
 def _weights(w: torch.Tensor | None, batch: int, size: int, like: torch.Tensor, name: str) -> torch.Tensor:
@@ -158,6 +159,7 @@ class _Problem:
     ``row``/``col`` are the log offsets folded into the kernel: log a (KL reference of unbalanced
     OT), or -big where a weight is zero so its row vanishes exactly; ``c_row``/``c_col`` are the
     constants of the log-domain updates; ``pad_row``/``pad_col`` keep padded scalings at 1.
+    ``offsets`` says whether any offset is non-zero; if none is, the first kernel skips them.
     """
 
     def __init__(self, C: torch.Tensor, a: torch.Tensor, b: torch.Tensor, relaxed: bool) -> None:
