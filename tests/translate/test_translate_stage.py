@@ -19,6 +19,7 @@ from ccr.pipeline.corpus import Corpus
 from ccr.pipeline.ingest.stage import ingest
 from ccr.pipeline.runner import RunOptions
 from ccr.testing.toy_corpus import write_toy_corpus
+from ccr.translate import schedule
 from ccr.translate.engine import MarianTranslator
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -67,7 +68,9 @@ def test_several_languages_in_one_run_and_a_later_language_owes_only_its_rows(to
         run("translate", toy_corpus, lang="de", beam_size=2)
 
 
-def test_duplicate_captions_are_translated_once(tmp_path, monkeypatch):
+@pytest.mark.parametrize("sort_window", [20_000, 5], ids=["one-window", "six-windows"])
+def test_duplicate_captions_are_translated_once(tmp_path, monkeypatch, sort_window):
+    monkeypatch.setattr(schedule, "SORT_WINDOW", sort_window)
     texts = ["A red circle.", "A blue square on the left.", "Two green stars.", "A black dog runs."]
     lines = [{"media_id": f"m{i}", "split": "train", "lang": "en", "text": texts[i % 4], "caption_id": f"m{i}#en#0",
               "modality": "image", "path": f"m{i}.png"} for i in range(30)]
@@ -78,12 +81,21 @@ def test_duplicate_captions_are_translated_once(tmp_path, monkeypatch):
     monkeypatch.setattr(MarianTranslator, "translate",
                         lambda self, batch, decoding: seen.extend(batch) or real(self, batch, decoding))
     run("translate", tmp_path / "corpus", lang="de", options=RunOptions(batch_size=4, chunk_rows=8, progress=False))
-    assert sorted(seen) == sorted(texts), "each distinct text once, although runs of duplicates cross batches"
+    assert sorted(seen) == sorted(texts), "each distinct text once, although runs of duplicates cross batches " \
+                                          "and the schedule sorts in windows (identical texts share one)"
     mt = Corpus.open(tmp_path / "corpus").table("captions").filter(pl.col("origin") == "mt")
     assert mt.height == 30
     source_text = {line["caption_id"]: line["text"] for line in lines}
     per_source = mt.with_columns(source=pl.col("parent_id").replace_strict(source_text)).group_by("source")
     assert per_source.agg(pl.col("text").n_unique())["text"].to_list() == [1] * 4
+
+
+def test_limit_counts_rows_across_sort_windows(toy_corpus, monkeypatch):
+    monkeypatch.setattr(schedule, "SORT_WINDOW", 10)
+    n = Corpus.open(toy_corpus).table("captions").filter(HUMAN_EN).height
+    first = run("translate", toy_corpus, lang="de", options=RunOptions(limit=25, progress=False))
+    assert first.rows_in == first.rows_out["captions"] == 25
+    assert run("translate", toy_corpus, lang="de").rows_in == n - 25
 
 
 def test_overlong_captions_are_failure_rows_and_retry_after_raising_the_limit(toy_corpus):
@@ -106,10 +118,12 @@ def test_overlong_captions_are_failure_rows_and_retry_after_raising_the_limit(to
     assert Corpus.open(toy_corpus).table("captions").filter(pl.col("origin") == "mt").height == english.height
 
 
-def test_batch_size_chunks_and_threads_change_neither_outputs_nor_fingerprint(toy_corpus, tmp_path):
+def test_batch_size_chunks_threads_and_sort_windows_change_neither_outputs_nor_fingerprint(toy_corpus, tmp_path,
+                                                                                          monkeypatch):
     other = tmp_path / "other"
     shutil.copytree(toy_corpus, other)
     run("translate", toy_corpus, lang="de")
+    monkeypatch.setattr(schedule, "SORT_WINDOW", 10)
     run("translate", other, lang="de", inter_threads=1, intra_threads=1, max_batch_tokens=64,
         options=RunOptions(batch_size=3, chunk_rows=7, progress=False))
     assert_same_tables(toy_corpus, other)

@@ -1,6 +1,7 @@
 """Machine translation and back-translation of captions: Marian (OPUS-MT) models run through CTranslate2.
 
-``engine`` converts and loads models, ``routes`` decides which model serves which language,
-``schedule`` orders the owed rows, ``worker`` is the batch function both stages share,
-``signals`` computes the cheap quality columns, ``select`` picks MT rows for later stages.
+``stage`` (``ccr translate``) and ``backtranslate`` (``ccr backtranslate``) only say which rows
+they owe; ``routes`` decides which model serves which language, ``schedule`` orders the owed rows,
+``worker`` is the batch function both share, ``engine`` converts, loads and runs the models,
+``signals`` computes the cheap quality columns, and ``select`` picks MT rows for later stages.
 """

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 ITEM_COLUMNS = ("caption_id", "parent_id", "media_id", "split", "lang", "origin", "model", "route", "text",
                 "reference")
+SORT_WINDOW = 10_000  # items sorted together; larger windows sort better and hold more in memory
 
 
 def items_from(rows: pl.LazyFrame, route: Route, origin: str, reference: pl.Expr | None = None) -> pl.LazyFrame:
@@ -47,35 +48,48 @@ def items_from(rows: pl.LazyFrame, route: Route, origin: str, reference: pl.Expr
     )
 
 
-def owed_chunks(stage: str, items: Callable[[], pl.DataFrame]
+def owed_chunks(stage: str, items: Callable[[], pl.LazyFrame]
                 ) -> Callable[[Corpus, DoneState, RunOptions], Iterator[Chunk]]:
-    """The runner's ``Plan.chunks`` for items: skip done ones, sort, refuse to duplicate rows, cut."""
+    """The runner's ``Plan.chunks`` for items: skip done ones, sort, refuse to duplicate rows, cut.
+
+    Items are sorted in windows of about ``SORT_WINDOW``, each window one hash bucket of the
+    text, so memory stays flat as the corpus grows while identical captions still meet.
+    """
 
     def chunks(corpus: Corpus, done: DoneState, options: RunOptions) -> Iterator[Chunk]:
         import polars as pl
 
-        frame = items()
-        owed = [in_shard(i, options) and not done.skip(i, options.retry_failed) for i in frame["caption_id"]]
-        frame = frame.filter(pl.Series(owed, dtype=pl.Boolean)).sort(
-            [pl.col("route"), pl.col("text").str.len_chars(), pl.col("text"), pl.col("caption_id")])
-        if options.limit is not None:
-            frame = frame.head(options.limit)
-        refuse_existing(corpus, stage, frame)
-        for start in range(0, frame.height, options.chunk_rows):
-            part = frame.slice(start, options.chunk_rows)
-            ids = part["caption_id"].to_list()
-            yield Chunk(key=chunk_key(ids), items=part.to_dicts(), ids=ids)
+        lazy = items()
+        refuse_existing(corpus, stage, lazy, done, options)
+        buckets = max(1, -(-lazy.select(pl.len()).collect().item() // SORT_WINDOW))
+        remaining = options.limit
+        for bucket in range(buckets):
+            window = lazy if buckets == 1 else lazy.filter(pl.col("text").hash(seed=0) % buckets == bucket)
+            frame = window.collect(engine="streaming")
+            owed = [in_shard(i, options) and not done.skip(i, options.retry_failed) for i in frame["caption_id"]]
+            frame = frame.filter(pl.Series(owed, dtype=pl.Boolean)).sort(
+                [pl.col("route"), pl.col("text").str.len_chars(), pl.col("text"), pl.col("caption_id")])
+            if remaining is not None:
+                frame = frame.head(remaining)
+                remaining -= frame.height
+            for start in range(0, frame.height, options.chunk_rows):
+                part = frame.slice(start, options.chunk_rows)
+                ids = part["caption_id"].to_list()
+                yield Chunk(key=chunk_key(ids), items=part.to_dicts(), ids=ids)
+            if remaining == 0:
+                return
 
     return chunks
 
 
-def refuse_existing(corpus: Corpus, stage: str, owed: pl.DataFrame) -> None:
+def refuse_existing(corpus: Corpus, stage: str, items: pl.LazyFrame, done: DoneState, options: RunOptions) -> None:
     """Owed rows that the corpus already holds were made by a run with other settings (beam,
     compute type, ...): writing them again would give two rows one id, so stop and say why."""
     existing = corpus.scan("captions", with_side_tables=False).select("caption_id")
-    clash = owed.lazy().select("caption_id").join(existing, on="caption_id", how="semi").collect()["caption_id"]
-    if clash.len():
+    held = items.select("caption_id").join(existing, on="caption_id", how="semi").collect()["caption_id"]
+    clash = [i for i in held if in_shard(i, options) and i not in done.done_ids]
+    if clash:
         raise CcrError(
-            f"{clash.len()} rows this {stage} run would write already exist (e.g. {clash[0]!r}), made by an "
+            f"{len(clash)} rows this {stage} run would write already exist (e.g. {clash[0]!r}), made by an "
             f"earlier {stage} run with other settings; a corpus keeps one row per caption, language and model: "
             "repeat the earlier settings, or run the new ones on a copy of the corpus (cp -r CORPUS NEW)")

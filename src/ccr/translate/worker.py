@@ -51,7 +51,7 @@ class MarianOptions:
     device: str = runtime_field("auto")  # auto, cpu, cuda or cuda:N
     inter_threads: int = runtime_field(0)  # CTranslate2 replicas decoding in parallel; 0 = from the machine
     intra_threads: int = runtime_field(0)  # threads per replica; 0 = from the machine
-    max_batch_tokens: int = runtime_field(2048)  # source tokens per CTranslate2 sub-batch at beam 1 (/ beam size)
+    max_batch_tokens: int = runtime_field(512)  # source tokens per CTranslate2 sub-batch, x beam size (engine.MarianTranslator)
 
     def decoding(self) -> Decoding:
         return Decoding(self.beam_size, self.max_length, self.min_length, self.max_input_tokens)
@@ -59,17 +59,22 @@ class MarianOptions:
 
 def make_plan(stage: str, items: Callable[[], pl.LazyFrame], models: dict[str, Any], cfg: MarianOptions,
               extra_fingerprint: dict[str, Any] | None = None) -> Plan:
-    """A runner plan over items; the items are collected once, when the runner first asks.
+    """A runner plan over items, which stay lazy: the runner's chunks read them bucket by bucket.
 
     ``models`` is the manifest's provenance: one record per route (``routes.provenance``) and,
     for back-translation, the ``embedder``; ``setup`` loads exactly these.
     """
-    frame = functools.cache(lambda: items().collect())
+    @functools.cache
+    def total() -> int:
+        import polars as pl
+
+        return items().select(pl.len()).collect().item()
+
     compute_type = resolve_compute_type(cfg.compute_type, resolve_device(cfg.device))
     return Plan(
         input_table="captions",
-        chunks=owed_chunks(stage, frame),
-        total=lambda: frame().height,
+        chunks=owed_chunks(stage, items),
+        total=total,
         fingerprint_parts={"compute_type": compute_type, **(extra_fingerprint or {})},
         models=models,
         id_of=lambda item: item["caption_id"],
