@@ -62,7 +62,8 @@ def throughput(corpus: Path, work: Path, method: str, args: argparse.Namespace) 
         return {"skipped": str(e)}
     rates = [h["samples_per_second"] for h in result.history]
     return {"samples_per_second": round(statistics.median(rates), 1), "epochs": result.epochs,
-            "val_sumr": round(result.history[-1]["val"]["de"]["sumr"], 1), "run": str(work / method)}
+            "val_sumr": round(next(iter(result.history[-1]["val"].values()))["sumr"], 1),  # de; rivrl: en
+            "run": str(work / method)}
 
 
 def eval_seconds(run: str, runs: int) -> list[float]:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ccr.errors import CcrError
 
@@ -38,7 +39,7 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except CcrError as e:
-            console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]: finished shards are kept; run the same command again to resume")
@@ -395,6 +396,8 @@ def train(
     mt_model: Annotated[str | None, typer.Option(help="model key of the MT rows, where a language has several")] = None,
     visual: Annotated[str | None, typer.Option(help="feature set NAME, auto (the only one) or pixels (default: auto)")] = None,
     text_tower: Annotated[str | None, typer.Option(help="text encoder: text-tower, xlmr, hub id, tiny/bert or path")] = None,
+    video_encoder: Annotated[str | None, typer.Option(
+        help="visual tower: pool (frame MLP + pooling) or rivrl (RIVRL's preview + intensive reading) (default: pool)")] = None,
     epochs: Annotated[int | None, typer.Option(help="at most this many epochs (default: 50)")] = None,
     batch_size: Annotated[int | None, typer.Option(help="global batch size, split over DDP processes (default: 128)")] = None,
     device: DeviceOpt = None,
@@ -407,7 +410,8 @@ def train(
 
     result = run_train(corpus, out_dir, method=method, config=config, sets=set_, fresh=fresh,
                        overrides={"lang": lang, "mt_model": mt_model, "visual": visual, "text_tower": text_tower,
-                                  "epochs": epochs, "batch_size": batch_size, "device": device},
+                                  "video_encoder": video_encoder, "epochs": epochs, "batch_size": batch_size,
+                                  "device": device},
                        log=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
                        on_config=lambda cfg, method_cfg: (_print_config("train", cfg), _print_config(method, method_cfg)))
     if not result.main:
@@ -420,22 +424,43 @@ def train(
 @app.command()
 @friendly
 def evaluate(
-    run_dir: Annotated[Path, typer.Argument(help="run directory written by ccr train")],
+    run_dirs: Annotated[list[Path], typer.Argument(help="run directory written by ccr train (several with --compare)",
+                                                   metavar="RUN_DIR...")],
+    compare: Annotated[bool, typer.Option(
+        help="read the runs' eval/SPLIT.LANG.json: one Markdown table of them all and a bar chart")] = False,
+    plot: Annotated[Path, typer.Option(help="--compare: where the bar chart PNG goes")] = Path("compare.png"),
     split: Annotated[str, typer.Option(help="split to score: test or val")] = "test",
     lang: Annotated[str | None, typer.Option(help="query language(s), comma-separated (default: the run's)")] = None,
     translate_test: Annotated[float | None, typer.Option(
         help="fuse with the queries' English MT: native share in [0, 1] (NRCCR: 0.5 images) (default: method's)")] = None,
     checkpoint: Annotated[str, typer.Option(help="best (validation) or last")] = "best",
     corpus: Annotated[Path | None, typer.Option(help="the corpus, if it moved since training")] = None,
+    queries: Annotated[str | None, typer.Option(
+        help="grounding runs: human or mt queries of a non-English language (default: human if any, else mt)")] = None,
     device: DeviceOpt = None,
 ) -> None:
-    """R@1/5/10, MedR, MeanR, mAP and SumR per language; writes eval/SPLIT.LANG.json and a Markdown table."""
+    """R@1/5/10, MedR, MeanR, mAP and SumR per language; writes eval/SPLIT.LANG.json and a Markdown table.
+
+    Grounding runs (rgtr) report the standard QVHighlights metrics instead (Charades-STA/TACoS:
+    also R1@0.3 and mIoU) and write their predictions to eval/SPLIT.LANG.submission.jsonl.
+    """
+    langs = [x.strip() for x in lang.split(",") if x.strip()] if lang else None
+    if compare:
+        from ccr.train.compare import collect, format_comparison, plot_comparison
+
+        rows = collect(run_dirs, split=split, langs=langs)
+        out.print(format_comparison(rows), highlight=False, markup=False, soft_wrap=True)
+        console.print(f"[green]compare[/]: {len(rows)} rows; chart {plot_comparison(rows, plot)}", highlight=False)
+        return
+    if len(run_dirs) != 1:
+        raise CcrError(f"ccr evaluate scores one run ({len(run_dirs)} given); to put several side by side "
+                       f"add --compare")
+    run_dir = run_dirs[0]
     from ccr.train.evaluate import evaluate_run
     from ccr.train.metrics import format_table
 
-    langs = [x.strip() for x in lang.split(",") if x.strip()] if lang else None
     results = evaluate_run(run_dir, split=split, langs=langs, translate_test=translate_test, checkpoint=checkpoint,
-                           corpus=corpus, device=device or "auto",
+                           corpus=corpus, device=device or "auto", queries=queries,
                            log=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
     out.print(format_table(results), highlight=False, markup=False, soft_wrap=True)
     console.print(f"[green]evaluate[/]: {run_dir / 'eval'}/{split}.{{{','.join(results)}}}.json", highlight=False)
@@ -538,6 +563,41 @@ def select(
     for row in kept_summary(corpus, langs, mt_model or []):
         out.print(f"{row['lang']}: kept {row['kept']} of {row['rows']} MT rows, mean weight {row['mean_weight']:.3f}",
                   highlight=False)
+
+
+pipeline_app = typer.Typer(help="Run a recipe (configs/*.toml): stages from ingest to evaluate, resumable.",
+                           no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
+
+
+@pipeline_app.command("run")
+@friendly
+def pipeline_run(
+    recipe: Annotated[Path, typer.Argument(help="recipe TOML, e.g. configs/multi30k.toml")],
+    data_root: Annotated[Path | None, typer.Option(help="where the source files are (pipeline.data_root)")] = None,
+    work_dir: Annotated[Path | None, typer.Option(help="corpus and runs go here (pipeline.work_dir)")] = None,
+    tiny: Annotated[bool, typer.Option(help="smoke run: tiny random models and one short epoch, to check "
+                                            "files and layout in minutes (numbers meaningless)")] = False,
+    dry_run: Annotated[bool, typer.Option(help="print the plan and what is already done; run nothing")] = False,
+    from_: Annotated[str | None, typer.Option("--from", help="start at this step id (or a stage's first step)")] = None,
+    until: Annotated[str | None, typer.Option(help="stop after this step id (or a stage's last step)")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="override: pipeline.KEY=V, STEP_ID.KEY=V, STAGE.KEY=V or models.NAME=PATH (repeatable)")] = None,
+) -> None:
+    """Check a whole recipe, then run its steps in order; rerunning skips what is done and resumes the rest."""
+    from ccr.pipeline.orchestrate import describe, run_pipeline
+    from ccr.pipeline.recipe import load_recipe
+
+    given = {"data_root": data_root, "work_dir": work_dir, "tiny": tiny or None}
+    plan = load_recipe(recipe, sets=set_, start=from_, until=until,
+                       pipeline={k: str(v) if isinstance(v, Path) else v for k, v in given.items() if v is not None})
+    out.print(describe(plan), highlight=False, markup=False, soft_wrap=True)
+    if dry_run:
+        return
+    ended = run_pipeline(plan, log=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
+    ran = sum(s.state == "ran" for s in ended)
+    console.print(f"[green]pipeline[/]: {ran} steps ran, {len(ended) - ran} were done already; "
+                  f"compare the runs with: ccr evaluate --compare {plan.work_dir / 'runs'}/*", highlight=False)
 
 
 noise_app = typer.Typer(help="Plant known noise in MT captions (in a copy) and measure how well scores find it.",

@@ -9,9 +9,11 @@ models. There is no silent fallback: an unreachable hub is a one-line error with
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +115,20 @@ class ResolvedModel:
 def slug(text: str) -> str:
     """Only letters, digits, dots and dashes: safe in ids, file names and directory names."""
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "x"
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """No transformers weight-loading bars: one per model load is noise in a stage's or run's log."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def cache_dir() -> Path:

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,6 +24,39 @@ TINY = {"text_tower": "tiny/bert", "embed_dim": 64, "media_hidden": 64, "batch_s
 
 def sets(**extra: object) -> list[str]:
     return [f"{k}={v}" for k, v in (TINY | extra).items()]
+
+
+def history(run: Path) -> list[dict]:
+    """``metrics.jsonl`` without the one field that depends on the machine's speed."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for row in rows:
+        row.pop("samples_per_second")
+    return rows
+
+
+def same_run(run: Path, reference: Path) -> set[str]:
+    """Whether two run directories hold the same metric history and best/last weights; the weights' names."""
+    assert history(run) == history(reference)
+    for name in ("best.pt", "last.pt"):
+        a = torch.load(run / "checkpoints" / name, weights_only=False)["model"]
+        b = torch.load(reference / "checkpoints" / name, weights_only=False)["model"]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    return set(a)
+
+
+def sigkill_after_first_epoch(code: str, run: Path) -> dict:
+    """Run ``code`` (a training call writing ``run``) in a subprocess, SIGKILL it once an epoch is
+    logged, and return the counters of the checkpoint it left."""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not ((run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text().strip()):
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=False)["counters"]
 
 
 class _Generator(LossPlugin):

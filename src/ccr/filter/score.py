@@ -21,7 +21,6 @@ batches are ``--batch-size`` groups, and a commit never splits a group.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import re
@@ -37,7 +36,7 @@ from ccr.config import RUNTIME, runtime_field
 from ccr.errors import CcrError
 from ccr.filter.common import SCORES, chosen_mt_rows
 from ccr.filter.dcot_conf import make_groups
-from ccr.models import ResolvedModel, resolve, resolve_entry, role_entry
+from ccr.models import ResolvedModel, quiet_loading, resolve, resolve_entry, role_entry
 from ccr.pipeline.corpus import Corpus
 from ccr.pipeline.runner import BatchResult, Chunk, DoneState, Failure, Plan, RunOptions, Stage, chunk_key, in_shard
 from ccr.translate.routes import run_languages
@@ -197,27 +196,13 @@ class _State:
     device: str
 
 
-@contextlib.contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """No weight-loading bars: two per run are noise in a stage's output."""
-    from transformers.utils import logging as hf_logging
-
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
 def setup(corpus: Corpus, cfg: ScoreConfig, plan_: Plan) -> _State:
     from sentence_transformers import SentenceTransformer
 
     from ccr.vision.features import torch_settings
 
     device, _ = torch_settings(cfg.device, "auto")
-    with _quiet_loading():
+    with quiet_loading():
         embedder = SentenceTransformer(plan_.models["embedder"]["path"], device=device)
         mclip = SentenceTransformer(plan_.models["mclip_text"]["path"], device=device)
     store = corpus.features(plan_.models["features"])

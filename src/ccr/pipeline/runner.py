@@ -272,7 +272,7 @@ def _commit_chunk(corpus: Corpus, stage: Stage, plan: Plan, fp: str, chunk: Chun
     failed_set = set(failed)
     corpus.commit(Commit(stage=stage.name, fingerprint=fp, key=chunk.key, files=files,
                          done=[i for i in chunk.ids if i not in failed_set], failed=failed, rows=counts))
-    summary.rows_in += len(chunk.items)
+    summary.rows_in += len(chunk.ids)  # rows, also where an item is a group of rows (score)
     summary.rows_failed += len(failures)
     for table, n in counts.items():
         if table != "failures":

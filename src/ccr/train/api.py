@@ -19,7 +19,8 @@ from ccr.train import checkpoint as ckpt
 from ccr.train import distributed
 from ccr.train.batching import media_batch, to_device
 from ccr.train.config import TrainConfig, resolve_configs
-from ccr.train.media import MediaSource, open_slots, open_source
+from ccr.train.image_encoder import ClipInput, load_encoder, visual_source
+from ccr.train.media import MediaSource, open_slots
 from ccr.train.methods import get as get_method
 from ccr.train.methods.base import BuildEnv, Method
 from ccr.train.tokens import tokenize
@@ -27,23 +28,24 @@ from ccr.train.towers import load_text_encoder
 
 
 def instantiate(method_cls: type[Method], train_cfg: TrainConfig, method_cfg: Any, *, encoder: torch.nn.Module,
-                env: dict[str, Any]) -> Method:
+                env: dict[str, Any], image_encoder: torch.nn.Module | None = None) -> Method:
     """Build a method with the same parameter initialisation on every process (seeded).
 
     ``env`` is what a run records beside its configs: ``media_dim``, ``langs``, ``n_train`` and,
-    for methods that read slot vectors, ``slots`` (the feature set) and ``slot_dim``.
+    for methods that read slot vectors, ``slots`` (the feature set) and ``slot_dim``. ``image_encoder``
+    is the CLIP a run fine-tunes end to end (``image_encoder`` option), whose weights it then owns.
     """
     torch.manual_seed(train_cfg.seed)
     return method_cls(method_cfg, BuildEnv(train_cfg, env["media_dim"], encoder, env["langs"], env["n_train"],
-                                           env.get("slot_dim", 0)))
+                                           env.get("slot_dim", 0), image_encoder))
 
 
 class TrainedModel:
     """``encode_text`` / ``encode_media`` return L2-normalised float32 arrays in the common space."""
 
     def __init__(self, run: ckpt.RunDir, method: Method, tokenizer: Any, train_cfg: TrainConfig, method_cfg: Any,
-                 *, epoch: int, device: torch.device, corpus_path: Path | None):
-        self.run, self.method, self.tokenizer = run, method, tokenizer
+                 *, epoch: int, device: torch.device, corpus_path: Path | None, clip: ClipInput | None = None):
+        self.run, self.method, self.tokenizer, self.clip = run, method, tokenizer, clip
         self.train_cfg, self.method_cfg, self.epoch, self.device = train_cfg, method_cfg, epoch, device
         self._corpus_path = corpus_path
         self._corpus: Any = None
@@ -61,7 +63,7 @@ class TrainedModel:
 
     def source(self) -> MediaSource:
         if self._source is None:
-            self._source = open_source(self.corpus(), self.run.info()["visual"])
+            self._source = visual_source(self.corpus(), self.run.info()["visual"], self.clip)
         return self._source
 
     def gallery_keys(self) -> frozenset[str]:
@@ -142,9 +144,11 @@ def load(run_dir: Path | str, *, checkpoint: str = "best", device: str = "cpu",
     method_cls = get_method(info["method"])
     train_cfg, method_cfg = resolve_configs(info["method"], method_cls.Config, pinned=state["config"])
     encoder, tokenizer = load_text_encoder(run.text_tower, pretrained=False)
-    method = instantiate(method_cls, train_cfg, method_cfg, encoder=encoder, env=state["env"])
+    clip = load_encoder(train_cfg, run.image_tower, pretrained=False, save=False) if train_cfg.image_encoder else None
+    method = instantiate(method_cls, train_cfg, method_cfg, encoder=encoder, env=state["env"],
+                         image_encoder=clip.encoder if clip else None)
     method.load_state_dict(state["model"])
     dev = distributed.pick_device(device)
     corpus_path = Path(corpus) if corpus is not None else Path(info["corpus"]["path"])
     return TrainedModel(run, method.to(dev), tokenizer, train_cfg, method_cfg, epoch=state["epoch"], device=dev,
-                        corpus_path=corpus_path)
+                        corpus_path=corpus_path, clip=clip)

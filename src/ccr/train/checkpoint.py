@@ -7,6 +7,7 @@ RUN_DIR/
   checkpoints/last.pt   everything needed to continue: weights, optimizers, schedule, RNG, history
   checkpoints/best.pt   weights of the best validation epoch (what evaluate and load use)
   text_tower/           the text encoder's config and tokenizer (weights live in the checkpoints)
+  image_tower/          with image_encoder: the CLIP vision config and image processor
   eval/{split}.{lang}.json, eval/{split}.md   ccr evaluate's output
 ```
 
@@ -52,6 +53,10 @@ class RunDir:
     @property
     def text_tower(self) -> Path:
         return self.root / "text_tower"
+
+    @property
+    def image_tower(self) -> Path:
+        return self.root / "image_tower"
 
     def eval_file(self, split: str, lang: str) -> Path:
         return self.root / "eval" / f"{split}.{lang}.json"

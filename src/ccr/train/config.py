@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ccr.config import load_toml, parse_sets, resolve, runtime_field
 from ccr.errors import CcrError
@@ -47,6 +47,14 @@ class TrainConfig:
     media_hidden: int = arch_field(1024)  # visual projection width (NRCCR: 1024 video / CLIP images)
     media_layers: int = arch_field(0)  # self-attention blocks over frames (NRCCR video: 1)
     media_pooling: Literal["mean", "attention"] = arch_field("mean")  # pooling over frames
+    # visual tower: pool (the frame MLP above) or rivrl (RIVRL's previewing + intensive-reading branches;
+    # media_hidden is its frame width, embed_dim holds its two latent spaces; RIVRL: 2048 and 2048)
+    video_encoder: Literal["pool", "rivrl"] = arch_field("pool")
+    # a CLIP (role clip, hub id, tiny/clip or path) fine-tuned end to end on the media files instead of reading
+    # `visual` features (LECCR images: openai/clip-vit-base-patch32); "" = stored features
+    image_encoder: str = arch_field("")
+    image_size: int = arch_field(0)  # image side for image_encoder; 0 = the CLIP's own (224); LECCR: 384
+    image_encoder_lr: float = 0.0  # learning rate of the CLIP weights; 0 = lr
     dropout: float = 0.2  # in the towers' projections (NRCCR mapping: 0.2)
     # --- optimisation -----------------------------------------------------------------------
     epochs: int = 50  # at most (NRCCR, LECCR: 50)
@@ -75,7 +83,13 @@ class TrainConfig:
 
 @dataclass
 class MethodConfig:
-    """Base of every method's config; a method with no options of its own uses it as is."""
+    """Base of every method's config; a method with no options of its own uses it as is.
+
+    ``train_defaults`` are a method's own defaults for shared options (RIVRL: its video tower,
+    widths and English queries); any TOML, ``--set`` or flag still overrides them.
+    """
+
+    train_defaults: ClassVar[dict[str, Any]] = {}
 
 
 def arch_keys(cfg: Any) -> set[str]:
@@ -125,8 +139,9 @@ def toml_layers(path: Path | None, method_name: str) -> list[dict[str, Any]]:
 def resolve_configs(method_name: str, method_cfg: type, *, config: Path | None = None,
                     sets: list[str] | None = None, overrides: dict[str, Any] | None = None,
                     pinned: dict[str, dict[str, Any]] | None = None) -> tuple[TrainConfig, Any]:
-    """Defaults < TOML < ``--set`` < CLI flags < ``pinned`` (a checkpoint's architecture keys)."""
-    layers = toml_layers(config, method_name) + [parse_sets(sets)]
+    """Defaults < the method's ``train_defaults`` < TOML < ``--set`` < CLI flags < ``pinned`` (a checkpoint's
+    architecture keys)."""
+    layers = [dict(getattr(method_cfg, "train_defaults", {})), *toml_layers(config, method_name), parse_sets(sets)]
     layers.append({k: v for k, v in (overrides or {}).items() if v is not None})
     train_layers, method_layers = [], []
     for layer in layers:

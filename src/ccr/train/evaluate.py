@@ -88,20 +88,32 @@ def evaluate_model(model: Method, data: EvalData, *, batch_size: int, device: to
 
 def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] | None = None,
                  translate_test: float | None = None, checkpoint: str = "best", corpus: Path | None = None,
-                 batch_size: int | None = None, device: str = "auto",
+                 batch_size: int | None = None, device: str = "auto", queries: str | None = None,
                  log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
     """Score a trained run on one split, per language; writes ``eval/{split}.{lang}.json`` and ``eval/{split}.md``.
 
     ``langs`` defaults to the languages the run was trained on; ``translate_test`` (the native
-    share, in [0, 1]) defaults to the method's own (none for the baseline).
+    share, in [0, 1]) defaults to the method's own (none for the baseline). A method class with
+    its own ``evaluate_run`` (RGTR: grounding metrics and a predictions file) scores its runs;
+    ``queries`` (human, mt or auto) picks its query rows.
     """
     from ccr.pipeline import atomic
     from ccr.train.api import load
     from ccr.train.batching import build_eval_data
+    from ccr.train.checkpoint import RunDir
     from ccr.train.data import eval_records
+    from ccr.train.methods import get as get_method
 
     if translate_test is not None and not 0.0 <= translate_test <= 1.0:
         raise CcrError(f"--translate-test {translate_test}: the native share must lie in [0, 1]")
+    own = getattr(get_method(RunDir(run_dir).info()["method"]), "evaluate_run", None)
+    if own is not None:
+        if translate_test is not None:
+            raise CcrError("--translate-test applies to retrieval runs only; drop it for this run")
+        return own(run_dir, split=split, langs=langs, checkpoint=checkpoint, corpus=corpus, batch_size=batch_size,
+                   device=device, queries=queries, log=log)
+    if queries is not None:
+        raise CcrError("--queries applies to grounding runs only; drop it for this run")
     model = load(run_dir, checkpoint=checkpoint, device=device, corpus=corpus)
     weight = translate_test if translate_test is not None else model.method.translate_test
     cfg = model.train_cfg

@@ -94,11 +94,16 @@ class Loop:
 def train(corpus: Path | str, out: Path | str, *, method: str = "baseline", config: Path | None = None,
           sets: list[str] | None = None, overrides: dict[str, Any] | None = None, fresh: bool = False,
           log: Callable[[str], None] = print, on_config: Callable[[Any, Any], None] | None = None) -> TrainResult:
-    """Train ``method`` on ``corpus`` into ``out``; an existing ``out`` is resumed unless ``fresh``."""
+    """Train ``method`` on ``corpus`` into ``out``; an existing ``out`` is resumed unless ``fresh``.
+
+    A method class may bring its own ``prepare_run`` (same signature as ``ccr.train.setup.prepare``)
+    when its data is not retrieval's: RGTR builds grounding samples and a grounding validation.
+    """
     method_cls = get_method(method)
+    setup = getattr(method_cls, "prepare_run", prepare)
     try:
-        prep = prepare(corpus, ckpt.RunDir(out), method, method_cls, config=config, sets=sets, overrides=overrides,
-                       fresh=fresh, log=log)
+        prep = setup(corpus, ckpt.RunDir(out), method, method_cls, config=config, sets=sets, overrides=overrides,
+                     fresh=fresh, log=log)
         if prep.world.main and on_config:
             on_config(prep.cfg, prep.method_cfg)
         return fit(prep, method_cls)
@@ -109,10 +114,10 @@ def train(corpus: Path | str, out: Path | str, *, method: str = "baseline", conf
 def fit(prep: Prepared, method_cls: type[Method]) -> TrainResult:
     """The loop proper, for any task that supplies a ``Prepared`` session.
 
-    Retrieval's ``prepare`` builds one here; another task (RGTR grounding) reuses the loop,
-    checkpoints and logging by building its own: training data with ``__len__`` and
-    ``collate(indices)``, and a ``validate(model) -> {name: metrics}`` whose metrics hold
-    ``select_metric``.
+    Retrieval's ``prepare`` builds one here; another task (RGTR grounding, through its method's
+    ``prepare_run``) reuses the loop, checkpoints and logging by building its own: training data
+    with ``__len__`` and ``collate(indices)``, and a ``validate(model) -> {name: metrics}`` whose
+    metrics hold ``select_metric``.
     """
     counters = Counters(**prep.state["counters"]) if prep.state else Counters()
     if already_done(prep.state, prep.cfg):
@@ -131,7 +136,8 @@ def fit(prep: Prepared, method_cls: type[Method]) -> TrainResult:
 
 def _build(prep: Prepared, method_cls: type[Method]) -> Loop:
     cfg, world, data = prep.cfg, prep.world, prep.data
-    model = instantiate(method_cls, cfg, prep.method_cfg, encoder=prep.encoder, env=prep.env)
+    model = instantiate(method_cls, cfg, prep.method_cfg, encoder=prep.encoder, env=prep.env,
+                        image_encoder=prep.clip.encoder if prep.clip else None)
     model.to(world.device)
     ckpt.seed_everything(cfg.seed + world.rank)
     aux = model.aux_objectives()

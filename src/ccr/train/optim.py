@@ -45,11 +45,16 @@ def main_parameters(model: Method, aux: list[AuxObjective]) -> list[torch.nn.Par
 
 
 def build_optimizer(model: Method, cfg: TrainConfig, aux: list[AuxObjective]) -> torch.optim.Optimizer:
-    """AdamW with no weight decay on biases, norms and scalars (LECCR's grouping)."""
+    """AdamW with no weight decay on biases, norms and scalars (LECCR's grouping); a CLIP trained
+    end to end gets ``image_encoder_lr`` when set."""
     params = main_parameters(model, aux)
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    clip = {id(p) for p in model.media.encoder.parameters()} if cfg.image_encoder else set()
+    parts = [(cfg.lr, [p for p in params if id(p) not in clip])]
+    if clip:
+        parts.append((cfg.image_encoder_lr or cfg.lr, [p for p in params if id(p) in clip]))
+    groups = [group for lr, part in parts for group in (
+        {"params": [p for p in part if p.ndim >= 2], "weight_decay": cfg.weight_decay, "lr": lr},
+        {"params": [p for p in part if p.ndim < 2], "weight_decay": 0.0, "lr": lr})]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
 
 

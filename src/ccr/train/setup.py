@@ -29,7 +29,8 @@ from ccr.train.batching import EvalData, TrainData, build_eval_data, build_train
 from ccr.train.config import TrainConfig, arch_keys, resolve_configs
 from ccr.train.data import eval_records, train_records
 from ccr.train.evaluate import evaluate_model
-from ccr.train.media import open_slots, open_source
+from ccr.train.image_encoder import ClipInput, load_encoder, visual_source
+from ccr.train.media import open_slots
 from ccr.train.methods.base import Method
 from ccr.train.metrics import METRIC_KEYS
 from ccr.train.towers import load_text_encoder, resolve_text_tower
@@ -45,6 +46,7 @@ class Prepared:
     state: dict[str, Any] | None  # last.pt when resuming
     corpus_fingerprint: str
     encoder: torch.nn.Module
+    clip: ClipInput | None  # the CLIP fine-tuned end to end, with image_encoder
     data: TrainData
     val: list[EvalData]  # main process only
     env: dict[str, Any]  # what instantiating the method needs besides configs, kept in checkpoints
@@ -112,23 +114,52 @@ def _text_encoder(cfg: TrainConfig, run: ckpt.RunDir, state: dict[str, Any] | No
     return encoder, tokenizer, resolved.provenance()
 
 
-def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: type[Method], *,
-            config: Path | None, sets: list[str] | None, overrides: dict[str, Any] | None, fresh: bool,
-            log: Callable[[str], None]) -> Prepared:
+@dataclass
+class Opened:
+    """A run's resolved configs, process group, checkpoint state and corpus: what every task starts from."""
+
+    cfg: TrainConfig
+    method_cfg: Any
+    world: distributed.World
+    state: dict[str, Any] | None
+    corpus: Corpus
+    fingerprint: str
+    log: Callable[[str], None]  # silent on every process but the main one
+
+
+def open_run(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: type[Method], *,
+             config: Path | None, sets: list[str] | None, overrides: dict[str, Any] | None, fresh: bool,
+             log: Callable[[str], None], select_keys: tuple[str, ...] = METRIC_KEYS) -> Opened:
+    """Configs (architecture keys pinned on resume), process group, ``last.pt`` and the corpus it must match."""
     options = {"config": config, "sets": sets, "overrides": overrides}
     cfg, _ = resolve_configs(method, method_cls.Config, **options)
     world = distributed.setup(cfg.device)
     log = log if world.main else (lambda _: None)
     state = _load_state(run, method, fresh, world)
     cfg, method_cfg = resolve_configs(method, method_cls.Config, **options, pinned=pinned_arch(state, method_cls.Config))
-    if cfg.select_metric not in METRIC_KEYS:
-        raise CcrError(f"select_metric {cfg.select_metric!r}: use one of {', '.join(METRIC_KEYS)}")
+    if cfg.select_metric not in select_keys:
+        raise CcrError(f"select_metric {cfg.select_metric!r}: use one of {', '.join(select_keys)}")
     corpus = Corpus.open(corpus_dir)
     fp = corpus_fingerprint(corpus)
     if state is not None and state["corpus_fingerprint"] != fp:
         raise CcrError(f"{run.root} was trained on another version of {corpus.root}; "
                        f"use a new --out, or --fresh to start over")
-    source = open_source(corpus, cfg.visual)
+    return Opened(cfg, method_cfg, world, state, corpus, fp, log)
+
+
+def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: type[Method], *,
+            config: Path | None, sets: list[str] | None, overrides: dict[str, Any] | None, fresh: bool,
+            log: Callable[[str], None]) -> Prepared:
+    opened = open_run(corpus_dir, run, method, method_cls, config=config, sets=sets, overrides=overrides,
+                      fresh=fresh, log=log)
+    cfg, method_cfg, world, state, corpus, fp, log = (opened.cfg, opened.method_cfg, opened.world, opened.state,
+                                                      opened.corpus, opened.fingerprint, opened.log)
+    if cfg.image_encoder and (cfg.video_encoder != "pool" or method == "rivrl"):
+        raise CcrError("image_encoder fine-tunes CLIP in front of the pooling tower; RIVRL reads stored frame "
+                       "features: drop --set image_encoder or use --set video_encoder=pool with another method")
+    clip = (load_encoder(cfg, run.image_tower, pretrained=state is None, save=state is None and world.main)
+            if cfg.image_encoder else None)
+    source = visual_source(corpus, cfg.visual, clip)
     keys, gallery_keys = method_cls.needed_keys(method_cfg), method_cls.needed_gallery_keys(method_cfg)
     slots = open_slots(corpus, cfg.slot_features) if "slots" in keys | gallery_keys else None
     records = train_records(corpus, cfg.lang, keys, mt_model=cfg.mt_model, log=log)
@@ -142,12 +173,14 @@ def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: t
     env = {"media_dim": source.dim, "langs": data.langs, "n_train": len(data), "visual": source.name}
     if slots is not None:
         env |= {"slots": slots.name, "slot_dim": slots.dim}
+    if clip is not None:  # the CLIP a run started from; a resumed run rebuilds it from image_tower/
+        env["image_tower"] = clip.provenance or state["env"].get("image_tower", {})
     if world.main and not already_done(state, cfg):
         _write_info(run, method, cfg, method_cfg, corpus, fp, provenance, env, world, resumed=state is not None)
         run.write_history(state["counters"]["history"] if state is not None else [])
     log(f"{method}: {len(data)} training tuples ({', '.join(data.langs)}) over {len(data.media_ids)} media items, "
         f"visual input {source.name} ({source.dim}-d), {world.size} process(es) on {world.device}")
-    return Prepared(run, method, cfg, method_cfg, world, state, fp, encoder, data, val, env, log)
+    return Prepared(run, method, cfg, method_cfg, world, state, fp, encoder, clip, data, val, env, log)
 
 
 def _write_info(run: ckpt.RunDir, method: str, cfg: TrainConfig, method_cfg: Any, corpus: Corpus, fp: str,

@@ -10,13 +10,20 @@ the back-translation maps it back, and the human German val/test captions use ot
 so a model must learn words, not sentences. A model that ties each word to its concept vector
 retrieves far above chance; an untrained one does not.
 
-Two options serve methods and studies beyond the baseline, and leave the default corpus unchanged:
+Three options serve methods and studies beyond the baseline, and leave the default corpus unchanged:
+``scenes=True`` makes videos with a plot: each item gets its own number of frames (``per_item`` to
+``frames``), cut into one contiguous scene per concept, every frame showing only its scene's
+concept (plus noise), so frame counts vary within a batch and no single frame shows the item;
 ``descriptions=True`` adds an MLLM-like description per item (every split, as LECCR's gallery
 needs) that names its concepts in English in a template no caption uses; ``mt_noise`` replaces
 that share of the training MT captions by the MT caption of another item (a swap, the commonest
 real MT-pair noise: fluent, on-topic for some other image), their back-translations following,
 and records the truth per MT row as ``noise_type`` (``none``/``swap``) in a ``captions.synthetic``
 side table, so detectors can be scored against it.
+
+``images=True`` draws pictures instead of writing features, for towers that see pixels (CLIP
+fine-tuned end to end): concept c lights cell c of a ``GRID`` x ``GRID`` board in a colour of
+its own, on black, so a vision encoder must tie a place and a colour to a word.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ DE_EN = {de: en for en, de in EN_DE.items()}
 EN_TEMPLATES = ("{0} and {1}", "a picture of {1} with {0}")
 DE_HUMAN_TEMPLATES = ("{0} mit {1}", "man sieht {1} und {0}")
 FEATURES = "synthetic-concepts"
+GRID = 6  # cells per side of an ``images=True`` picture; one cell per concept
+CELL = 8  # pixels per cell side (a tiny CLIP's patch)
 MT_MODEL = "synth-mt"
 MLLM_MODEL = "synth-mllm"
 
@@ -50,6 +59,20 @@ def _describe(names: list[str]) -> str:
     """An MLLM-style description: one sentence per concept, in templates no caption uses."""
     first, *rest = names
     return " ".join([f"in this image there is {first} .", *(f"next to it we see {n} ." for n in rest)])
+
+
+def _draw(members: list[int], out: Path) -> None:
+    """Concept c lights cell c of the board, in its own colour (spread over the hue circle)."""
+    import colorsys
+
+    from PIL import Image
+
+    board = np.zeros((GRID * CELL, GRID * CELL, 3), dtype=np.uint8)
+    for c in members:
+        rgb = colorsys.hsv_to_rgb((c * 0.618) % 1.0, 1.0, 1.0)
+        y, x = divmod(c, GRID)
+        board[y * CELL:(y + 1) * CELL, x * CELL:(x + 1) * CELL] = np.asarray(rgb) * 255
+    Image.fromarray(board).save(out)
 
 
 def _translate(text: str, table: dict[str, str]) -> str:
@@ -105,17 +128,21 @@ def write_synthetic_corpus(out_dir: Path | str, *, n_train: int = 200, n_val: in
                            concepts: int = 32, per_item: int = 2, dim: int = 32, frames: int = 1, noise: float = 0.3,
                            langs: Sequence[str] = ("de",), mt_models: Sequence[str] = (MT_MODEL,),
                            captions_per_item: int = 2, descriptions: bool = False, mt_noise: float = 0.0,
-                           seed: int = 0) -> Path:
+                           scenes: bool = False, images: bool = False, seed: int = 0) -> Path:
     """Write ``out_dir/source.jsonl``, ingest it into ``out_dir/corpus`` with features; returns the corpus.
 
     ``descriptions`` adds one description per item; ``mt_noise`` (a share in [0, 1)) swaps that
-    share of the training MT captions with other items' (see the module notes).
+    share of the training MT captions with other items' (see the module notes); ``scenes`` makes
+    videos of one scene per concept (needs ``frames >= per_item``); ``images`` draws pictures
+    (``out_dir/images/``) instead of writing features.
     """
     from ccr.pipeline.corpus import Commit, Corpus
     from ccr.pipeline.ingest.stage import ingest
     from ccr.pipeline.runner import RunOptions
     from ccr.vision.feature_store import write_meta
 
+    if images and concepts > GRID * GRID:
+        raise ValueError(f"images draw one cell per concept: at most {GRID * GRID} concepts")
     if not 1 <= concepts <= len(WORDS):
         raise ValueError(f"concepts must be in 1..{len(WORDS)}")
     rng = np.random.default_rng(seed)
@@ -128,16 +155,29 @@ def write_synthetic_corpus(out_dir: Path | str, *, n_train: int = 200, n_val: in
         raise ValueError(f"mt_noise is a share of the MT captions in [0, 1), got {mt_noise}")
     picks = rng.choice(len(combos), size=total, replace=False)
     splits = ["train"] * n_train + ["val"] * n_val + ["test"] * n_test
+    if scenes and frames < per_item:
+        raise ValueError(f"scenes needs at least one frame per concept: frames >= {per_item}")
+    lengths = np.random.default_rng([seed, 2])  # scene mode's own stream: the default corpus stays as it was
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, features, described = [], [], []
     for i, (split, pick) in enumerate(zip(splits, picks, strict=True)):
         media_id = f"s{i:05d}"
         members = [int(c) for c in rng.permutation(combos[pick])]
-        rows += _rows(split, media_id, [WORDS[c] for c in members], langs, mt_models, captions_per_item)
-        signal = vectors[members].sum(axis=0)
+        item_rows = _rows(split, media_id, [WORDS[c] for c in members], langs, mt_models, captions_per_item)
+        if images:
+            (out_dir / "images").mkdir(exist_ok=True)
+            _draw(members, out_dir / "images" / f"{media_id}.png")
+            item_rows = [r | {"modality": "image", "path": f"images/{media_id}.png"} for r in item_rows]
+        rows += item_rows
+        if scenes:
+            t = int(lengths.integers(per_item, frames + 1))
+            scene = np.arange(t) * per_item // t  # contiguous, near-equal scenes in the item's concept order
+            signal = vectors[np.asarray(members)[scene]] * per_item  # frames average to the default signal
+        else:
+            t, signal = frames, vectors[members].sum(axis=0)
         features.append({"media_id": media_id,
-                         "features": signal + noise * rng.standard_normal((frames, dim)).astype(np.float32)})
+                         "features": signal + noise * rng.standard_normal((t, dim)).astype(np.float32)})
         described.append({"description_id": f"{media_id}#{MLLM_MODEL}", "media_id": media_id, "model": MLLM_MODEL,
                           "prompt_id": "detailed", "text": _describe([WORDS[c][0] for c in members])})
     swapped = _swap_mt(rows, mt_noise, np.random.default_rng([seed, 1])) if mt_noise else set()
@@ -146,7 +186,7 @@ def write_synthetic_corpus(out_dir: Path | str, *, n_train: int = 200, n_val: in
     root = out_dir / "corpus"
     ingest("jsonl", source, root, options=RunOptions(progress=False))
     corpus = Corpus.open(root)
-    tables: dict[str, list[dict]] = {f"features/{FEATURES}": features}
+    tables: dict[str, list[dict]] = {} if images else {f"features/{FEATURES}": features}
     if descriptions:
         tables["descriptions"] = described
     if mt_noise:
@@ -160,6 +200,7 @@ def write_synthetic_corpus(out_dir: Path | str, *, n_train: int = 200, n_val: in
         files[table] = str(path.relative_to(root))
     corpus.commit(Commit(stage="synthetic", fingerprint=f"s{seed}", key="0", files=files,
                          rows={table: len(table_rows) for table, table_rows in tables.items()}))
-    write_meta(corpus, FEATURES, {"model": "synthetic", "dim": dim, "dtype": "float32",
-                                  "variant": "frames" if frames > 1 else "pooled"})
+    if not images:
+        write_meta(corpus, FEATURES, {"model": "synthetic", "dim": dim, "dtype": "float32",
+                                      "variant": "frames" if frames > 1 else "pooled"})
     return root

@@ -4,6 +4,10 @@ Both return a ``TowerOutput``: the L2-normalised embedding in the common space p
 token-level states and their mask, because NRCCR's cross-attention, CL2CM's word-level OT and
 LECCR's slots all work on tokens (reference/ccr_methods.md §6.2).
 
+``video_encoder`` picks the visual tower from ``VIDEO_ENCODERS``: ``pool`` (below) or ``rivrl``
+(``ccr.train.video.rivrl``). The visual tower also supplies the text tower's mapping
+(``text_mapping``), so both sides always land in the same common space, whatever its layout.
+
 The text tower is any ``AutoModel`` encoder (mBERT by default, XLM-R, the tiny BERT in tests),
 with the heads the references describe: ``linear`` (pooled state -> projection, LECCR) or
 ``attention`` (NRCCR: token MLP, learned positions, one self-attention block, mean pooling, then
@@ -14,6 +18,8 @@ Fine-tuning CLIP end to end (LECCR) is not built yet; towers take stored feature
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -27,6 +33,11 @@ if TYPE_CHECKING:
     from ccr.train.config import TrainConfig
 
 MAX_TEXT_POSITIONS = 250  # NRCCR's learned positions for the attention head
+VIDEO_ENCODERS = {  # video_encoder -> visual tower class (import path: no torch work at config time)
+    "pool": "ccr.train.towers:MediaTower",
+    "rivrl": "ccr.train.video.rivrl:RivrlTower",
+}
+Refine = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (frame states, mask) -> frame states
 
 
 class TowerOutput(NamedTuple):
@@ -100,15 +111,20 @@ class TextTower(nn.Module):
         self.head = None
         if cfg.text_head == "attention":
             self.head = SequenceHead(hidden, hidden, layers=1, dropout=cfg.dropout, max_len=MAX_TEXT_POSITIONS)
-        self.mapping = Mapping(hidden, cfg.embed_dim, cfg.dropout)
+        self.mapping = media_tower_class(cfg).text_mapping(hidden, cfg)
 
-    def forward(self, tokens: dict[str, torch.Tensor]) -> TowerOutput:
+    def encode(self, tokens: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(pooled sentence vector, token states, mask) before the mapping, for heads of a method's own."""
         mask = tokens["attention_mask"].bool()
         states = self.encoder(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]).last_hidden_state
         if self.head is not None:
             states = self.head(states[:, :MAX_TEXT_POSITIONS], mask[:, :MAX_TEXT_POSITIONS])
             mask = mask[:, :MAX_TEXT_POSITIONS]
         pooled = states[:, 0] if self.pooling == "cls" else masked_mean(states, mask)
+        return pooled, states, mask
+
+    def forward(self, tokens: dict[str, torch.Tensor]) -> TowerOutput:
+        pooled, states, mask = self.encode(tokens)
         return TowerOutput(self.mapping(pooled), states, mask)
 
 
@@ -120,10 +136,23 @@ class MediaTower(nn.Module):
         self.pool = AttentionPool(cfg.media_hidden) if cfg.media_pooling == "attention" else None
         self.mapping = Mapping(cfg.media_hidden, cfg.embed_dim, cfg.dropout)
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> TowerOutput:
+    @staticmethod
+    def text_mapping(in_dim: int, cfg: TrainConfig) -> nn.Module:
+        """The text side of this tower's common space: one projection."""
+        return Mapping(in_dim, cfg.embed_dim, cfg.dropout)
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor, refine: Refine | None = None) -> TowerOutput:
+        """``refine`` rewrites the frame states before pooling (LECCR's slot interaction); ``tokens`` stay as read."""
         states = self.head(features, mask)
-        pooled = masked_mean(states, mask) if self.pool is None else self.pool(states, mask)
+        seq = states if refine is None else refine(states, mask)
+        pooled = masked_mean(seq, mask) if self.pool is None else self.pool(seq, mask)
         return TowerOutput(self.mapping(pooled), states, mask)
+
+
+def media_tower_class(cfg: TrainConfig) -> Any:
+    """The visual tower class ``video_encoder`` names (``VIDEO_ENCODERS``)."""
+    module, attr = VIDEO_ENCODERS[cfg.video_encoder].split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def resolve_text_tower(name: str, aliases: dict[str, str]) -> Any:
@@ -143,21 +172,16 @@ def load_text_encoder(path: Path, *, pretrained: bool) -> tuple[nn.Module, Any]:
     without gradients would stall DDP.
     """
     from transformers import AutoConfig, AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # a weight-loading bar is noise in the training log
+    from ccr.models import quiet_loading
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        if pretrained:
-            encoder = AutoModel.from_pretrained(path)
-        else:
-            encoder = AutoModel.from_config(AutoConfig.from_pretrained(path))
+        with quiet_loading():
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            encoder = (AutoModel.from_pretrained(path) if pretrained
+                       else AutoModel.from_config(AutoConfig.from_pretrained(path)))
     except (OSError, ValueError) as e:
         raise CcrError(f"cannot load the text tower from {path}: {e}") from None
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
     if getattr(encoder, "pooler", None) is not None:
         encoder.pooler = None
     return encoder, tokenizer

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ccr.errors import CcrError
-from ccr.models import ResolvedModel, cache_dir, slug
+from ccr.models import ResolvedModel, cache_dir, quiet_loading, slug
 from ccr.pipeline.locks import exclusive
 
 AUTO = "auto"
@@ -130,18 +130,13 @@ def converted(model: ResolvedModel, quantization: str) -> Path:
 
 def _convert(model: ResolvedModel, dest: Path, quantization: str) -> None:
     from ctranslate2.converters import TransformersConverter
-    from transformers.utils import logging as hf_logging
 
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # a weight-loading bar per conversion is noise in a stage's output
     try:
-        TransformersConverter(str(model.path)).convert(str(dest), quantization=quantization, force=True)
+        with quiet_loading():
+            TransformersConverter(str(model.path)).convert(str(dest), quantization=quantization, force=True)
     except Exception as e:  # noqa: BLE001 - any converter failure means the same fix
         raise CcrError(f"cannot convert {model.id} to CTranslate2 ({type(e).__name__}: {e}); "
                        "check that it is a complete Marian model directory") from None
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
     for path in dest.iterdir():
         with open(path, "rb") as f:
             os.fsync(f.fileno())

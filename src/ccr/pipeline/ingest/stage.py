@@ -122,6 +122,11 @@ def _media_key(m: Media) -> tuple[Any, ...]:
     return (m.split, m.modality, m.path, m.duration)
 
 
+def _names_less(m: Media, known: tuple[Any, ...]) -> bool:
+    """A caption file (NRCCR's) names media by id only: the same item as a known row of its split."""
+    return m.path is None and m.duration is None and (m.split, m.modality) == known[:2]
+
+
 def _caption_hash(media_id: str, lang: str, text: str, origin: str, parent_id: str | None) -> str:
     return hashlib.sha1("\0".join([media_id, lang, text, origin, parent_id or ""]).encode("utf-8", "replace")).hexdigest()
 
@@ -178,7 +183,7 @@ def _check_media(m: Media, state: _State, cfg: IngestConfig) -> tuple[dict[str, 
         return None, f"modality {m.modality!r} is not image or video"
     known = state.media.get(m.media_id)
     if known is not None:
-        if known == _media_key(m):
+        if known == _media_key(m) or _names_less(m, known):
             return None, None
         return None, f"duplicate media_id {m.media_id!r} with different fields (already {known})"
     if cfg.verify_media:

@@ -17,6 +17,8 @@ METHODS: dict[str, str] = {
     "cl2cm": "ccr.train.methods.cl2cm:Cl2cm",
     "dcot": "ccr.train.methods.dcot:Dcot",
     "leccr": "ccr.train.methods.leccr:Leccr",
+    "rivrl": "ccr.train.methods.rivrl:Rivrl",
+    "rgtr": "ccr.train.grounding.rgtr:Rgtr",
 }
 
 

@@ -23,7 +23,8 @@ What a method module defines
                       or ``slots``); ``needed_gallery_keys(cfg)`` may choose them by config.
    ``translate_test`` default native share for translate-test fusion in ``ccr evaluate``
                       (NRCCR: 0.5 on images); ``None`` scores native queries only.
-   ``build_text_tower`` / ``build_media_tower``  the towers (RIVRL swaps in its video tower).
+   ``build_text_tower`` / ``build_media_tower``  the towers; the visual one is the class the
+                      ``video_encoder`` option names (``pool`` or ``rivrl``), for every method.
    ``embed(batch)``   forward outputs: a dict of named embeddings (``v``, ``e``, ``t``, ``b``, ...)
                       plus token states ``tok_v``/``tok_e``/``tok_t``/``tok_b`` and their masks
                       ``mask_*`` (reference/ccr_methods.md §6.2). Add ``cross``, ``slots``... here;
@@ -78,7 +79,7 @@ import torch
 from torch import nn
 
 from ccr.train.config import MethodConfig
-from ccr.train.towers import MediaTower, TextTower
+from ccr.train.towers import TextTower, media_tower_class
 
 if TYPE_CHECKING:
     from ccr.train.batching import Batch, TrainData
@@ -152,6 +153,7 @@ class BuildEnv:
     langs: list[str] = field(default_factory=list)
     n_train: int = 0  # training tuples (per-sample state, e.g. confidences); as trained when loaded
     slot_dim: int = 0  # width of the `slots` data key's vectors; 0 when the method does not read them
+    image_encoder: nn.Module | None = None  # a CLIP fine-tuned end to end in front of the visual tower
 
 
 class Method(nn.Module):
@@ -181,7 +183,11 @@ class Method(nn.Module):
         return TextTower(env.text_encoder, env.train)
 
     def build_media_tower(self, env: BuildEnv) -> nn.Module:
-        return MediaTower(env.media_dim, env.train)
+        if env.image_encoder is not None:
+            from ccr.train.image_encoder import build_tower
+
+            return build_tower(env.image_encoder, media_tower_class(env.train), env.train)
+        return media_tower_class(env.train)(env.media_dim, env.train)
 
     def build_losses(self) -> list[LossPlugin]:
         raise NotImplementedError(f"{type(self).__name__} must define build_losses()")

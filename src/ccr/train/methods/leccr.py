@@ -214,13 +214,12 @@ class Leccr(Method):
         return slots, torch.ones(slots.shape[:2], dtype=torch.bool, device=slots.device)
 
     def embed_media(self, batch: Batch) -> Outputs:
-        tower, mask = self.media, batch["media_mask"]
-        tokens = tower.head(batch["media"], mask)
+        """The visual tower reads the frames with its tokens enhanced by the slots (any ``video_encoder``)."""
         slots, slot_mask = self.semantic_slots(batch)
-        enhanced = self.enhance(tokens, slots, slot_mask)
-        pooled = masked_mean(enhanced, mask) if tower.pool is None else tower.pool(enhanced, mask)
-        grounded = self.ground(slots, tokens, mask)
-        return {"v": tower.mapping(pooled), "tok_v": tokens, "mask_v": mask, "slots": slots,
+        v = self.media(batch["media"], batch["media_mask"],
+                       refine=lambda tokens, mask: self.enhance(tokens, slots, slot_mask))
+        grounded = self.ground(slots, v.tokens, v.mask)
+        return {"v": v.emb, "tok_v": v.tokens, "mask_v": v.mask, "slots": slots,
                 "mask_slots": slot_mask, "z": self.slot_out(grounded)}
 
     def encode_gallery(self, batch: Batch) -> Outputs:

@@ -1,0 +1,332 @@
+"""A pipeline recipe: a TOML plan of stages, read and checked as a whole before anything runs.
+
+A recipe is what one researcher hands another ("rebuild the NRCCR Multi30K data with my own MT,
+train, compare"), so a mistake in it must show up at once and all together: every problem (an
+unknown stage or option, a bad value, a missing source file, a step whose input no earlier step
+makes) is collected and reported in one error, never one per attempt.
+
+```toml
+[pipeline]
+data_root = "data"            # source paths in steps are relative to this
+work_dir = "work/multi30k"    # corpus in WORK/corpus, training runs in WORK/runs/STEP_ID
+
+[models]                      # model name -> local path, for offline machines
+"openai/clip-vit-base-patch32" = "/models/clip-vit-base-patch32"
+
+[[step]]
+stage = "ingest"
+format = "multi30k"
+src = "multi30k/data/task1/raw/train.en.gz"
+
+[[step]]
+stage = "train"
+id = "nrccr-de"               # names the run directory; evaluate steps point at it
+method = "nrccr"
+lang = "de"
+```
+
+``--set KEY=VALUE`` overrides any of it: ``pipeline.tiny=true``, ``STEP_ID.epochs=2`` (one step),
+``train.epochs=2`` (every step of a stage) or ``models.NAME=PATH``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ccr.config import load_toml, parse_sets, resolve
+from ccr.errors import CcrError
+
+RUN_STAGES = ("train", "evaluate")
+NOT_IN_PIPELINES = ("noise",)  # writes a separate corpus (--out): run it by hand on a pipeline's corpus
+STEP_KEYS = ("stage", "id")  # every step's own keys, beside the stage's options
+RUNNER_KEYS = ("batch_size",)  # corpus stages: how to run, never what (train has its own batch_size option)
+PATH_OPTIONS = {"ingest": ("src", "media_root"), "import-features": ("src", "ids"),
+                "features": ("media_root",), "caption": ("media_root",)}
+REQUIRED = {"ingest": ("format", "src"), "import-features": ("format", "src", "name"), "evaluate": ("run",)}
+
+# What each corpus stage reads and adds, for the order check (DESIGN.md "Data flow").
+PROVIDES = {"ingest": {"media", "captions"}, "translate": {"mt"}, "backtranslate": {"bt"},
+            "import-features": {"features"}, "features": {"features"}, "caption": {"descriptions"},
+            "slots": {"slots"}, "score": {"scores"}, "select": {"selection"}}
+NEEDS = {"translate": {"captions"}, "backtranslate": {"mt"}, "import-features": {"media"},
+         "features": {"media"}, "caption": {"media"}, "slots": {"descriptions"}, "score": {"mt", "features"},
+         "select": {"scores"}}
+WHAT = {"media": "media rows (ingest)", "captions": "captions (ingest)", "mt": "MT captions (translate)",
+        "bt": "back-translations (backtranslate)", "features": "visual features (features or import-features)",
+        "descriptions": "MLLM descriptions (caption)", "slots": "slots (slots)", "scores": "scores (score)",
+        "selection": "keep/weight columns (select)"}
+PINNED = "\0pinned"  # marks, inside a raw step table, the keys --set gave (they win over --tiny)
+DATA_KEY_NEEDS = {"mt": "mt", "bt": "bt", "descriptions": "descriptions", "slots": "slots"}
+
+
+@dataclass
+class PipelineConfig:
+    data_root: str = "."  # where the source files are; relative paths in steps start here
+    work_dir: str = "work"  # the corpus goes to WORK/corpus, training runs to WORK/runs/STEP_ID
+    tiny: bool = False  # smoke run: tiny random models, one short epoch; checks files and layout, numbers meaningless
+    chunk_rows: int = 1024  # rows per committed shard: smaller loses less work to a kill
+    progress: bool = True  # progress bars (plain lines when not on a terminal)
+
+
+@dataclass
+class EvaluateOptions:
+    run: str = ""  # id of the train step whose run to score
+    split: str = "test"  # test or val
+    lang: list[str] = field(default_factory=list)  # query languages (default: the run's)
+    translate_test: float | None = None  # native share of translate-test fusion (default: the method's)
+    checkpoint: str = "best"  # best (validation) or last
+    queries: str | None = None  # grounding runs: human or mt queries of a non-English language (default: human if any)
+
+
+@dataclass
+class Step:
+    id: str
+    stage: str
+    options: dict[str, Any]  # the stage's own options, values checked and paths resolved
+    batch_size: int | None = None  # rows per batch (never changes outputs)
+    pinned: set[str] = field(default_factory=set)  # options given with --set on the command line
+
+
+@dataclass
+class Recipe:
+    path: Path
+    settings: PipelineConfig
+    models: dict[str, str]
+    steps: list[Step]
+    selected: list[Step]  # what --from/--until leave to run
+
+    @property
+    def work_dir(self) -> Path:
+        return Path(self.settings.work_dir)
+
+    @property
+    def corpus(self) -> Path:
+        return self.work_dir / "corpus"
+
+    def run_dir(self, step_id: str) -> Path:
+        return self.work_dir / "runs" / step_id
+
+
+def load_recipe(path: Path | str, *, sets: list[str] | None = None, start: str | None = None,
+                until: str | None = None, pipeline: dict[str, Any] | None = None) -> Recipe:
+    """Read, override and check a recipe; every problem found is reported in one ``CcrError``.
+
+    ``pipeline`` holds the CLI's own ``[pipeline]`` overrides (``--tiny``, ``--data-root``), which
+    win over the file and over ``--set``.
+    """
+    path = Path(path)
+    data = load_toml(path)
+    problems: list[str] = []
+    _apply_sets(data, parse_sets(sets), problems)
+    for key in data:
+        if key not in ("pipeline", "models", "step"):
+            problems.append(f"unknown table [{key}]: a recipe has [pipeline], [models] and [[step]] tables")
+    settings = _settings({**_table(data, "pipeline", problems), **(pipeline or {})}, problems)
+    models = {str(k): str(v) for k, v in _table(data, "models", problems).items()}
+    raw_steps = data.get("step", [])
+    if not isinstance(raw_steps, list) or not raw_steps:
+        problems.append("no steps: add [[step]] tables, each with stage = \"NAME\"")
+        raw_steps = []
+    steps = _parse_steps(raw_steps, problems)
+    selected = _select(steps, start, until, problems)
+    checked = {id(s) for s in selected}
+    for step in steps:
+        if id(step) in checked:
+            _check_options(step, Path(settings.data_root), problems)
+    _check_order(steps, settings, problems)
+    if start:  # the steps before --from must have run: their outputs are in the corpus already
+        _check_order(selected, settings, problems, fix=f"start earlier than --from {start}")
+    problems = list(dict.fromkeys(problems))  # two steps with one id would report the same thing twice
+    if problems:
+        listing = "\n".join(f"  {i}. {p}" for i, p in enumerate(problems, 1))
+        raise CcrError(f"recipe {path} has {len(problems)} problem(s); fix them and run again:\n{listing}")
+    return Recipe(path, settings, models, steps, selected)
+
+
+def _table(data: dict[str, Any], name: str, problems: list[str]) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        problems.append(f"[{name}] must be a table")
+        return {}
+    return value
+
+
+def _apply_sets(data: dict[str, Any], sets: dict[str, str], problems: list[str]) -> None:
+    """``--set TARGET.KEY=VALUE``: TARGET is pipeline, models, a step id or a stage name."""
+    for dotted, value in sets.items():
+        target, _, key = dotted.partition(".")
+        if not key:
+            problems.append(f"--set {dotted}={value}: name its target, e.g. pipeline.tiny=true or train.epochs=2")
+        elif target in ("pipeline", "models"):
+            data.setdefault(target, {})[key] = value
+        else:
+            hits = [s for s in data.get("step", []) if isinstance(s, dict) and target in (s.get("id"), s.get("stage"))]
+            if not hits:
+                problems.append(f"--set {dotted}: no step has id or stage {target!r}")
+            for step in hits:
+                step[key] = value
+                step.setdefault(PINNED, set()).add(key)
+
+
+def _settings(values: dict[str, Any], problems: list[str]) -> PipelineConfig:
+    good = {}
+    for key, value in values.items():
+        try:
+            good[key] = getattr(resolve(PipelineConfig, {key: value}), key)
+        except CcrError as e:
+            problems.append(f"[pipeline] {e}")
+    return PipelineConfig(**good)
+
+
+def _parse_steps(raw: list[Any], problems: list[str]) -> list[Step]:
+    known = stage_names()
+    steps: list[Step] = []
+    used: dict[str, int] = {}
+    for n, entry in enumerate(raw, 1):
+        if not isinstance(entry, dict):
+            problems.append(f"step {n}: must be a [[step]] table")
+            continue
+        stage = entry.get("stage")
+        if stage not in known:
+            problems.append(f"step {n}: unknown stage {stage!r}; stages: {', '.join(known)}"
+                            if stage is not None else f"step {n}: no stage = \"NAME\"; stages: {', '.join(known)}")
+            continue
+        count = used[stage] = used.get(stage, 0) + 1
+        step_id = str(entry.get("id") or (stage if count == 1 else f"{stage}-{count}"))
+        if any(s.id == step_id for s in steps):
+            problems.append(f"step {n}: id {step_id!r} is used twice; give each step its own id")
+        batch = entry.get("batch_size") if stage not in RUN_STAGES else None
+        if batch is not None and (not isinstance(batch, int | str) or not str(batch).isdigit() or int(batch) < 1):
+            problems.append(f"step {step_id!r}: batch_size must be a positive integer, got {batch!r}")
+            batch = None
+        own = STEP_KEYS if stage in RUN_STAGES else STEP_KEYS + RUNNER_KEYS
+        options = {k: v for k, v in entry.items() if k not in own and k != PINNED}
+        steps.append(Step(step_id, stage, options, int(batch) if batch is not None else None, entry.get(PINNED, set())))
+    return steps
+
+
+def stage_names() -> list[str]:
+    from ccr.pipeline import stages
+
+    return [s for s in stages.names() if s not in NOT_IN_PIPELINES] + list(RUN_STAGES)
+
+
+def _select(steps: list[Step], start: str | None, until: str | None, problems: list[str]) -> list[Step]:
+    """``--from`` names the first step to run, ``--until`` the last (a step id, or a stage's first/last step)."""
+    def find(name: str, flag: str, last: bool) -> int | None:
+        hits = [i for i, s in enumerate(steps) if name in (s.id, s.stage)]
+        if not hits:
+            problems.append(f"{flag} {name}: no step has that id or stage; steps: {', '.join(s.id for s in steps)}")
+            return None
+        return hits[-1] if last else hits[0]
+
+    first = find(start, "--from", last=False) if start else 0
+    end = find(until, "--until", last=True) if until else len(steps) - 1
+    if first is None or end is None:
+        return []
+    if first > end:
+        problems.append(f"--from {start} comes after --until {until}: nothing would run")
+    return steps[first:end + 1]
+
+
+def _option_classes(step: Step, problems: list[str]) -> list[type] | None:
+    """The config dataclasses that own a step's options (train: shared options and the method's)."""
+    if step.stage == "evaluate":
+        return [EvaluateOptions]
+    if step.stage == "train":
+        from ccr.train.config import TrainConfig
+        from ccr.train.methods import get
+
+        method = str(step.options.get("method", "baseline"))
+        try:
+            return [TrainConfig, get(method).Config]
+        except CcrError as e:
+            problems.append(f"step {step.id!r}: {e}")
+        except ImportError as e:
+            problems.append(f"step {step.id!r}: method {method!r} cannot be loaded ({e}); update ccr")
+        return None
+    from ccr.pipeline import stages
+
+    return [stages.get(step.stage).config]
+
+
+def _check_options(step: Step, data_root: Path, problems: list[str]) -> None:
+    """Every option known and well-typed, required ones present, source paths existing; values coerced in place."""
+    classes = _option_classes(step, problems)
+    if classes is None:
+        return
+    extra = {"method"} if step.stage == "train" else {"media_root"} if step.stage == "ingest" else set()
+    for key, value in list(step.options.items()):
+        if key in extra:
+            continue
+        owner = next((c for c in classes if key in {f.name for f in dataclasses.fields(c)}), None)
+        if owner is None:
+            known = sorted({f.name for c in classes for f in dataclasses.fields(c)} | extra)
+            problems.append(f"step {step.id!r} ({step.stage}): unknown option {key!r}; known: {', '.join(known)}")
+            continue
+        try:
+            step.options[key] = getattr(resolve(owner, {key: value}), key)
+        except CcrError as e:
+            problems.append(f"step {step.id!r} ({step.stage}): {e}")
+    for key in REQUIRED.get(step.stage, ()):
+        if not step.options.get(key):
+            problems.append(f"step {step.id!r} ({step.stage}): needs {key} = ...")
+    for key in PATH_OPTIONS.get(step.stage, ()):
+        value = step.options.get(key)
+        if not value:
+            continue
+        resolved = Path(value) if Path(value).is_absolute() else data_root / value
+        step.options[key] = str(resolved)
+        if not resolved.exists():
+            problems.append(f"step {step.id!r} ({step.stage}): {key} {resolved} does not exist; "
+                            f"get the file (see the recipe's comments) or fix pipeline.data_root")
+
+
+def _train_needs(step: Step) -> set[str]:
+    """A train step needs captions, visual input unless ``visual = "pixels"``, and its method's data keys."""
+    needs = {"captions"} if step.options.get("visual") == "pixels" else {"captions", "features"}
+    try:
+        from ccr.train.methods import get
+
+        cls = get(str(step.options.get("method", "baseline")))
+        names = {f.name for f in dataclasses.fields(cls.Config)}
+        cfg = resolve(cls.Config, {k: v for k, v in step.options.items() if k in names})
+        keys = cls.needed_keys(cfg) | cls.needed_gallery_keys(cfg)
+    except (CcrError, ImportError):
+        return needs  # already reported by the option check
+    return needs | {DATA_KEY_NEEDS[k] for k in keys if k in DATA_KEY_NEEDS}
+
+
+def _check_order(steps: list[Step], settings: PipelineConfig, problems: list[str], *,
+                 fix: str = "add that step before it") -> None:
+    """Each step's inputs come from an earlier step or are already in the corpus."""
+    have = _corpus_has(Path(settings.work_dir) / "corpus")
+    runs = {p.name for p in (Path(settings.work_dir) / "runs").glob("*") if (p / "run.json").exists()}
+    for step in steps:
+        if step.stage == "evaluate":
+            run = step.options.get("run")
+            if run and run not in runs:
+                problems.append(f"step {step.id!r} (evaluate): run {run!r} is neither a train step before it "
+                                f"nor a finished run; {fix}")
+            continue
+        needs = _train_needs(step) if step.stage == "train" else NEEDS.get(step.stage, set())
+        for need in sorted(needs - have):
+            problems.append(f"step {step.id!r} ({step.stage}) needs {WHAT[need]}, which no step before it makes "
+                            f"and the corpus does not have yet; {fix}")
+        have |= PROVIDES.get(step.stage, set())
+        if step.stage == "train":
+            runs.add(step.id)
+
+
+def _corpus_has(root: Path) -> set[str]:
+    """What an existing corpus already offers, so a recipe may start from one (``--from``)."""
+    from ccr.pipeline.corpus import MANIFEST, Corpus
+
+    if not (root / MANIFEST).exists():
+        return set()
+    corpus = Corpus.open(root)
+    done = {c.stage for c in corpus.commits()}
+    return {thing for stage in done for thing in PROVIDES.get(stage, set())}

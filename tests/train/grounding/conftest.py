@@ -1,0 +1,27 @@
+"""One planted-moment grounding corpus and one trained cross-lingual RGTR run per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def grounding_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """80 train / 16 val / 16 test videos, two planted moments each (see ccr.train.grounding.synthetic)."""
+    from ccr.train.grounding.synthetic import write_grounding_corpus
+
+    return write_grounding_corpus(tmp_path_factory.mktemp("grounding"))
+
+
+@pytest.fixture(scope="session")
+def rgtr_run(tmp_path_factory: pytest.TempPathFactory, grounding_corpus: Path) -> Path:
+    """RGTR trained 30 epochs on German MT queries (cross-lingual), selected on the German MT val queries."""
+    from rgtr_helpers import rgtr_sets
+
+    from ccr.train.loop import train
+
+    out = tmp_path_factory.mktemp("rgtr") / "de"
+    train(grounding_corpus, out, method="rgtr", sets=rgtr_sets(epochs=30, lang="de", queries="mt"), log=lambda _: None)
+    return out
