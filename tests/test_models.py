@@ -28,6 +28,8 @@ def test_unreachable_hub_is_one_line_naming_the_model_and_the_fix():
     message = str(err.value)
     assert "\n" not in message
     assert "Helsinki-NLP/opus-mt-en-de" in message and "--model /path/to/it" in message
+    with pytest.raises(CcrError, match=r"bert-base-multilingual-cased: .* pass --set text_tower=/path/to/it"):
+        models.resolve_role("text-tower", option="--set text_tower=")  # a role, named by the option that sets it
 
 
 def test_bundled_minilm_resolves_offline():

@@ -176,7 +176,7 @@ def _bundled(model_id: str) -> Path | None:
     return None
 
 
-def _hub(model_id: str, revision: str | None) -> tuple[Path, str]:
+def _hub(model_id: str, revision: str | None, option: str) -> tuple[Path, str]:
     from huggingface_hub import snapshot_download
 
     try:
@@ -191,14 +191,17 @@ def _hub(model_id: str, revision: str | None) -> tuple[Path, str]:
             why = "the model hub cannot be reached" if "connect" in str(e).lower() or "resolution" in str(e).lower() \
                 else f"{type(e).__name__}"
             raise CcrError(f"cannot load {model_id}: {why}; download it on a machine with access "
-                           f"(e.g. `hf download {model_id}`) and pass --model /path/to/it, or map it in the config's "
-                           f"[models] aliases") from None
+                           f"(e.g. `hf download {model_id}`) and pass {option}{'' if option.endswith('=') else ' '}"
+                           f"/path/to/it, or map it in the config's [models] aliases") from None
     return path, path.name
 
 
 def resolve(name: str, *, revision: str | None = None, prefix: str | None = None,
-            aliases: dict[str, str] | None = None) -> ResolvedModel:
-    """Turn a table key, alias, tiny name, local path or hub id into a local directory."""
+            aliases: dict[str, str] | None = None, option: str = "--model") -> ResolvedModel:
+    """Turn a table key, alias, tiny name, local path or hub id into a local directory.
+
+    ``option`` is how the user passes a local path instead, for the offline error's fix.
+    """
     aliases = aliases or {}
     target = aliases.get(name, name)
     if target.startswith(TINY_PREFIX):
@@ -212,12 +215,21 @@ def resolve(name: str, *, revision: str | None = None, prefix: str | None = None
         return ResolvedModel(name, str(local), local, _local_revision(local), prefix)
     if target.startswith((".", "/", "~")) or target.count("/") > 1:
         raise CcrError(f"model path {target} does not exist; check the path")
-    path, rev = _hub(target, revision)
+    path, rev = _hub(target, revision, option)
     return ResolvedModel(name, target, path, rev, prefix)
 
 
-def resolve_entry(entry: ModelEntry, aliases: dict[str, str] | None = None) -> ResolvedModel:
-    return resolve(entry.id, revision=entry.revision, prefix=entry.prefix, aliases=aliases)
+def resolve_entry(entry: ModelEntry, aliases: dict[str, str] | None = None, option: str = "--model") -> ResolvedModel:
+    return resolve(entry.id, revision=entry.revision, prefix=entry.prefix, aliases=aliases, option=option)
+
+
+def resolve_role(name: str, aliases: dict[str, str] | None = None, *, option: str = "--model") -> ResolvedModel:
+    """A role of the table (``clip``, ``text-tower``, ``llava``, ...; also through an alias), or any
+    name ``resolve`` takes."""
+    target = (aliases or {}).get(name, name)
+    if target in ROLES:
+        return resolve_entry(role_entry(target), aliases, option)
+    return resolve(name, aliases=aliases, option=option)
 
 
 def describe() -> list[dict[str, str]]:

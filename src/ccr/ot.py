@@ -116,6 +116,24 @@ def cosine_cost(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 1.0 - F.normalize(x, dim=-1) @ F.normalize(y, dim=-1).mT
 
 
+def standardised(cost: torch.Tensor) -> torch.Tensor:
+    """A cost in units of its spread: zero mean, unit standard deviation over all its entries.
+
+    How far apart a view's cosines lie depends on the encoder (a triplet-trained tower may keep all
+    captions within 0.05 of each other, CLIP spreads them wider); measured in standard deviations,
+    one ``eps`` means the same sharpness for every view and stage, and a weight mixes views on a par.
+    """
+    return (cost - cost.mean()) / cost.std().clamp_min(1e-6)
+
+
+def dual_view_plan(cost_a: torch.Tensor, cost_b: torch.Tensor, weight: float, eps: float, *, max_iter: int,
+                   reg_m: float | None = None) -> torch.Tensor:
+    """DCOT's transport plan over ``weight`` x view a + (1 - weight) x view b, each view standardised
+    (``ccr score``'s static prior and ``ccr train --method dcot`` both read confidences off it)."""
+    cost = weight * standardised(cost_a.float()) + (1.0 - weight) * standardised(cost_b.float())
+    return sinkhorn(cost, eps, max_iter=max_iter, reg_m=reg_m)
+
+
 def diagonal_confidence(plan: torch.Tensor) -> torch.Tensor:
     """Share of row i's mass that the plan sends to column i, for square plans ``(..., n, n)``.
 

@@ -22,10 +22,7 @@ VIDEO_FAMILIES = ("llava_onevision", "llava_next_video")
 
 def resolve_mllm(name: str, aliases: dict[str, str] | None = None) -> models.ResolvedModel:
     """A family key of the model table (``llava`` = LLaVA-1.5 7B, ...), or any name the resolver takes."""
-    target = (aliases or {}).get(name, name)
-    if target in FAMILIES:
-        return models.resolve_entry(models.role_entry(target), aliases)
-    return models.resolve(name, aliases=aliases)
+    return models.resolve_role(name, aliases, option="--mllm")
 
 
 def family_of(model: models.ResolvedModel) -> str:

@@ -42,10 +42,6 @@ def make_groups(ids: Sequence[str], size: int, seed: int) -> list[list[str]]:
     return [order[g * n // count:(g + 1) * n // count] for g in range(count)]
 
 
-def _standardized(cost: torch.Tensor) -> torch.Tensor:
-    return (cost - cost.mean()) / cost.std().clamp_min(1e-6)
-
-
 def group_confidence(en: torch.Tensor, mt_xl: torch.Tensor, visual: torch.Tensor, mt_xm: torch.Tensor,
                      same: torch.Tensor, *, view_weight: float, eps: float, max_iter: int) -> torch.Tensor:
     """Confidence ``(n,)`` in [0, 1] of each of a group's n claimed pairs.
@@ -59,11 +55,10 @@ def group_confidence(en: torch.Tensor, mt_xl: torch.Tensor, visual: torch.Tensor
     """
     import torch
 
-    from ccr.ot import cosine_cost, sinkhorn
+    from ccr.ot import cosine_cost, dual_view_plan
 
     with torch.no_grad():
-        cost = (view_weight * _standardized(cosine_cost(en.float(), mt_xl.float()))
-                + (1.0 - view_weight) * _standardized(cosine_cost(visual.float(), mt_xm.float())))
-        plan = sinkhorn(cost, eps, max_iter=max_iter)
+        plan = dual_view_plan(cosine_cost(en.float(), mt_xl.float()), cosine_cost(visual.float(), mt_xm.float()),
+                              view_weight, eps, max_iter=max_iter)
         mass = plan.sum(-1).clamp_min(torch.finfo(plan.dtype).tiny)
         return ((plan * same).sum(-1) / mass).clamp(0.0, 1.0)

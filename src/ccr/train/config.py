@@ -38,6 +38,9 @@ class TrainConfig:
     max_frames: int = arch_field(64)  # frames/clips per video (NRCCR, RIVRL: 64)
     use_weights: bool = True  # multiply per-sample losses by the corpus `weight` column
     val_split: str = "val"  # model selection split; never test
+    # native share of translate-test fusion in validation (NRCCR: 0.2, its sim_ratio; needs ccr backtranslate
+    # --test-queries); none = native queries only
+    val_translate_test: float | None = None
     # --- towers -----------------------------------------------------------------------------
     text_tower: str = arch_field("text-tower")  # model role, hub id, tiny/<name> or path (default mBERT)
     text_pooling: Literal["cls", "mean"] = arch_field("mean")  # NRCCR: mean; LECCR: cls
@@ -65,6 +68,8 @@ class TrainConfig:
     warmup: float = 0.0  # warmup: a fraction of all steps if < 1, else a step count (LECCR: 0.1)
     schedule: Literal["constant", "linear", "cosine"] = "constant"  # after warmup (LECCR: linear)
     epoch_decay: float = 0.99  # lr x this after every epoch (NRCCR: 0.99; 1 = off)
+    # lr x 0.5 after an epoch that does not improve validation, at most once every N epochs (NRCCR, RIVRL: 3; 0 = off)
+    plateau_halving: int = 0
     grad_clip: float = 2.0  # max gradient norm, 0 = off (NRCCR: 2)
     seed: int = 0
     # --- selection --------------------------------------------------------------------------
@@ -165,3 +170,5 @@ def validate(cfg: TrainConfig) -> None:
         raise CcrError("val_split=test: model selection on the test split is not allowed; use val")
     if len(cfg.betas) != 2:
         raise CcrError(f"betas: expected two numbers, got {cfg.betas}")
+    if cfg.val_translate_test is not None and not 0.0 <= cfg.val_translate_test <= 1.0:
+        raise CcrError(f"val_translate_test={cfg.val_translate_test}: the native share must lie in [0, 1] (or none)")

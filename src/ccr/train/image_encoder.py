@@ -28,9 +28,8 @@ import torch
 from torch import nn
 
 from ccr.errors import CcrError
-from ccr.models import quiet_loading
+from ccr.models import quiet_loading, resolve_role
 from ccr.train.media import PIXEL_FRAMES, MediaSource, PixelSource, open_source
-from ccr.train.towers import resolve_text_tower
 
 if TYPE_CHECKING:
     from ccr.pipeline.corpus import Corpus
@@ -134,7 +133,7 @@ def load_encoder(cfg: TrainConfig, run_tower_dir: Path, *, pretrained: bool, sav
     ``run_tower_dir`` (``save``); a resumed or loaded run rebuilds from there, weights to come.
     """
     if pretrained:
-        resolved = resolve_text_tower(cfg.image_encoder, cfg.aliases)
+        resolved = resolve_role(cfg.image_encoder, cfg.aliases, option="--set image_encoder=")
         model, processor = load_clip_vision(resolved.path, pretrained=True)
         provenance = resolved.provenance()
     else:

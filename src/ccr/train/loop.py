@@ -44,6 +44,8 @@ class Counters:
     best_value: float | None = None
     best_epoch: int | None = None
     bad_epochs: int = 0
+    halvings: int = 0  # plateau halvings of the learning rate so far (``plateau_halving``)
+    last_halving: int = 0  # the epoch of the last one
     finished: bool = False
     stopped_early: bool = False
     running: dict[str, float] = field(default_factory=dict)  # loss sums of the current epoch
@@ -126,7 +128,7 @@ def fit(prep: Prepared, method_cls: type[Method]) -> TrainResult:
         return _result(prep, counters)
     counters.finished = False
     with distributed.cpu_threads(prep.cfg.threads):
-        loop = _build(prep, method_cls)
+        loop = _build(prep, method_cls, counters)
         if prep.state:
             _restore(loop, prep.state)
             prep.log(f"resuming {prep.run.root} at epoch {counters.epoch + 1}, step {counters.step}")
@@ -134,7 +136,7 @@ def fit(prep: Prepared, method_cls: type[Method]) -> TrainResult:
     return _result(prep, counters)
 
 
-def _build(prep: Prepared, method_cls: type[Method]) -> Loop:
+def _build(prep: Prepared, method_cls: type[Method], counters: Counters) -> Loop:
     cfg, world, data = prep.cfg, prep.world, prep.data
     model = instantiate(method_cls, cfg, prep.method_cfg, encoder=prep.encoder, env=prep.env,
                         image_encoder=prep.clip.encoder if prep.clip else None)
@@ -154,7 +156,8 @@ def _build(prep: Prepared, method_cls: type[Method]) -> Loop:
     loader = torch.utils.data.DataLoader(range(len(data)), batch_sampler=sampler, collate_fn=data.collate,
                                          num_workers=cfg.num_workers)
     return Loop(prep, model, forward, optimizer,
-                optim.build_scheduler(optimizer, cfg, total=per_epoch * cfg.epochs, steps_per_epoch=per_epoch),
+                optim.build_scheduler(optimizer, cfg, total=per_epoch * cfg.epochs, steps_per_epoch=per_epoch,
+                                      halvings=lambda: counters.halvings),
                 optim.grad_scaler(amp), list(zip(aux, optim.build_aux_optimizers(aux), strict=True)), sampler,
                 loader, amp, _tensorboard(prep))
 
@@ -274,6 +277,9 @@ def _end_epoch(loop: Loop, c: Counters) -> None:
         c.best_value, c.best_epoch, c.bad_epochs = value, c.epoch, 0
     else:
         c.bad_epochs += 1
+        if cfg.plateau_halving and c.epoch - c.last_halving >= cfg.plateau_halving:
+            c.halvings, c.last_halving = c.halvings + 1, c.epoch
+            optim.apply_schedule(loop.scheduler)
     loop.model.on_epoch_end(info, val)
     record = {
         "epoch": c.epoch, "step": c.step, "lr": loop.optimizer.param_groups[0]["lr"],

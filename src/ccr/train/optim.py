@@ -7,6 +7,7 @@ exactly the learning rate it would have had, and tests can check it point by poi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
@@ -63,13 +64,24 @@ def build_aux_optimizers(aux: list[AuxObjective]) -> list[torch.optim.Optimizer]
             for objective in aux]
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, *, total: int,
-                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, *, total: int, steps_per_epoch: int,
+                    halvings: Callable[[], int] = lambda: 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """``halvings`` counts the plateau halvings so far: they depend on validation, not on the step,
+    so they live in the loop's counters (restored on resume) and the schedule reads them."""
+
     def factor(step: int) -> float:
         return lr_factor(step, total=total, warmup=cfg.warmup, schedule=cfg.schedule,
-                         steps_per_epoch=steps_per_epoch, epoch_decay=cfg.epoch_decay)
+                         steps_per_epoch=steps_per_epoch, epoch_decay=cfg.epoch_decay) * 0.5 ** halvings()
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def apply_schedule(scheduler: torch.optim.lr_scheduler.LambdaLR) -> None:
+    """Set the learning rates the schedule gives now, after a change of its inputs between steps
+    (a plateau halving), so the next step already uses them."""
+    for group, base, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas,
+                                   strict=True):
+        group["lr"] = base * factor(scheduler.last_epoch)
 
 
 def amp_enabled(cfg: TrainConfig, device: torch.device) -> bool:

@@ -20,7 +20,7 @@ import torch
 
 from ccr.config import fingerprint, to_dict
 from ccr.errors import CcrError
-from ccr.models import cache_dir
+from ccr.models import cache_dir, resolve_role
 from ccr.pipeline.corpus import Corpus, package_versions
 from ccr.pipeline.progress import Progress
 from ccr.train import checkpoint as ckpt
@@ -33,7 +33,7 @@ from ccr.train.image_encoder import ClipInput, load_encoder, visual_source
 from ccr.train.media import open_slots
 from ccr.train.methods.base import Method
 from ccr.train.metrics import METRIC_KEYS
-from ccr.train.towers import load_text_encoder, resolve_text_tower
+from ccr.train.towers import load_text_encoder
 
 
 @dataclass
@@ -53,8 +53,9 @@ class Prepared:
     log: Callable[[str], None]
 
     def validate(self, model: Method) -> dict[str, dict[str, float]]:
-        """Validation metrics per language (native queries, no translate-test)."""
-        return {d.records.lang: evaluate_model(model, d, batch_size=self.cfg.eval_batch_size, device=self.world.device)
+        """Validation metrics per language; with ``val_translate_test``, fused with the queries' English MT."""
+        return {d.records.lang: evaluate_model(model, d, batch_size=self.cfg.eval_batch_size, device=self.world.device,
+                                               translate_test=val_fusion(self.cfg, d.records.lang))
                 for d in self.val}
 
     def progress(self, desc: str, total: int) -> Progress:
@@ -101,12 +102,17 @@ def _load_state(run: ckpt.RunDir, method: str, fresh: bool, world: distributed.W
     return state
 
 
+def val_fusion(cfg: TrainConfig, lang: str) -> float | None:
+    """The native share of validation's translate-test fusion; English queries need no translation."""
+    return cfg.val_translate_test if lang != "en" else None
+
+
 def _text_encoder(cfg: TrainConfig, run: ckpt.RunDir, state: dict[str, Any] | None,
                   world: distributed.World) -> tuple[torch.nn.Module, Any, dict[str, str]]:
     if state is not None:
         encoder, tokenizer = load_text_encoder(run.text_tower, pretrained=False)
         return encoder, tokenizer, run.info().get("text_tower", {})
-    resolved = resolve_text_tower(cfg.text_tower, cfg.aliases)
+    resolved = resolve_role(cfg.text_tower, cfg.aliases, option="--set text_tower=")
     encoder, tokenizer = load_text_encoder(resolved.path, pretrained=True)
     if world.main:
         tokenizer.save_pretrained(run.text_tower)
@@ -163,7 +169,8 @@ def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: t
     keys, gallery_keys = method_cls.needed_keys(method_cfg), method_cls.needed_gallery_keys(method_cfg)
     slots = open_slots(corpus, cfg.slot_features) if "slots" in keys | gallery_keys else None
     records = train_records(corpus, cfg.lang, keys, mt_model=cfg.mt_model, log=log)
-    val_records = [eval_records(corpus, cfg.val_split, lang) for lang in cfg.lang]
+    val_records = [eval_records(corpus, cfg.val_split, lang, translated=val_fusion(cfg, lang) is not None)
+                   for lang in cfg.lang]
     encoder, tokenizer, provenance = _text_encoder(cfg, run, state, world)  # after the data checks: it is slow
     tokens_cache = cache_dir() / "tokens"
     common = {"tokenizer": tokenizer, "source": source, "max_tokens": cfg.max_tokens, "max_frames": cfg.max_frames,

@@ -155,15 +155,6 @@ def media_tower_class(cfg: TrainConfig) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def resolve_text_tower(name: str, aliases: dict[str, str]) -> Any:
-    """A role of the model table (``text-tower``, ``xlmr``), tiny name, hub id or path -> ResolvedModel."""
-    from ccr.models import ROLES, resolve, resolve_entry, role_entry
-
-    if name in ROLES:
-        return resolve_entry(role_entry(name), aliases)
-    return resolve(name, aliases=aliases)
-
-
 def load_text_encoder(path: Path, *, pretrained: bool) -> tuple[nn.Module, Any]:
     """(encoder, tokenizer) from a model directory; without ``pretrained`` only the architecture.
 

@@ -49,6 +49,14 @@ def test_evaluation_fuses_native_and_translated_queries_half_and_half(nrccr_run,
     assert expected != retrieval_metrics(native, records.text_to_media)  # the translations did count
 
 
+def test_validation_selects_on_the_fused_score_with_native_share_0_2(nrccr_run, synth_corpus):
+    run = json.loads((nrccr_run / "run.json").read_text())
+    assert run["config"]["train"]["val_translate_test"] == 0.2 and run["config"]["train"]["plateau_halving"] == 3
+    best = history(nrccr_run)[run["best_epoch"] - 1]
+    fused = evaluate_run(nrccr_run, split="val", langs=["de"], translate_test=0.2, log=lambda _: None)["de"]
+    assert best["val"]["de"] == pytest.approx(fused, abs=1e-6)
+
+
 def test_the_discriminator_is_stepped_by_its_own_optimizer(nrccr_run):
     state = torch.load(nrccr_run / "checkpoints" / "last.pt", weights_only=False)
     discriminator = [k for k in state["model"] if ".discriminator." in k]

@@ -96,24 +96,13 @@ def dual_view_confidence(e: torch.Tensor, v: torch.Tensor, t: torch.Tensor, lam:
     English caption and visual item, columns their MT captions; the confidence is the mass row i
     sends to its own item's captions, as a share of its marginal 1/N, capped at 1.
     """
-    from ccr.ot import cosine_cost, sinkhorn
+    from ccr.ot import cosine_cost, dual_view_plan
 
     with torch.no_grad():
-        cost = lam * _standardised(cosine_cost(e, t)) + (1.0 - lam) * _standardised(cosine_cost(v, t))
-        plan = sinkhorn(cost.float(), eps, max_iter=max_iter, reg_m=relax or None)
+        plan = dual_view_plan(cosine_cost(e, t), cosine_cost(v, t), lam, eps, max_iter=max_iter, reg_m=relax or None)
         if same is None:
             same = torch.eye(len(plan), dtype=torch.bool, device=plan.device)
         return ((plan * same).sum(-1) * len(plan)).clamp(max=1.0), plan
-
-
-def _standardised(cost: torch.Tensor) -> torch.Tensor:
-    """A view's cost in units of its spread over the batch: zero mean, unit standard deviation.
-
-    How far apart a tower's cosines lie depends on its loss and stage (a triplet-trained tower
-    may keep all captions within 0.05 of each other); measured in standard deviations, one
-    ``eps`` means the same sharpness at every stage, and λ mixes two views on a par.
-    """
-    return (cost - cost.mean()) / cost.std().clamp_min(1e-6)
 
 
 def relative(conf: torch.Tensor) -> torch.Tensor:

@@ -34,7 +34,7 @@ Where ours differs from the released code, on purpose or because our towers diff
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +56,8 @@ ATTENTION_DROPOUT = 0.1  # on the teacher's attention weights (NRCCR's attention
 
 @dataclass
 class NrccrConfig(MethodConfig):
+    # lr x 0.5 on plateaus at most every 3 epochs; validation fuses native (0.2) and translate-test scores
+    train_defaults: ClassVar[dict[str, Any]] = {"plateau_halving": 3, "val_translate_test": 0.2}
     margin: float = 0.2  # triplet margin, hardest negative, summed over the batch
     w_en: float = 1.0  # tri(e, v)
     w_mt: float = 0.6  # tri(t, v) (tri_alpha)

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 @dataclass
 class RivrlConfig(MethodConfig):
     train_defaults: ClassVar[dict[str, Any]] = {"lang": ["en"], "video_encoder": "rivrl", "media_hidden": 2048,
-                                                "embed_dim": 2048}
+                                                "embed_dim": 2048, "plateau_halving": 3}
     concepts: int = arch_field(512)  # concept vocabulary size (tag_vocab_512)
     concept_min_count: int = 2  # a word labels a video from this many occurrences in its captions (th4vl=1; TGIF: 1)
     margin: float = 0.2  # latent-space triplet margin (margin)
