@@ -1,4 +1,4 @@
-"""DDP without code changes: ``torchrun --nproc-per-node 2 $(which ccr) train ...`` on gloo (CPU).
+"""DDP without code changes: ``torchrun --nproc-per-node 2 $(which ccr) train ...`` (or ``accelerate launch``) on gloo.
 
 Both processes see halves of the same global batches and gather embeddings for negatives, so the
 first epoch's loss matches a one-process run closely (they differ only by the text encoder's own
@@ -36,3 +36,18 @@ def test_torchrun_two_gloo_processes_train_like_one(tmp_path, synth_corpus):
 
     single = train(synth_corpus, tmp_path / "single", sets=args, log=lambda _: None)
     assert history[0]["train"]["loss"] == pytest.approx(single.history[0]["train"]["loss"], rel=0.05)
+
+
+def test_accelerate_launch_runs_the_same_command_on_two_processes(tmp_path, synth_corpus):
+    """``accelerate launch`` sets the same environment as torchrun (on CPU: ``--multi_gpu`` picks its torchrun
+    launcher; the trainer then joins gloo), so no code knows which launcher started it."""
+    out = tmp_path / "accelerate"
+    bin_dir = Path(sys.executable).parent
+    cmd = [str(bin_dir / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", str(bin_dir / "ccr"), "train", str(synth_corpus),
+           "--out", str(out), *(f"--set={s}" for s in sets(epochs=1))]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("train: 1 epochs") == 1
+    info = json.loads((out / "run.json").read_text())
+    assert info["world_size"] == 2 and info["finished"]

@@ -19,14 +19,15 @@ from ccr.models import resolve
 from ccr.pipeline.corpus import Corpus
 from ccr.train.data import eval_records
 from ccr.train.evaluate import evaluate_run
-from ccr.train.image_encoder import load_clip_vision
+from ccr.train.image_encoder import ClipPixelSource, load_clip_vision, random_resized_crop
 from ccr.train.loop import train
 from ccr.train.metrics import retrieval_metrics
 from ccr.train.synthetic import write_synthetic_corpus
 
-# attention pooling finds the two lit patches among 37 tokens; mean pooling dilutes them (no learning in 12 epochs)
+# attention pooling finds the two lit patches among 37 tokens; mean pooling dilutes them (no learning in 12 epochs).
+# No augmentation here: a concept is a place on the board, which crops and flips move.
 CLIP = {"image_encoder": "tiny/clip", "image_size": 48, "lr": 3e-3, "image_encoder_lr": 2e-3, "loss": "infonce",
-        "media_pooling": "attention", "dropout": 0}
+        "media_pooling": "attention", "dropout": 0, "image_augment": False}
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +71,30 @@ def test_the_pixels_are_the_clip_preprocessing_of_the_files(clip_run, picture_co
     pixels = model.source().get("s00000")
     assert pixels.shape == (1, 3 * 48 * 48) and pixels.dtype == np.float32
     assert pixels.std() > 0.1  # normalised with CLIP's constants, not raw bytes
+
+
+def test_augmentation_crops_and_flips_under_the_seed_and_only_for_training(clip_run, picture_corpus):
+    from PIL import Image
+
+    image = Image.fromarray(np.arange(60 * 40 * 3, dtype=np.uint8).reshape(40, 60, 3))
+    draws = [np.asarray(random_resized_crop(image, 24, torch.Generator().manual_seed(s))) for s in (0, 0, 1)]
+    assert draws[0].shape == (24, 24, 3) and np.array_equal(draws[0], draws[1]) and not np.array_equal(*draws[1:])
+    ramp = Image.fromarray(np.tile(np.linspace(0, 255, 64).astype(np.uint8), (64, 1)))
+    crops = [np.asarray(random_resized_crop(ramp, 16), dtype=float) for _ in range(60)]
+    mirrored = sum(c[:, 0].mean() > c[:, -1].mean() for c in crops)
+    assert 15 < mirrored < 45  # a left-to-right ramp comes back mirrored about half the time
+
+    model = ccr.train.load(clip_run)
+    plain, augmented = model.source(), ClipPixelSource(Corpus.open(picture_corpus), model.clip.processor, 48,
+                                                       augment=True)
+    assert np.array_equal(plain.get("s00001"), plain.get("s00001"))
+    torch.manual_seed(0)
+    first = augmented.get("s00001")
+    assert first.shape == plain.get("s00001").shape and not np.array_equal(first, augmented.get("s00001"))
+    torch.manual_seed(0)
+    assert np.array_equal(first, augmented.get("s00001")), "draws come from torch's seeded generator"
+    run = json.loads((clip_run / "run.json").read_text())
+    assert run["config"]["train"]["image_augment"] is False  # as configured; the default is True
 
 
 def test_image_encoder_refuses_rivrl_and_a_model_that_is_not_clip(tmp_path, picture_corpus):

@@ -58,6 +58,7 @@ class TrainConfig:
     image_encoder: str = arch_field("")
     image_size: int = arch_field(0)  # image side for image_encoder; 0 = the CLIP's own (224); LECCR: 384
     image_encoder_lr: float = 0.0  # learning rate of the CLIP weights; 0 = lr
+    image_augment: bool = True  # with image_encoder: LECCR's random resized crop (50-100% of the area) + flips
     dropout: float = 0.2  # in the towers' projections (NRCCR mapping: 0.2)
     # --- optimisation -----------------------------------------------------------------------
     epochs: int = 50  # at most (NRCCR, LECCR: 50)

@@ -9,16 +9,19 @@ and ``ImageEncoderTower`` runs the vision transformer in front of the usual towe
 feeds its slot interaction, so the tower sees ``frames x tokens`` vectors. A side larger than the
 CLIP's own interpolates the position embeddings (LECCR: 384, i.e. 12 x 12 patches + CLS = 145).
 
+Training images are augmented as LECCR does (``image_augment``): a random crop of 50-100% of the
+area at an aspect ratio of 3:4 to 4:3, resized to the input side, flipped half the time. The draws
+come from torch's global generator, which the loop seeds and checkpoints, so runs repeat under a
+seed and resume exactly; validation and ``ccr evaluate`` see the plain preprocessing.
+
 The run directory keeps the vision config and the preprocessor (``image_tower/``), so a trained
 run loads offline; the weights live in the checkpoints with everything else.
-
-Not done here: LECCR's training augmentation (random resized crop, flips); every epoch sees the
-same preprocessed pixels.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,12 +80,38 @@ def build_tower(encoder: ClipEncoder, tower_cls: Any, cfg: TrainConfig) -> Image
     return ImageEncoderTower(encoder, tower_cls(encoder.out_dim, seq_cfg))
 
 
-class ClipPixelSource(PixelSource):
-    """The media files as the CLIP's preprocessor prepares them, one flattened row per frame."""
+CROP_SCALE = (0.5, 1.0)  # LECCR's RandomResizedCrop: share of the image's area
+CROP_RATIO = (3 / 4, 4 / 3)  # and aspect ratio (torchvision's default)
 
-    def __init__(self, corpus: Corpus, processor: Any, image_size: int, media_root: Path | None = None):
+
+def random_resized_crop(image: Any, side: int, generator: torch.Generator | None = None) -> Any:
+    """A random crop (``CROP_SCALE`` of the area, ``CROP_RATIO`` aspect) resized to ``side``, flipped half the time."""
+    from PIL import Image
+
+    w, h = image.size
+    u = torch.rand(4, generator=generator).tolist()
+    for attempt in range(10):  # torchvision's rule: retry a crop that does not fit, then take the whole image
+        area = w * h * (CROP_SCALE[0] + (CROP_SCALE[1] - CROP_SCALE[0]) * u[0])
+        ratio = math.exp(math.log(CROP_RATIO[0]) + (math.log(CROP_RATIO[1]) - math.log(CROP_RATIO[0])) * u[1])
+        cw, ch = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
+        if 0 < cw <= w and 0 < ch <= h:
+            break
+        u[:2] = torch.rand(2, generator=generator).tolist()
+    else:
+        cw, ch = w, h
+    left, top = round((w - cw) * u[2]), round((h - ch) * u[3])
+    crop = image.crop((left, top, left + cw, top + ch)).resize((side, side), Image.BICUBIC)
+    return crop.transpose(Image.FLIP_LEFT_RIGHT) if torch.rand(1, generator=generator).item() < 0.5 else crop
+
+
+class ClipPixelSource(PixelSource):
+    """The media files as the CLIP's preprocessor prepares them, one flattened row per frame;
+    ``augment`` crops and flips each read at random first (training only)."""
+
+    def __init__(self, corpus: Corpus, processor: Any, image_size: int, media_root: Path | None = None, *,
+                 augment: bool = False):
         super().__init__(corpus, media_root)
-        self.processor, self.image_size = processor, image_size
+        self.processor, self.image_size, self.augment = processor, image_size, augment
         self.name = f"clip-pixels-{image_size}"
         self.dim = 3 * image_size * image_size
 
@@ -94,7 +123,8 @@ class ClipPixelSource(PixelSource):
         except MediaError as e:
             raise CcrError(f"image_encoder: {e}") from None
         side = self.image_size
-        pixels = self.processor(images=list(visual.frames), size={"shortest_edge": side},
+        frames = [random_resized_crop(f, side) for f in visual.frames] if self.augment else list(visual.frames)
+        pixels = self.processor(images=frames, size={"shortest_edge": side},
                                 crop_size={"height": side, "width": side}, return_tensors="np")["pixel_values"]
         return np.asarray(pixels, dtype=np.float32).reshape(len(pixels), -1)
 
@@ -145,8 +175,9 @@ def load_encoder(cfg: TrainConfig, run_tower_dir: Path, *, pretrained: bool, sav
     return ClipInput(ClipEncoder(model, cfg.image_size or model.config.image_size), processor, provenance)
 
 
-def visual_source(corpus: Corpus, visual: str, clip: ClipInput | None) -> MediaSource:
-    """What the visual tower reads: the CLIP-preprocessed files, or the stored input ``visual`` names."""
+def visual_source(corpus: Corpus, visual: str, clip: ClipInput | None, *, augment: bool = False) -> MediaSource:
+    """What the visual tower reads: the CLIP-preprocessed files (``augment``-ed for training), or the
+    stored input ``visual`` names."""
     if clip is None:
         return open_source(corpus, visual)
-    return ClipPixelSource(corpus, clip.processor, clip.encoder.image_size)
+    return ClipPixelSource(corpus, clip.processor, clip.encoder.image_size, augment=augment)

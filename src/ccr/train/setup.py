@@ -175,7 +175,8 @@ def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: t
     tokens_cache = cache_dir() / "tokens"
     common = {"tokenizer": tokenizer, "source": source, "max_tokens": cfg.max_tokens, "max_frames": cfg.max_frames,
               "cache": tokens_cache, "log": log, "slots": slots}
-    data = build_train_data(corpus, records, keys, use_weights=cfg.use_weights, **common)
+    train_source = visual_source(corpus, cfg.visual, clip, augment=cfg.image_augment) if clip else source
+    data = build_train_data(corpus, records, keys, use_weights=cfg.use_weights, **(common | {"source": train_source}))
     val = [build_eval_data(corpus, r, gallery_keys, **common) for r in val_records] if world.main else []
     env = {"media_dim": source.dim, "langs": data.langs, "n_train": len(data), "visual": source.name}
     if slots is not None:
