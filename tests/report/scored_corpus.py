@@ -44,7 +44,7 @@ class ScoredCorpus:
     failed_caption: str
 
 
-def _commit(corpus: Corpus, table: str, stage: str, rows: list[dict]) -> None:
+def commit_rows(corpus: Corpus, table: str, stage: str, rows: list[dict]) -> None:
     """Shards of the runner's default size, as a stage would commit them."""
     size = RunOptions().chunk_rows
     for start in range(0, len(rows), size):
@@ -113,13 +113,13 @@ def write_scored_corpus(root: Path, *, images: int = 14, videos: int = 2, langs:
     dest = root / "corpus"
     ingest("jsonl", source / "captions.jsonl", dest, options=RunOptions(progress=False))
     corpus = Corpus.open(dest)
-    _commit(corpus, "captions.score", "score", scores)
+    commit_rows(corpus, "captions.score", "score", scores)
     described = media_ids[0]
-    _commit(corpus, "descriptions", "caption", [
+    commit_rows(corpus, "descriptions", "caption", [
         {"description_id": f"{described}|d{k}", "media_id": described, "model": "tiny/llava", "prompt_id": prompt,
          "text": text} for k, (prompt, text) in enumerate([("detailed", "A flat drawing with shapes on a plain background."),
                                                             ("objects", "Shapes: one or two coloured figures.")])])
-    _commit(corpus, "slots", "slots", [
+    commit_rows(corpus, "slots", "slots", [
         {"slot_id": f"{described}|s{k}", "media_id": described, "slot": k, "text": text, "size": size}
         for k, (text, size) in enumerate([("coloured shapes", 2), ("plain background", 1)])])
     corpus.append_run({"stage": "score", "status": "complete", "ended": "2026-11-26T10:00:00", "seconds": 1.25,

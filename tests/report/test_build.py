@@ -98,6 +98,24 @@ def test_slices_give_the_same_report_as_one_pass(scored, tmp_path, monkeypatch):
     assert meta_sliced["stats"] == meta_whole["stats"]
 
 
+def test_side_tables_override_only_their_rows_as_corpus_scan_joins_them(scored, tmp_path):
+    import shutil
+
+    from scored_corpus import commit_rows
+
+    root = tmp_path / "corpus"
+    shutil.copytree(scored.corpus, root)
+    corpus = Corpus.open(root)
+    before = dict(corpus.table("captions").filter(pl.col("origin") == "mt").select("caption_id", "xl_sim").iter_rows())
+    unscored = sorted(i for i, v in before.items() if v is None)
+    commit_rows(corpus, "captions.rescore", "rescore", [{"caption_id": i, "xl_sim": 0.123} for i in unscored])
+    _, pairs = _rows(build_report(root, tmp_path / "r").index.parent)
+    joined = dict(corpus.table("captions").select("caption_id", "xl_sim").iter_rows())
+    assert {p["id"]: p["xl_sim"] for p in pairs} == pytest.approx({i: joined[i] for i in before}, abs=1e-4)
+    assert unscored and all(joined[i] == 0.123 for i in unscored)  # the new side table fills its rows
+    assert all(joined[i] == v for i, v in before.items() if v is not None)  # and leaves the others alone
+
+
 def test_narrowing_and_rebuilding_in_place(scored, tmp_path):
     out = tmp_path / "r"
     narrow = build_report(scored.corpus, out, langs="de", splits=["train"], limit=5)

@@ -216,14 +216,7 @@ class Corpus:
             lf = lf.unique(subset=[id_col], keep="last", maintain_order=True)
         if with_side_tables and "." not in table and id_col:
             for side in self.side_tables(table):
-                side_lf = self.scan(side)
-                cols = [c for c in side_lf.collect_schema().names() if c != id_col]
-                present = set(lf.collect_schema().names())
-                shared = [c for c in cols if c in present]
-                lf = lf.join(side_lf, on=id_col, how="left", suffix="__side")
-                if shared:  # a side table overrides only the rows it has
-                    lf = lf.with_columns([pl.coalesce(pl.col(f"{c}__side"), pl.col(c)).alias(c) for c in shared])
-                    lf = lf.drop([f"{c}__side" for c in shared])
+                lf = join_side(lf, self.scan(side), id_col)
         return lf
 
     def table(self, table: str, *, with_side_tables: bool = True) -> pl.DataFrame:
@@ -269,6 +262,23 @@ class Corpus:
 
     def delete(self) -> None:
         shutil.rmtree(self.root)
+
+
+def join_side(frame: Any, side: Any, id_col: str) -> Any:
+    """``side``'s columns joined onto ``frame`` (both lazy or both eager) by ``id_col``.
+
+    A column both hold keeps ``frame``'s value where ``side`` has none: a side table overrides
+    only the rows it has. ``Corpus.scan`` and the report's partitioned reader both join this way.
+    """
+    import polars as pl
+
+    present = set(frame.collect_schema().names())
+    shared = [c for c in side.collect_schema().names() if c != id_col and c in present]
+    out = frame.join(side, on=id_col, how="left", suffix="__side")
+    if not shared:
+        return out
+    return out.with_columns([pl.coalesce(pl.col(f"{c}__side"), pl.col(c)).alias(c) for c in shared]).drop(
+        [f"{c}__side" for c in shared])
 
 
 def pl_len() -> Any:

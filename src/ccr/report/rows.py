@@ -5,9 +5,9 @@ scores (or, in a corpus without MT rows, any caption). Parents and back-translat
 MT row's media_id, so the captions, media, descriptions and slots are spilled into partitions by
 a hash of media_id, and each partition joins on its own. Side tables (``captions.STAGE``) carry
 only caption_id, so they are spilled by a hash of caption_id next to a caption_id -> partition
-map, joined there exactly as ``Corpus.scan`` joins them (per side table the last row of an id
-wins; a later side table's column replaces an earlier one), and the scores are spilled again by
-media partition. Every step holds one batch or one partition, whatever the corpus size.
+map, joined there by ``corpus.join_side`` as ``Corpus.scan`` joins them (per side table the last
+row of an id wins; a side table overrides only the rows it has), and the scores are spilled again
+by media partition. Every step holds one batch or one partition, whatever the corpus size.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
+from ccr.pipeline.corpus import Corpus, join_side
 from ccr.pipeline.schema import SPLITS
 from ccr.report.spill import Spill, part_of, shard_batches, shard_columns
 
@@ -172,9 +172,7 @@ def _spill_scores(corpus: Corpus, work: Path, ids: Spill, parts: int,
     for q in range(parts):
         frame = ids.read(q)
         for side in sides:
-            rows = side.read(q).unique("caption_id", keep="last", maintain_order=True)
-            new = [c for c in rows.columns if c != "caption_id"]
-            frame = frame.drop([c for c in new if c in frame.columns]).join(rows, on="caption_id", how="left")
+            frame = join_side(frame, side.read(q).unique("caption_id", keep="last", maintain_order=True), "caption_id")
         scores.add(frame, pl.col("part"))
     scores.close()
     return scores, set(columns)
