@@ -249,6 +249,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ccr-bench-translate"))
     parser.add_argument("--skip-hf", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="measure peak memory alone and update it in bench/results/translate.json")
+    parser.add_argument("--memory-sizes", default="10000,100000,1000000", help="corpus sizes for peak memory")
     parser.add_argument("--max-wait", type=float, default=120.0, help="seconds to wait for an idle machine per run")
     parser.add_argument("--memory-child", type=Path)
     args = parser.parse_args()
@@ -258,6 +261,13 @@ def main() -> None:
         memory_child(args.memory_child)
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
+    out = Path(__file__).parent / "results" / "translate.json"
+    if args.memory_only:
+        result = json.loads(out.read_text(encoding="utf-8"))
+        result.update(memory(args.workdir, args.memory_sizes))
+        out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        print(markdown(result))
+        return
     model = opus_mt_shaped_model(args.workdir)
     texts = captions(args.captions)
     base = write_corpus(args.workdir / f"corpus-bench-{args.captions}", texts)
@@ -292,13 +302,19 @@ def main() -> None:
         result["speedup_vs_hf_greedy"] = round(beams["1"]["hf"]["median_s"] / beams["1"]["ccr"]["median_s"], 2)
         result["speedup_vs_hf_beam4"] = round(beams["4"]["hf"]["median_s"] / beams["4"]["ccr"]["median_s"], 2)
     if not args.skip_memory:
-        for n in (10_000, 100_000):
-            mem = peak_memory(args.workdir, n)
-            result[f"peak_rss_mb_{n // 1000}k"] = round(mem["peak_rss_mb"], 1)
-            result.setdefault("memory_runs", {})[str(n)] = mem
-    out = Path(__file__).parent / "results" / "translate.json"
+        result.update(memory(args.workdir, args.memory_sizes))
     out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(markdown(result))
+
+
+def memory(workdir: Path, sizes: str) -> dict[str, Any]:
+    """``peak_rss_mb_{N}k`` per corpus size and the raw runs."""
+    result: dict[str, Any] = {"memory_runs": {}}
+    for n in map(int, sizes.split(",")):
+        mem = peak_memory(workdir, n)
+        result[f"peak_rss_mb_{n // 1000}k"] = round(mem["peak_rss_mb"], 1)
+        result["memory_runs"][str(n)] = mem
+    return result
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -316,7 +332,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"overhead_vs_raw_ct2 = {r['overhead_vs_raw_ct2']} (worst beam), "
         f"speedup_vs_hf_greedy = {r.get('speedup_vs_hf_greedy')}, "
         f"speedup_vs_hf_beam4 = {r.get('speedup_vs_hf_beam4')}, "
-        f"peak_rss_mb_10k = {r.get('peak_rss_mb_10k')}, peak_rss_mb_100k = {r.get('peak_rss_mb_100k')}",
+        + ", ".join(f"{k} = {v}" for k, v in r.items() if k.startswith("peak_rss_mb_")),
     ]
     return "\n".join(lines)
 

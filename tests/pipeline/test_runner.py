@@ -143,7 +143,7 @@ def test_sigkill_five_times_then_resume_equals_an_uninterrupted_run(toy_corpus, 
         time.sleep(rng.uniform(0.0, 0.1))  # somewhere inside the next shard: mid-batch, mid-write or mid-commit
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    partial = sum(len(c.done) + len(c.failed) for c in Corpus.open(toy_corpus).commits("upper"))
+    partial = sum(len(c.done) + len(c.failed) for c in Corpus.open(toy_corpus).commits("upper", with_ids=True))
     final = run_stage(Corpus.open(toy_corpus), STAGE, UpperConfig(delay=0.0), RunOptions(**OPTS))
     assert partial >= 5 * 8 and final.rows_in > 0, "every kill landed after some progress and before the end"
     assert all(r["status"] != "complete" for r in Corpus.open(toy_corpus).runs()[:-1] if r["stage"] == "upper")

@@ -157,7 +157,7 @@ def test_sigkill_three_times_then_resume_equals_an_uninterrupted_run(tmp_path):
         time.sleep(rng.uniform(0.0, 0.05))  # mid-batch, mid-write or mid-commit
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    done = sum(len(c.done) for c in Corpus.open(killed).commits("translate"))
+    done = sum(len(c.done) for c in Corpus.open(killed).commits("translate", with_ids=True))
     final = run("translate", killed, lang="de,fr", max_length=16, beam_size=4,
                 options=RunOptions(batch_size=4, chunk_rows=8, progress=False))
     assert done >= 3 * 8 and final.rows_in > 0, "every kill landed after some progress and before the end"

@@ -89,4 +89,4 @@ def kill_mid_run(stage: str, corpus_dir: Path, overrides: dict[str, Any]) -> int
     finally:
         _, err = proc.communicate()
     assert proc.returncode == -signal.SIGKILL, f"the stage ended before it was killed: {err[-2000:]}"
-    return sum(len(c.done) + len(c.failed) for c in Corpus.open(corpus_dir).commits(stage))
+    return sum(len(c.done) + len(c.failed) for c in Corpus.open(corpus_dir).commits(stage, with_ids=True))

@@ -128,21 +128,35 @@ class Corpus:
     def _commit_dir(self, stage: str, fingerprint: str) -> Path:
         return self.root / STATE / "commits" / stage / fingerprint
 
-    def commits(self, stage: str | None = None, fingerprint: str | None = None) -> list[Commit]:
-        """Committed shards in commit order (oldest first)."""
+    def commits(self, stage: str | None = None, fingerprint: str | None = None, *,
+                with_ids: bool = False) -> list[Commit]:
+        """Committed shards in commit order (oldest first).
+
+        A marker lists every row id its shard covered, a million-row corpus's markers millions of
+        them, so only ``with_ids`` loads them (the runner's resume state, for one stage and
+        fingerprint); otherwise ``done`` and ``failed`` are empty and the index stays small.
+        """
+        if with_ids:
+            return self._read_markers(stage or "*", fingerprint or "*", with_ids=True)
         if self._commits is None:
-            found = []
-            for path in (self.root / STATE / "commits").glob("*/*/*.json"):
-                if path.name.startswith(atomic.TMP_PREFIX):
-                    continue  # a marker whose write was killed before its rename: not a commit
-                try:
-                    found.append(Commit(**json.loads(path.read_text(encoding="utf-8"))))
-                except (json.JSONDecodeError, TypeError) as e:
-                    raise CcrError(f"commit marker {path} is damaged ({e}); delete it and rerun that stage") from None
-            found.sort(key=lambda c: (c.committed_at, c.stage, c.key))
-            self._commits = found
+            self._commits = self._read_markers("*", "*", with_ids=False)
         return [c for c in self._commits
                 if (stage is None or c.stage == stage) and (fingerprint is None or c.fingerprint == fingerprint)]
+
+    def _read_markers(self, stage: str, fingerprint: str, *, with_ids: bool) -> list[Commit]:
+        found = []
+        for path in (self.root / STATE / "commits").glob(f"{stage}/{fingerprint}/*.json"):
+            if path.name.startswith(atomic.TMP_PREFIX):
+                continue  # a marker whose write was killed before its rename: not a commit
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                if not with_ids:
+                    record |= {"done": [], "failed": []}
+                found.append(Commit(**record))
+            except (json.JSONDecodeError, TypeError) as e:
+                raise CcrError(f"commit marker {path} is damaged ({e}); delete it and rerun that stage") from None
+        found.sort(key=lambda c: (c.committed_at, c.stage, c.key))
+        return found
 
     def shard_path(self, table: str, stage: str, fingerprint: str, key: str) -> Path:
         ext = "arrow" if table.startswith("features/") else "parquet"
@@ -246,7 +260,9 @@ class Corpus:
         df = self.table("failures")
         if not outstanding or df.height == 0:
             return df
-        fixed = [(c.stage, c.fingerprint, i) for c in self.commits() for i in c.done]
+        runs = df.select("stage", "fingerprint").unique().rows()
+        fixed = [(c.stage, c.fingerprint, i) for stage, fp in runs for c in self.commits(stage, fp, with_ids=True)
+                 for i in c.done]
         if not fixed:
             return df
         fixed_df = pl.DataFrame(fixed, schema=["stage", "fingerprint", "row_id"], orient="row")

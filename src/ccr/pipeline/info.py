@@ -11,25 +11,34 @@ if TYPE_CHECKING:
     import polars as pl
 
 
-def caption_counts(corpus: Corpus) -> pl.DataFrame:
-    """Rows per split x lang x origin (and MT model), sorted for reading."""
+def grouped_counts(corpus: Corpus, table: str, keys: list[str], name: str) -> pl.DataFrame:
+    """Rows of ``table`` per value of ``keys``, sorted; counted shard by shard.
+
+    One scan over every shard at once holds buffers for each of them (a million-row corpus has
+    about a thousand shards), so the card written after every run would grow with the corpus;
+    per shard, memory stays that of one shard. A key a shard lacks counts as missing.
+    """
     import polars as pl
 
-    if not corpus.files("captions"):
-        return pl.DataFrame(schema={"split": pl.String, "lang": pl.String, "origin": pl.String,
-                                    "model": pl.String, "captions": pl.UInt32})
-    return (corpus.scan("captions", with_side_tables=False)
-            .group_by("split", "lang", "origin", "model").agg(pl.len().alias("captions"))
-            .sort("split", "lang", "origin", "model", nulls_last=False).collect())
+    parts = []
+    for path in corpus.files(table):
+        present = set(pl.read_parquet_schema(path))
+        shard = pl.scan_parquet(path).select(
+            [pl.col(k) if k in present else pl.lit(None, dtype=pl.String).alias(k) for k in keys])
+        parts.append(shard.group_by(keys).agg(pl.len().alias(name)).collect())
+    if not parts:
+        return pl.DataFrame(schema={**{k: pl.String for k in keys}, name: pl.UInt32})
+    return (pl.concat(parts, how="vertical_relaxed").group_by(keys).agg(pl.col(name).sum())
+            .sort(keys, nulls_last=False))
+
+
+def caption_counts(corpus: Corpus) -> pl.DataFrame:
+    """Rows per split x lang x origin (and MT model), sorted for reading."""
+    return grouped_counts(corpus, "captions", ["split", "lang", "origin", "model"], "captions")
 
 
 def media_counts(corpus: Corpus) -> pl.DataFrame:
-    import polars as pl
-
-    if not corpus.files("media"):
-        return pl.DataFrame(schema={"split": pl.String, "modality": pl.String, "media": pl.UInt32})
-    return (corpus.scan("media", with_side_tables=False).group_by("split", "modality")
-            .agg(pl.len().alias("media")).sort("split", "modality").collect())
+    return grouped_counts(corpus, "media", ["split", "modality"], "media")
 
 
 def failure_counts(corpus: Corpus) -> pl.DataFrame:

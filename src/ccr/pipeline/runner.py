@@ -195,7 +195,7 @@ def run_stage(corpus: Corpus, stage: Stage, cfg: Any, options: RunOptions | None
         corpus.remove_orphans(stage.name)
         if options.force:
             corpus.drop_stage(stage.name, fp)
-        commits = corpus.commits(stage.name, fp)
+        commits = corpus.commits(stage.name, fp, with_ids=True)
         done = DoneState(
             done_ids={i for c in commits for i in c.done},
             failed_ids={i for c in commits for i in c.failed},

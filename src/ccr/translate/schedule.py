@@ -84,7 +84,13 @@ def owed_chunks(stage: str, items: Callable[[], pl.LazyFrame]
 
 def refuse_existing(corpus: Corpus, stage: str, items: pl.LazyFrame, done: DoneState, options: RunOptions) -> None:
     """Owed rows that the corpus already holds were made by a run with other settings (beam,
-    compute type, ...): writing them again would give two rows one id, so stop and say why."""
+    compute type, ...): writing them again would give two rows one id, so stop and say why.
+
+    Joining every owed id against every caption id holds both in memory, so it runs only when
+    counts show rows this fingerprint did not make among the run's kinds (origin, language, model).
+    """
+    if not _foreign_rows(corpus, items, done):
+        return
     existing = corpus.scan("captions", with_side_tables=False).select("caption_id")
     held = items.select("caption_id").join(existing, on="caption_id", how="semi").collect()["caption_id"]
     clash = [i for i in held if in_shard(i, options) and i not in done.done_ids]
@@ -93,3 +99,15 @@ def refuse_existing(corpus: Corpus, stage: str, items: pl.LazyFrame, done: DoneS
             f"{len(clash)} rows this {stage} run would write already exist (e.g. {clash[0]!r}), made by an "
             f"earlier {stage} run with other settings; a corpus keeps one row per caption, language and model: "
             "repeat the earlier settings, or run the new ones on a copy of the corpus (cp -r CORPUS NEW)")
+
+
+def _foreign_rows(corpus: Corpus, items: pl.LazyFrame, done: DoneState) -> bool:
+    """Whether the corpus holds rows of the items' kinds beyond those this fingerprint committed."""
+    from ccr.pipeline.info import grouped_counts
+
+    keys = ["origin", "lang", "model"]
+    kinds = items.select(keys).unique().collect()
+    held = grouped_counts(corpus, "captions", keys, "rows").join(kinds, on=keys, how="semi")["rows"].sum()
+    suffixes = {f"|{origin}:{lang}:{model}" for origin, lang, model in kinds.iter_rows()}
+    mine = sum(1 for i in done.done_ids if i[i.rfind("|"):] in suffixes)
+    return held > mine
