@@ -437,6 +437,9 @@ def evaluate(
     corpus: Annotated[Path | None, typer.Option(help="the corpus, if it moved since training")] = None,
     queries: Annotated[str | None, typer.Option(
         help="grounding runs: human or mt queries of a non-English language (default: human if any, else mt)")] = None,
+    gallery: Annotated[str | None, typer.Option(
+        help="captioned: the items with captions in the language (papers' protocol); split: every item of the "
+             "split (default: the run's setting, captioned)")] = None,
     device: DeviceOpt = None,
 ) -> None:
     """R@1/5/10, MedR, MeanR, mAP and SumR per language; writes eval/SPLIT.LANG.json and a Markdown table.
@@ -460,7 +463,7 @@ def evaluate(
     from ccr.train.metrics import format_table
 
     results = evaluate_run(run_dir, split=split, langs=langs, translate_test=translate_test, checkpoint=checkpoint,
-                           corpus=corpus, device=device or "auto", queries=queries,
+                           corpus=corpus, device=device or "auto", queries=queries, gallery=gallery,
                            log=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
     out.print(format_table(results), highlight=False, markup=False, soft_wrap=True)
     console.print(f"[green]evaluate[/]: {run_dir / 'eval'}/{split}.{{{','.join(results)}}}.json", highlight=False)

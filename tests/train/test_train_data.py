@@ -67,6 +67,28 @@ def test_eval_queries_are_human_captions_with_their_english_translations(synth_c
         eval_records(corpus, "test", "en", translated=True)
 
 
+def test_the_gallery_is_the_items_captioned_in_the_language_unless_the_whole_split_is_asked(tmp_path):
+    """MSCOCO's protocol in small: English captions for four test images, Japanese for two of them."""
+    import json
+
+    from ccr.pipeline.ingest.stage import ingest
+    from ccr.pipeline.runner import RunOptions
+
+    rows = [{"media_id": f"m{i}", "split": "test", "lang": "en", "text": f"image {i}", "caption_id": f"m{i}#en#0",
+             "modality": "image", "path": f"m{i}.jpg"} for i in range(4)]
+    rows += [{"media_id": f"m{i}", "split": "test", "lang": "ja", "text": f"画像 {i}", "caption_id": f"m{i}#ja#0"}
+             for i in (1, 3)]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    ingest("jsonl", tmp_path / "c.jsonl", tmp_path / "corpus", options=RunOptions(progress=False))
+    corpus = Corpus.open(tmp_path / "corpus")
+    captioned = eval_records(corpus, "test", "ja")
+    assert captioned.gallery == ["m1", "m3"] and captioned.text_to_media.tolist() == [0, 1]
+    whole = eval_records(corpus, "test", "ja", gallery="split")
+    assert whole.gallery == ["m0", "m1", "m2", "m3"] and whole.text_to_media.tolist() == [1, 3]
+    with pytest.raises(CcrError, match="gallery 'all': use captioned"):
+        eval_records(corpus, "test", "ja", gallery="all")
+
+
 def test_tokens_are_computed_once_and_batches_padded(tmp_path, monkeypatch):
     from transformers import AutoTokenizer
 

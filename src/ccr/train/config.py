@@ -38,6 +38,9 @@ class TrainConfig:
     max_frames: int = arch_field(64)  # frames/clips per video (NRCCR, RIVRL: 64)
     use_weights: bool = True  # multiply per-sample losses by the corpus `weight` column
     val_split: str = "val"  # model selection split; never test
+    # retrieval gallery: the items with human captions in the query language (the papers' protocol, e.g. COCO
+    # ja/zh 1k) or every item of the split (the rest as distractors); also ccr evaluate's default
+    gallery: Literal["captioned", "split"] = "captioned"
     # native share of translate-test fusion in validation (NRCCR: 0.2, its sim_ratio; needs ccr backtranslate
     # --test-queries); none = native queries only
     val_translate_test: float | None = None

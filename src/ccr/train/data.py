@@ -171,9 +171,20 @@ def train_records(corpus: Corpus, langs: list[str], keys: frozenset[str], *, mt_
                         frame["weight"].cast(pl.Float32).to_numpy())
 
 
+GALLERIES = ("captioned", "split")
+
+
 def eval_records(corpus: Corpus, split: str, lang: str, *, translated: bool = False,
-                 translate_model: str | None = None) -> EvalRecords:
-    """Human ``lang`` captions of ``split`` as queries against every media item of the split."""
+                 translate_model: str | None = None, gallery: str = "captioned") -> EvalRecords:
+    """Human ``lang`` captions of ``split`` as queries against a gallery of the split's media.
+
+    ``captioned`` (the papers' protocol): the items with a human ``lang`` caption, so MSCOCO's
+    1k Japanese test set is scored against its 1k images, not the 5k Karpathy test split; ``split``:
+    every item of the split (the others become distractors). Where every item has captions in
+    every language (Multi30K, VATEX) the two are the same.
+    """
+    if gallery not in GALLERIES:
+        raise CcrError(f"gallery {gallery!r}: use captioned (the items with {lang} captions) or split (every item)")
     import polars as pl
 
     caps = captions(corpus)
@@ -182,13 +193,15 @@ def eval_records(corpus: Corpus, split: str, lang: str, *, translated: bool = Fa
         have = caps.filter((pl.col("split") == split) & (pl.col("origin") == "human"))["lang"].unique().sort()
         raise CcrError(f"no human {lang} captions in the {split} split (it has: {', '.join(have) or 'none'})")
     queries = queries.sort("caption_id")
-    media = corpus.table("media").filter(pl.col("split") == split)
-    gallery = sorted(set(media["media_id"].to_list()) | set(queries["media_id"].to_list()))
-    column = {m: i for i, m in enumerate(gallery)}
+    items = set(queries["media_id"].to_list())
+    if gallery == "split":
+        items |= set(corpus.table("media").filter(pl.col("split") == split)["media_id"].to_list())
+    ordered = sorted(items)
+    column = {m: i for i, m in enumerate(ordered)}
     tgt2en = None
     if translated:
         tgt2en = _query_translations(caps, queries, translate_model)
-    return EvalRecords(split, lang, gallery, queries["caption_id"].to_list(), queries["text"].to_list(),
+    return EvalRecords(split, lang, ordered, queries["caption_id"].to_list(), queries["text"].to_list(),
                        np.array([column[m] for m in queries["media_id"].to_list()], dtype=np.int64), tgt2en)
 
 

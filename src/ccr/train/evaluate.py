@@ -89,13 +89,14 @@ def evaluate_model(model: Method, data: EvalData, *, batch_size: int, device: to
 def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] | None = None,
                  translate_test: float | None = None, checkpoint: str = "best", corpus: Path | None = None,
                  batch_size: int | None = None, device: str = "auto", queries: str | None = None,
-                 log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
+                 gallery: str | None = None, log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
     """Score a trained run on one split, per language; writes ``eval/{split}.{lang}.json`` and ``eval/{split}.md``.
 
     ``langs`` defaults to the languages the run was trained on; ``translate_test`` (the native
     share, in [0, 1]) defaults to the method's own (none for the baseline). A method class with
     its own ``evaluate_run`` (RGTR: grounding metrics and a predictions file) scores its runs;
-    ``queries`` (human, mt or auto) picks its query rows.
+    ``queries`` (human, mt or auto) picks its query rows. ``gallery`` (captioned or split)
+    defaults to the run's ``gallery`` setting.
     """
     from ccr.pipeline import atomic
     from ccr.train.api import load
@@ -108,8 +109,8 @@ def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] |
         raise CcrError(f"--translate-test {translate_test}: the native share must lie in [0, 1]")
     own = getattr(get_method(RunDir(run_dir).info()["method"]), "evaluate_run", None)
     if own is not None:
-        if translate_test is not None:
-            raise CcrError("--translate-test applies to retrieval runs only; drop it for this run")
+        if translate_test is not None or gallery is not None:
+            raise CcrError("--translate-test and --gallery apply to retrieval runs only; drop them for this run")
         return own(run_dir, split=split, langs=langs, checkpoint=checkpoint, corpus=corpus, batch_size=batch_size,
                    device=device, queries=queries, log=log)
     if queries is not None:
@@ -121,7 +122,8 @@ def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] |
     for lang in langs or cfg.lang:
         start = time.perf_counter()
         fusion = weight if lang != "en" else None  # English queries need no translation
-        records = eval_records(model.corpus(), split, lang, translated=fusion is not None)
+        records = eval_records(model.corpus(), split, lang, translated=fusion is not None,
+                               gallery=gallery or cfg.gallery)
         data = build_eval_data(model.corpus(), records, model.gallery_keys(), tokenizer=model.tokenizer,
                                source=model.source(), max_tokens=cfg.max_tokens, max_frames=cfg.max_frames,
                                cache=None, log=log, slots=model.slot_source())
@@ -132,7 +134,7 @@ def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] |
         record: dict[str, Any] = {
             "split": split, "lang": lang, "checkpoint": checkpoint, "epoch": model.epoch,
             "n_queries": len(data.records.queries), "n_gallery": len(data.records.gallery),
-            "translate_test": fusion, "seconds": round(time.perf_counter() - start, 3), "metrics": metrics,
+            "translate_test": fusion, "gallery": gallery or cfg.gallery, "seconds": round(time.perf_counter() - start, 3), "metrics": metrics,
         }
         atomic.write_json(model.run.eval_file(split, lang), record)
     table = format_table(results)

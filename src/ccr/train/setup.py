@@ -169,8 +169,8 @@ def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: t
     keys, gallery_keys = method_cls.needed_keys(method_cfg), method_cls.needed_gallery_keys(method_cfg)
     slots = open_slots(corpus, cfg.slot_features) if "slots" in keys | gallery_keys else None
     records = train_records(corpus, cfg.lang, keys, mt_model=cfg.mt_model, log=log)
-    val_records = [eval_records(corpus, cfg.val_split, lang, translated=val_fusion(cfg, lang) is not None)
-                   for lang in cfg.lang]
+    val_records = [eval_records(corpus, cfg.val_split, lang, translated=val_fusion(cfg, lang) is not None,
+                                gallery=cfg.gallery) for lang in cfg.lang]
     encoder, tokenizer, provenance = _text_encoder(cfg, run, state, world)  # after the data checks: it is slow
     tokens_cache = cache_dir() / "tokens"
     common = {"tokenizer": tokenizer, "source": source, "max_tokens": cfg.max_tokens, "max_frames": cfg.max_frames,
