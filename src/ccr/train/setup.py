@@ -107,8 +107,11 @@ def val_fusion(cfg: TrainConfig, lang: str) -> float | None:
     return cfg.val_translate_test if lang != "en" else None
 
 
-def _text_encoder(cfg: TrainConfig, run: ckpt.RunDir, state: dict[str, Any] | None,
+def text_encoder(cfg: TrainConfig, run: ckpt.RunDir, state: dict[str, Any] | None,
                   world: distributed.World) -> tuple[torch.nn.Module, Any, dict[str, str]]:
+    """(encoder, tokenizer, provenance): a resumed run rebuilds the encoder from its run directory
+    (weights come with the checkpoint); a fresh one loads the configured model and keeps its config
+    and tokenizer there, so the run loads offline later."""
     if state is not None:
         encoder, tokenizer = load_text_encoder(run.text_tower, pretrained=False)
         return encoder, tokenizer, run.info().get("text_tower", {})
@@ -171,7 +174,7 @@ def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: t
     records = train_records(corpus, cfg.lang, keys, mt_model=cfg.mt_model, log=log)
     val_records = [eval_records(corpus, cfg.val_split, lang, translated=val_fusion(cfg, lang) is not None,
                                 gallery=cfg.gallery) for lang in cfg.lang]
-    encoder, tokenizer, provenance = _text_encoder(cfg, run, state, world)  # after the data checks: it is slow
+    encoder, tokenizer, provenance = text_encoder(cfg, run, state, world)  # after the data checks: it is slow
     tokens_cache = cache_dir() / "tokens"
     common = {"tokenizer": tokenizer, "source": source, "max_tokens": cfg.max_tokens, "max_frames": cfg.max_frames,
               "cache": tokens_cache, "log": log, "slots": slots}
@@ -184,15 +187,16 @@ def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: t
     if clip is not None:  # the CLIP a run started from; a resumed run rebuilds it from image_tower/
         env["image_tower"] = clip.provenance or state["env"].get("image_tower", {})
     if world.main and not already_done(state, cfg):
-        _write_info(run, method, cfg, method_cfg, corpus, fp, provenance, env, world, resumed=state is not None)
+        write_info(run, method, cfg, method_cfg, corpus, fp, provenance, env, world, resumed=state is not None)
         run.write_history(state["counters"]["history"] if state is not None else [])
     log(f"{method}: {len(data)} training tuples ({', '.join(data.langs)}) over {len(data.media_ids)} media items, "
         f"visual input {source.name} ({source.dim}-d), {world.size} process(es) on {world.device}")
     return Prepared(run, method, cfg, method_cfg, world, state, fp, encoder, clip, data, val, env, log)
 
 
-def _write_info(run: ckpt.RunDir, method: str, cfg: TrainConfig, method_cfg: Any, corpus: Corpus, fp: str,
+def write_info(run: ckpt.RunDir, method: str, cfg: TrainConfig, method_cfg: Any, corpus: Corpus, fp: str,
                 provenance: dict[str, str], env: dict[str, Any], world: distributed.World, *, resumed: bool) -> None:
+    """``run.json``: what ``ccr evaluate``, ``--compare`` and ``ccr.train.load`` need to know of a run."""
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     info = run.info() if resumed and run.run_json.exists() else {"created": now, "resumed": []}
     if resumed:

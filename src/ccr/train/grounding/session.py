@@ -53,7 +53,7 @@ def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: t
             log: Callable[[str], None]) -> GroundingPrepared:
     from ccr.models import cache_dir
     from ccr.train.media import open_source
-    from ccr.train.setup import _text_encoder, _write_info, already_done, open_run
+    from ccr.train.setup import already_done, open_run, text_encoder, write_info
 
     opened = open_run(corpus_dir, run, method, method_cls, config=config, sets=sets, overrides=overrides,
                       fresh=fresh, log=log, select_keys=SELECT_KEYS)
@@ -66,7 +66,7 @@ def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: t
     train_parts = [query_rows(corpus, "train", lang, queries=mcfg.queries, mt_model=cfg.mt_model) for lang in cfg.lang]
     val_parts = [query_rows(corpus, cfg.val_split, lang, queries=mcfg.queries, mt_model=cfg.mt_model)
                  for lang in cfg.lang]
-    encoder, tokenizer, provenance = _text_encoder(cfg, run, state, world)  # after the data checks: it is slow
+    encoder, tokenizer, provenance = text_encoder(cfg, run, state, world)  # after the data checks: it is slow
     common = {"source": source, "tokenizer": tokenizer, "max_tokens": cfg.max_tokens, "max_frames": cfg.max_frames,
               "clip_len": clip_len, "normalize": mcfg.normalize_video, "cache": cache_dir() / "tokens", "log": log}
     data, skips = build_train_data(train_parts, max_windows=mcfg.max_windows, **common)
@@ -74,7 +74,7 @@ def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: t
     env = {"media_dim": source.dim, "langs": data.langs, "n_train": len(data), "visual": source.name,
            "clip_length": clip_len, "skipped": skips.as_dict()}
     if world.main and not already_done(state, cfg):
-        _write_info(run, method, cfg, mcfg, corpus, fp, provenance, env, world, resumed=state is not None)
+        write_info(run, method, cfg, mcfg, corpus, fp, provenance, env, world, resumed=state is not None)
         run.write_history(state["counters"]["history"] if state is not None else [])
     log(f"{method}: {len(data)} training queries ({', '.join(data.langs)}) over {len(data.media_ids)} videos, "
         f"clip features {source.name} ({source.dim}-d, {clip_len:g} s per clip), {world.size} process(es) on "
