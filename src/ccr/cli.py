@@ -7,8 +7,10 @@ commands call, so ``ccr --help`` answers at once.
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -50,7 +52,6 @@ def friendly(fn: F) -> F:
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file with option overrides")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override one option: key=value (repeatable)")]
-BatchOpt = Annotated[int, typer.Option(help="rows per batch")]
 ShardsOpt = Annotated[int, typer.Option(help="split the stage into N independent workers")]
 IndexOpt = Annotated[int, typer.Option(help="which worker this is (0..N-1)")]
 LimitOpt = Annotated[int | None, typer.Option(help="process at most this many owed rows")]
@@ -59,22 +60,58 @@ RetryOpt = Annotated[bool, typer.Option(help="process rows that failed before ag
 EngineOpt = Annotated[str, typer.Option(help="local, or ray (Ray Data actor pool; RAY_ADDRESS joins a cluster)")]
 
 
-def _options(batch_size: int, num_shards: int, shard_index: int, limit: int | None, force: bool,
-             retry_failed: bool, engine: str = "local") -> Any:
-    from ccr.pipeline.runner import RunOptions
+_RUNNER_OPTIONS: dict[str, tuple[Any, Any]] = {  # the stage runner's options: annotation, default
+    "num_shards": (ShardsOpt, 1), "shard_index": (IndexOpt, 0), "limit": (LimitOpt, None), "force": (ForceOpt, False),
+    "retry_failed": (RetryOpt, False), "engine": (EngineOpt, "local"),
+}
+SHARDED = tuple(_RUNNER_OPTIONS)  # a stage that any number of workers can share
 
-    return RunOptions(batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, limit=limit,
-                      force=force, retry_failed=retry_failed, engine=engine)
+
+@dataclass
+class Runner:
+    """What a stage command's runner options became: the config layers and the ``RunOptions``."""
+
+    config: Path | None
+    sets: list[str] | None
+    options: Any
 
 
-def run_stage_command(name: str, corpus: Path, *, config: Path | None, sets: list[str] | None,
-                      overrides: dict[str, Any], batch_size: int, num_shards: int, shard_index: int,
-                      limit: int | None, force: bool, retry_failed: bool, engine: str) -> Any:
+def runner_options(batch_size: int, runner: tuple[str, ...] = SHARDED, batch_help: str = "rows per batch"
+                   ) -> Callable[[F], F]:
+    """Give a command ``--config``, ``--set``, ``--batch-size`` and the ``runner`` options it supports.
+
+    Typer reads the command's signature, so the shared options are appended to it here, once, and
+    reach the command as one ``runner: Runner`` argument instead of nine parameters per stage.
+    """
+    def decorate(fn: F) -> F:
+        from ccr.pipeline.runner import RunOptions
+
+        kw = inspect.Parameter.KEYWORD_ONLY
+        shared = [inspect.Parameter("config", kw, default=None, annotation=ConfigOpt),
+                  inspect.Parameter("set_", kw, default=None, annotation=SetOpt),
+                  inspect.Parameter("batch_size", kw, default=batch_size,
+                                    annotation=Annotated[int, typer.Option(help=batch_help)])]
+        shared += [inspect.Parameter(name, kw, default=_RUNNER_OPTIONS[name][1], annotation=_RUNNER_OPTIONS[name][0])
+                   for name in runner]
+        own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "runner"]
+
+        @functools.wraps(fn)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            values = {p.name: kwargs.pop(p.name) for p in shared}
+            config, sets = values.pop("config"), values.pop("set_")
+            return fn(*args, runner=Runner(config, sets, RunOptions(**values)), **kwargs)
+
+        command.__signature__ = inspect.Signature([*own, *shared])  # type: ignore[attr-defined]
+        return command  # type: ignore[return-value]
+
+    return decorate
+
+
+def run_stage_command(name: str, corpus: Path, runner: Runner, overrides: dict[str, Any]) -> Any:
     """What every stage command does after parsing: resolve the config, run, print the summary."""
     from ccr.pipeline.stages import run
 
-    summary = run(name, corpus, config=config, sets=sets, overrides=overrides,
-                  options=_options(batch_size, num_shards, shard_index, limit, force, retry_failed, engine),
+    summary = run(name, corpus, config=runner.config, sets=runner.sets, overrides=overrides, options=runner.options,
                   on_config=_print_config)
     _print_summary(summary)
     return summary
@@ -102,6 +139,7 @@ def _print_summary(summary: Any) -> None:
 
 @app.command()
 @friendly
+@runner_options(1024, ("limit", "force"))
 def ingest(
     format: Annotated[str, typer.Argument(help="coco, karpathy, multi30k, vatex, qvhighlights, charades, tacos, "
                                                "nrccr, jsonl, csv, parquet")],
@@ -113,19 +151,16 @@ def ingest(
     modality: Annotated[str | None, typer.Option(help="image or video, where the format does not say")] = None,
     column: Annotated[list[str] | None, typer.Option(help="generic formats: OURS=THEIRS column mapping")] = None,
     verify_media: Annotated[bool, typer.Option(help="open every media file; unreadable ones become failures")] = False,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    batch_size: BatchOpt = 1024,
-    limit: LimitOpt = None,
-    force: ForceOpt = False,
+    *,
+    runner: Runner,
 ) -> None:
     """Read a dataset in one of the field's formats into a corpus directory."""
     from ccr.pipeline.ingest.stage import ingest as run_ingest
 
     columns = dict(c.split("=", 1) for c in (column or []) if "=" in c)
     summary = run_ingest(format, src, corpus, media_root=media_root, split=split, lang=lang, modality=modality,
-                         columns=columns, verify_media=verify_media, config=config, sets=set_,
-                         options=_options(batch_size, 1, 0, limit, force, False), on_config=_print_config)
+                         columns=columns, verify_media=verify_media, config=runner.config, sets=runner.sets,
+                         options=runner.options, on_config=_print_config)
     _print_summary(summary)
 
 
@@ -152,6 +187,7 @@ def export(
 
 @app.command("import-features")
 @friendly
+@runner_options(256, ("limit", "force", "retry_failed"))
 def import_features(
     format: Annotated[str, typer.Argument(help="bigfile, npy or npz")],
     src: Annotated[Path, typer.Argument(help="BigFile directory, .npy file, or directory of <vid>.npz")],
@@ -159,19 +195,13 @@ def import_features(
     name: Annotated[str, typer.Option(help="feature set name in the corpus, e.g. resnet152")],
     ids: Annotated[Path | None, typer.Option(help="npy: the id file naming its rows")] = None,
     model: Annotated[str | None, typer.Option(help="what made the features (recorded in meta.json)")] = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    batch_size: BatchOpt = 256,
-    limit: LimitOpt = None,
-    force: ForceOpt = False,
-    retry_failed: RetryOpt = False,
+    *,
+    runner: Runner,
 ) -> None:
     """Import features from research code (BigFile, npy + ids, per-video npz) into the feature store."""
-    run_stage_command("import-features", corpus, config=config, sets=set_,
+    run_stage_command("import-features", corpus, runner,
                       overrides={"format": format, "src": str(src), "name": name,
-                                 "ids": str(ids) if ids else None, "model": model},
-                      batch_size=batch_size, num_shards=1, shard_index=0, limit=limit, force=force,
-                      retry_failed=retry_failed, engine="local")
+                                 "ids": str(ids) if ids else None, "model": model})
 
 
 @app.command()
@@ -218,6 +248,7 @@ ModalityOpt = Annotated[str | None, typer.Option(help="only image or only video 
 
 @app.command()
 @friendly
+@runner_options(32)
 def features(
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
     model: Annotated[str | None, typer.Option(help="CLIP hub id or local path (default: openai/clip-vit-base-patch32)")] = None,
@@ -227,26 +258,18 @@ def features(
     modality: ModalityOpt = None,
     device: DeviceOpt = None,
     media_root: MediaRootOpt = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    batch_size: BatchOpt = 32,
-    num_shards: ShardsOpt = 1,
-    shard_index: IndexOpt = 0,
-    limit: LimitOpt = None,
-    force: ForceOpt = False,
-    retry_failed: RetryOpt = False,
-    engine: EngineOpt = "local",
+    *,
+    runner: Runner,
 ) -> None:
     """CLIP embeddings of every image and video frame into features/NAME/ (float16, keyed by media_id)."""
-    run_stage_command("features", corpus, config=config, sets=set_,
+    run_stage_command("features", corpus, runner,
                       overrides={"model": model, "variant": variant, "frames": frames, "fps": fps, "modality": modality,
-                                 "device": device, "media_root": str(media_root) if media_root else None},
-                      batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, limit=limit, force=force,
-                      retry_failed=retry_failed, engine=engine)
+                                 "device": device, "media_root": str(media_root) if media_root else None})
 
 
 @app.command()
 @friendly
+@runner_options(8)
 def caption(
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
     mllm: Annotated[str | None, typer.Option(help="llava, llava_next, llava_onevision, llava_next_video, "
@@ -258,27 +281,19 @@ def caption(
     modality: ModalityOpt = None,
     device: DeviceOpt = None,
     media_root: MediaRootOpt = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    batch_size: BatchOpt = 8,
-    num_shards: ShardsOpt = 1,
-    shard_index: IndexOpt = 0,
-    limit: LimitOpt = None,
-    force: ForceOpt = False,
-    retry_failed: RetryOpt = False,
-    engine: EngineOpt = "local",
+    *,
+    runner: Runner,
 ) -> None:
     """Detailed MLLM descriptions of every image and video into descriptions/ (greedy, batched)."""
-    run_stage_command("caption", corpus, config=config, sets=set_,
+    run_stage_command("caption", corpus, runner,
                       overrides={"mllm": mllm, "prompts": prompt or None, "max_new_tokens": max_new_tokens,
                                  "frames": frames, "modality": modality, "device": device,
-                                 "media_root": str(media_root) if media_root else None},
-                      batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, limit=limit, force=force,
-                      retry_failed=retry_failed, engine=engine)
+                                 "media_root": str(media_root) if media_root else None})
 
 
 @app.command()
 @friendly
+@runner_options(64)
 def slots(
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
     k: Annotated[int | None, typer.Option("--k", help="slots per item (default: 4)")] = None,
@@ -287,22 +302,13 @@ def slots(
     mllm: Annotated[str | None, typer.Option(help="model key of the descriptions to use, when several")] = None,
     prompt: Annotated[list[str] | None, typer.Option(help="only descriptions with this prompt id (repeatable)")] = None,
     device: DeviceOpt = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    batch_size: BatchOpt = 64,
-    num_shards: ShardsOpt = 1,
-    shard_index: IndexOpt = 0,
-    limit: LimitOpt = None,
-    force: ForceOpt = False,
-    retry_failed: RetryOpt = False,
-    engine: EngineOpt = "local",
+    *,
+    runner: Runner,
 ) -> None:
     """Cluster each item's description sentences into K semantic slots (LECCR) with vectors and texts."""
-    run_stage_command("slots", corpus, config=config, sets=set_,
+    run_stage_command("slots", corpus, runner,
                       overrides={"k": k, "embedder": embedder, "mllm": mllm, "prompts": prompt or None,
-                                 "device": device},
-                      batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, limit=limit, force=force,
-                      retry_failed=retry_failed, engine=engine)
+                                 "device": device})
 
 
 MtLangOpt = Annotated[str, typer.Option(help="the non-English language(s), comma-separated: cs or de,fr,cs")]
@@ -318,6 +324,7 @@ TinyOpt = Annotated[bool, typer.Option(help="use the tiny random stand-in models
 
 @app.command()
 @friendly
+@runner_options(1024)
 def translate(
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
     lang: MtLangOpt,
@@ -329,27 +336,19 @@ def translate(
     compute_type: ComputeOpt = None,
     device: DeviceOpt = None,
     tiny: TinyOpt = False,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    batch_size: BatchOpt = 1024,
-    num_shards: ShardsOpt = 1,
-    shard_index: IndexOpt = 0,
-    limit: LimitOpt = None,
-    force: ForceOpt = False,
-    retry_failed: RetryOpt = False,
-    engine: EngineOpt = "local",
+    *,
+    runner: Runner,
 ) -> None:
     """Machine-translate English captions (Marian through CTranslate2) with log-prob, length ratio and copy flags."""
-    run_stage_command("translate", corpus, config=config, sets=set_,
+    run_stage_command("translate", corpus, runner,
                       overrides={"lang": lang, "model": model or None, "prefix": prefix or None, "split": split,
                                  "beam_size": beam_size, "max_length": max_length, "compute_type": compute_type,
-                                 "device": device, "tiny": tiny or None},
-                      batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, limit=limit, force=force,
-                      retry_failed=retry_failed, engine=engine)
+                                 "device": device, "tiny": tiny or None})
 
 
 @app.command()
 @friendly
+@runner_options(1024)
 def backtranslate(
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
     lang: MtLangOpt,
@@ -366,24 +365,15 @@ def backtranslate(
     compute_type: ComputeOpt = None,
     device: DeviceOpt = None,
     tiny: TinyOpt = False,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    batch_size: BatchOpt = 1024,
-    num_shards: ShardsOpt = 1,
-    shard_index: IndexOpt = 0,
-    limit: LimitOpt = None,
-    force: ForceOpt = False,
-    retry_failed: RetryOpt = False,
-    engine: EngineOpt = "local",
+    *,
+    runner: Runner,
 ) -> None:
     """Back-translate MT captions into English (with rt_sim), and with --test-queries translate test captions."""
-    run_stage_command("backtranslate", corpus, config=config, sets=set_,
+    run_stage_command("backtranslate", corpus, runner,
                       overrides={"lang": lang, "mt_model": mt_model or None, "test_queries": test_queries or None,
                                  "embedder": embedder, "model": model or None, "prefix": prefix or None,
                                  "beam_size": beam_size, "max_length": max_length, "compute_type": compute_type,
-                                 "device": device, "tiny": tiny or None},
-                      batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, limit=limit, force=force,
-                      retry_failed=retry_failed, engine=engine)
+                                 "device": device, "tiny": tiny or None})
 
 
 @app.command()
@@ -496,6 +486,7 @@ FilterMtModelOpt = Annotated[list[str] | None, typer.Option(
 
 @app.command()
 @friendly
+@runner_options(8, batch_help="DCOT groups per batch")
 def score(
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
     lang: MtLangOpt,
@@ -512,25 +503,16 @@ def score(
     plot: Annotated[Path | None, typer.Option(help="also write score histograms to this PNG")] = None,
     device: DeviceOpt = None,
     tiny: TinyOpt = False,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    batch_size: Annotated[int, typer.Option(help="DCOT groups per batch")] = 8,
-    num_shards: ShardsOpt = 1,
-    shard_index: IndexOpt = 0,
-    limit: LimitOpt = None,
-    force: ForceOpt = False,
-    retry_failed: RetryOpt = False,
-    engine: EngineOpt = "local",
+    *,
+    runner: Runner,
 ) -> None:
     """Score MT captions: xl_sim (English↔MT), xm_sim (visual↔MT), dcot_conf (dual-view OT confidence)."""
     from ccr.filter.score import format_summary, summarize
 
-    run_stage_command("score", corpus, config=config, sets=set_,
+    run_stage_command("score", corpus, runner,
                       overrides={"lang": lang, "mt_model": mt_model or None, "embedder": embedder,
                                  "mclip_text": mclip_text, "features": features, "group_size": group_size,
-                                 "view_weight": view_weight, "seed": seed, "device": device, "tiny": tiny or None},
-                      batch_size=batch_size, num_shards=num_shards, shard_index=shard_index, limit=limit, force=force,
-                      retry_failed=retry_failed, engine=engine)
+                                 "view_weight": view_weight, "seed": seed, "device": device, "tiny": tiny or None})
     langs = [x.strip() for x in lang.split(",") if x.strip()]
     out.print(format_summary(summarize(corpus, langs, mt_model or [], plot=plot)), highlight=False, markup=False)
     if plot:
@@ -539,6 +521,7 @@ def score(
 
 @app.command()
 @friendly
+@runner_options(4096, ("force",))
 def select(
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
     top: Annotated[float | None, typer.Option(help="keep the best P percent of each language's MT rows by --by")] = None,
@@ -549,19 +532,15 @@ def select(
         help="none, score (clipped to [0, 1]), normalized (mean 1 over kept rows) or rank (default: none)")] = None,
     lang: Annotated[str | None, typer.Option(help="only these MT languages, comma-separated (default: all)")] = None,
     mt_model: FilterMtModelOpt = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    batch_size: BatchOpt = 4096,
-    force: ForceOpt = False,
+    *,
+    runner: Runner,
 ) -> None:
     """Turn scores into keep and weight columns (thresholds, top percent, soft weights) for the trainer."""
     from ccr.filter.select import kept_summary
 
-    run_stage_command("select", corpus, config=config, sets=set_,
+    run_stage_command("select", corpus, runner,
                       overrides={"top": top, "threshold": threshold or None, "by": by, "weighting": weighting,
-                                 "lang": lang, "mt_model": mt_model or None},
-                      batch_size=batch_size, num_shards=1, shard_index=0, limit=None, force=force,
-                      retry_failed=False, engine="local")
+                                 "lang": lang, "mt_model": mt_model or None})
     langs = [x.strip() for x in lang.split(",") if x.strip()] if lang else []
     for row in kept_summary(corpus, langs, mt_model or []):
         out.print(f"{row['lang']}: kept {row['kept']} of {row['rows']} MT rows, mean weight {row['mean_weight']:.3f}",
@@ -610,6 +589,7 @@ app.add_typer(noise_app, name="noise")
 
 @noise_app.command("inject")
 @friendly
+@runner_options(4096, ())
 def noise_inject(
     corpus: Annotated[Path, typer.Argument(help="corpus directory (left unchanged)")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="the noisy copy (a new directory; rerun to resume)")],
@@ -619,17 +599,16 @@ def noise_inject(
     seed: Annotated[int | None, typer.Option(help="which rows, partners and words (default: 0)")] = None,
     lang: Annotated[str | None, typer.Option(help="only these MT languages, comma-separated (default: all)")] = None,
     mt_model: FilterMtModelOpt = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    batch_size: BatchOpt = 4096,
+    *,
+    runner: Runner,
 ) -> None:
     """Copy a corpus and add noisy MT rows (model KEY+noise) with the truth in noise_type."""
     from ccr.filter.noise import inject
 
-    summary, keys = inject(corpus, out_dir, config=config, sets=set_,
+    summary, keys = inject(corpus, out_dir, config=runner.config, sets=runner.sets,
                            overrides={"rate": rate, "types": type_, "seed": seed, "lang": lang,
                                       "mt_model": mt_model or None},
-                           options=_options(batch_size, 1, 0, None, False, False), on_config=_print_config)
+                           options=runner.options, on_config=_print_config)
     _print_summary(summary)
     for lang_, key in keys.items():
         console.print(f"score the noisy {lang_} rows: ccr score {out_dir} --lang {lang_} --mt-model {key}",
