@@ -430,6 +430,8 @@ def evaluate(
     gallery: Annotated[str | None, typer.Option(
         help="captioned: the items with captions in the language (papers' protocol); split: every item of the "
              "split (default: the run's setting, captioned)")] = None,
+    mt_model: Annotated[str | None, typer.Option(
+        help="model key of the queries' English MT (translate-test) or of grounding's MT queries, where several")] = None,
     device: DeviceOpt = None,
 ) -> None:
     """R@1/5/10, MedR, MeanR, mAP and SumR per language; writes eval/SPLIT.LANG.json and a Markdown table.
@@ -453,7 +455,7 @@ def evaluate(
     from ccr.train.metrics import format_table
 
     results = evaluate_run(run_dir, split=split, langs=langs, translate_test=translate_test, checkpoint=checkpoint,
-                           corpus=corpus, device=device or "auto", queries=queries, gallery=gallery,
+                           corpus=corpus, device=device or "auto", queries=queries, gallery=gallery, mt_model=mt_model,
                            log=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
     out.print(format_table(results), highlight=False, markup=False, soft_wrap=True)
     console.print(f"[green]evaluate[/]: {run_dir / 'eval'}/{split}.{{{','.join(results)}}}.json", highlight=False)

@@ -89,14 +89,16 @@ def evaluate_model(model: Method, data: EvalData, *, batch_size: int, device: to
 def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] | None = None,
                  translate_test: float | None = None, checkpoint: str = "best", corpus: Path | None = None,
                  batch_size: int | None = None, device: str = "auto", queries: str | None = None,
-                 gallery: str | None = None, log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
+                 gallery: str | None = None, mt_model: str | None = None,
+                 log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
     """Score a trained run on one split, per language; writes ``eval/{split}.{lang}.json`` and ``eval/{split}.md``.
 
     ``langs`` defaults to the languages the run was trained on; ``translate_test`` (the native
     share, in [0, 1]) defaults to the method's own (none for the baseline). A method class with
     its own ``evaluate_run`` (RGTR: grounding metrics and a predictions file) scores its runs;
     ``queries`` (human, mt or auto) picks its query rows. ``gallery`` (captioned or split)
-    defaults to the run's ``gallery`` setting.
+    defaults to the run's ``gallery`` setting. ``mt_model`` picks the model of the queries' English
+    translations (translate-test) or of grounding's MT queries where there are several.
     """
     from ccr.pipeline import atomic
     from ccr.train.api import load
@@ -112,7 +114,7 @@ def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] |
         if translate_test is not None or gallery is not None:
             raise CcrError("--translate-test and --gallery apply to retrieval runs only; drop them for this run")
         return own(run_dir, split=split, langs=langs, checkpoint=checkpoint, corpus=corpus, batch_size=batch_size,
-                   device=device, queries=queries, log=log)
+                   device=device, queries=queries, mt_model=mt_model, log=log)
     if queries is not None:
         raise CcrError("--queries applies to grounding runs only; drop it for this run")
     model = load(run_dir, checkpoint=checkpoint, device=device, corpus=corpus)
@@ -123,7 +125,7 @@ def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] |
         start = time.perf_counter()
         fusion = weight if lang != "en" else None  # English queries need no translation
         records = eval_records(model.corpus(), split, lang, translated=fusion is not None,
-                               gallery=gallery or cfg.gallery)
+                               translate_model=mt_model, gallery=gallery or cfg.gallery)
         data = build_eval_data(model.corpus(), records, model.gallery_keys(), tokenizer=model.tokenizer,
                                source=model.source(), max_tokens=cfg.max_tokens, max_frames=cfg.max_frames,
                                cache=None, log=log, slots=model.slot_source())

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from rgtr_helpers import rgtr_sets
 from typer.testing import CliRunner
 
 from ccr.cli import app
+from ccr.errors import CcrError
 from ccr.train.evaluate import evaluate_run
 from ccr.train.grounding.metrics import evaluate_qvhighlights, evaluate_single_window, read_jsonl
 from ccr.train.loop import train
@@ -40,6 +42,8 @@ def test_rgtr_trained_on_mt_queries_beats_the_untrained_model(rgtr_run, groundin
     assert human_record["n_queries"] == 32 and set(human) == set(after)
     human_preds = read_jsonl(rgtr_run / "eval" / human_record["predictions"])
     assert all(p["query"].startswith("das ") for p in human_preds)
+    with pytest.raises(CcrError, match="--mt-model 'nope': no de translations of test queries from it; available"):
+        evaluate_run(rgtr_run, split="test", queries="mt", mt_model="nope", **QUIET)
 
     log = [json.loads(line) for line in (rgtr_run / "metrics.jsonl").read_text().splitlines()]
     assert len(log) == 30 and all(set(r["val"]) == {"de"} for r in log)

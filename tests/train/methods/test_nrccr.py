@@ -47,6 +47,10 @@ def test_evaluation_fuses_native_and_translated_queries_half_and_half(nrccr_run,
     expected = retrieval_metrics(fuse_scores(native, translated, 0.5), records.text_to_media)
     assert results["de"] == pytest.approx(expected, abs=1e-6)
     assert expected != retrieval_metrics(native, records.text_to_media)  # the translations did count
+    named = evaluate_run(nrccr_run, split="test", langs=["de"], mt_model="synth-mt", log=lambda _: None)
+    assert named["de"] == pytest.approx(results["de"])  # the only translation model, named
+    with pytest.raises(CcrError, match="--mt-model 'nope': no English translations of the queries from it"):
+        evaluate_run(nrccr_run, split="test", langs=["de"], mt_model="nope", log=lambda _: None)
 
 
 def test_validation_selects_on_the_fused_score_with_native_share_0_2(nrccr_run, synth_corpus):

@@ -122,13 +122,14 @@ def score(rows: list[dict[str, Any]], data: GroundingEvalData) -> tuple[dict[str
 
 def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] | None = None,
                  checkpoint: str = "best", corpus: Path | None = None, batch_size: int | None = None,
-                 device: str = "auto", queries: str | None = None,
+                 device: str = "auto", queries: str | None = None, mt_model: str | None = None,
                  log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
     """Predict and score ``split`` per language; writes ``eval/{split}.{lang}.json``, the predictions
     ``eval/{split}.{lang}.submission.jsonl`` and ``eval/{split}.md``.
 
     ``queries`` (human or mt) picks the rows of a non-English language; the results and files are
     then labelled ``{lang}-{queries}``, so human and translated queries of one run sit side by side.
+    ``mt_model`` picks the MT queries' model where a language has several (default: the run's).
     """
     import time
 
@@ -146,7 +147,8 @@ def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] |
     for lang in langs or cfg.lang:
         start = time.perf_counter()
         label = lang if queries in (None, "auto") or lang == "en" else f"{lang}-{queries}"
-        q = query_rows(model.corpus(), split, lang, queries=queries or mcfg.queries, mt_model=cfg.mt_model)
+        q = query_rows(model.corpus(), split, lang, queries=queries or mcfg.queries,
+                       mt_model=mt_model or cfg.mt_model)
         data = build_eval_data(q, source=model.source(), tokenizer=model.tokenizer, max_tokens=cfg.max_tokens,
                                max_frames=cfg.max_frames, clip_len=clip_len, normalize=mcfg.normalize_video,
                                cache=None, log=log)
