@@ -84,8 +84,6 @@ def runner_options(batch_size: int, runner: tuple[str, ...] = SHARDED, batch_hel
     reach the command as one ``runner: Runner`` argument instead of nine parameters per stage.
     """
     def decorate(fn: F) -> F:
-        from ccr.pipeline.runner import RunOptions
-
         kw = inspect.Parameter.KEYWORD_ONLY
         shared = [inspect.Parameter("config", kw, default=None, annotation=ConfigOpt),
                   inspect.Parameter("set_", kw, default=None, annotation=SetOpt),
@@ -97,6 +95,8 @@ def runner_options(batch_size: int, runner: tuple[str, ...] = SHARDED, batch_hel
 
         @functools.wraps(fn)
         def command(*args: Any, **kwargs: Any) -> Any:
+            from ccr.pipeline.runner import RunOptions
+
             values = {p.name: kwargs.pop(p.name) for p in shared}
             config, sets = values.pop("config"), values.pop("set_")
             return fn(*args, runner=Runner(config, sets, RunOptions(**values)), **kwargs)

@@ -85,8 +85,9 @@ def test_augmentation_crops_and_flips_under_the_seed_and_only_for_training(clip_
     assert 15 < mirrored < 45  # a left-to-right ramp comes back mirrored about half the time
 
     model = ccr.train.load(clip_run)
-    plain, augmented = model.source(), ClipPixelSource(Corpus.open(picture_corpus), model.clip.processor, 48,
-                                                       augment=True)
+    plain = model.source()
+    augmented = plain.augmented()  # what training reads
+    assert isinstance(plain, ClipPixelSource) and not plain.augment
     assert np.array_equal(plain.get("s00001"), plain.get("s00001"))
     torch.manual_seed(0)
     first = augmented.get("s00001")

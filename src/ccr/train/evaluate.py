@@ -120,12 +120,13 @@ def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] |
     model = load(run_dir, checkpoint=checkpoint, device=device, corpus=corpus)
     weight = translate_test if translate_test is not None else model.method.translate_test
     cfg = model.train_cfg
+    gallery = gallery or cfg.gallery
     results: dict[str, dict[str, float]] = {}
     for lang in langs or cfg.lang:
         start = time.perf_counter()
         fusion = weight if lang != "en" else None  # English queries need no translation
         records = eval_records(model.corpus(), split, lang, translated=fusion is not None,
-                               translate_model=mt_model, gallery=gallery or cfg.gallery)
+                               translate_model=mt_model, gallery=gallery)
         data = build_eval_data(model.corpus(), records, model.gallery_keys(), tokenizer=model.tokenizer,
                                source=model.source(), max_tokens=cfg.max_tokens, max_frames=cfg.max_frames,
                                cache=None, log=log, slots=model.slot_source())
@@ -136,7 +137,8 @@ def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] |
         record: dict[str, Any] = {
             "split": split, "lang": lang, "checkpoint": checkpoint, "epoch": model.epoch,
             "n_queries": len(data.records.queries), "n_gallery": len(data.records.gallery),
-            "translate_test": fusion, "gallery": gallery or cfg.gallery, "seconds": round(time.perf_counter() - start, 3), "metrics": metrics,
+            "translate_test": fusion, "gallery": gallery, "seconds": round(time.perf_counter() - start, 3),
+            "metrics": metrics,
         }
         atomic.write_json(model.run.eval_file(split, lang), record)
     table = format_table(results)

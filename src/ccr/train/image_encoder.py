@@ -20,6 +20,7 @@ run loads offline; the weights live in the checkpoints with everything else.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -115,6 +116,12 @@ class ClipPixelSource(PixelSource):
         self.name = f"clip-pixels-{image_size}"
         self.dim = 3 * image_size * image_size
 
+    def augmented(self) -> ClipPixelSource:
+        """The same files (and media table, read once), cropped and flipped at random on each read."""
+        twin = copy.copy(self)
+        twin.augment = True
+        return twin
+
     def get(self, media_id: str) -> np.ndarray:
         from ccr.vision.media import MediaError, Sampling, load_visual
 
@@ -175,9 +182,8 @@ def load_encoder(cfg: TrainConfig, run_tower_dir: Path, *, pretrained: bool, sav
     return ClipInput(ClipEncoder(model, cfg.image_size or model.config.image_size), processor, provenance)
 
 
-def visual_source(corpus: Corpus, visual: str, clip: ClipInput | None, *, augment: bool = False) -> MediaSource:
-    """What the visual tower reads: the CLIP-preprocessed files (``augment``-ed for training), or the
-    stored input ``visual`` names."""
+def visual_source(corpus: Corpus, visual: str, clip: ClipInput | None) -> MediaSource:
+    """What the visual tower reads: the CLIP-preprocessed files, or the stored input ``visual`` names."""
     if clip is None:
         return open_source(corpus, visual)
-    return ClipPixelSource(corpus, clip.processor, clip.encoder.image_size, augment=augment)
+    return ClipPixelSource(corpus, clip.processor, clip.encoder.image_size)

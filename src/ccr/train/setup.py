@@ -29,7 +29,7 @@ from ccr.train.batching import EvalData, TrainData, build_eval_data, build_train
 from ccr.train.config import TrainConfig, arch_keys, resolve_configs
 from ccr.train.data import eval_records, train_records
 from ccr.train.evaluate import evaluate_model
-from ccr.train.image_encoder import ClipInput, load_encoder, visual_source
+from ccr.train.image_encoder import ClipInput, ClipPixelSource, load_encoder, visual_source
 from ccr.train.media import open_slots
 from ccr.train.methods.base import Method
 from ccr.train.metrics import METRIC_KEYS
@@ -108,7 +108,7 @@ def val_fusion(cfg: TrainConfig, lang: str) -> float | None:
 
 
 def text_encoder(cfg: TrainConfig, run: ckpt.RunDir, state: dict[str, Any] | None,
-                  world: distributed.World) -> tuple[torch.nn.Module, Any, dict[str, str]]:
+                 world: distributed.World) -> tuple[torch.nn.Module, Any, dict[str, str]]:
     """(encoder, tokenizer, provenance): a resumed run rebuilds the encoder from its run directory
     (weights come with the checkpoint); a fresh one loads the configured model and keeps its config
     and tokenizer there, so the run loads offline later."""
@@ -178,7 +178,7 @@ def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: t
     tokens_cache = cache_dir() / "tokens"
     common = {"tokenizer": tokenizer, "source": source, "max_tokens": cfg.max_tokens, "max_frames": cfg.max_frames,
               "cache": tokens_cache, "log": log, "slots": slots}
-    train_source = visual_source(corpus, cfg.visual, clip, augment=cfg.image_augment) if clip else source
+    train_source = source.augmented() if isinstance(source, ClipPixelSource) and cfg.image_augment else source
     data = build_train_data(corpus, records, keys, use_weights=cfg.use_weights, **(common | {"source": train_source}))
     val = [build_eval_data(corpus, r, gallery_keys, **common) for r in val_records] if world.main else []
     env = {"media_dim": source.dim, "langs": data.langs, "n_train": len(data), "visual": source.name}
@@ -195,7 +195,7 @@ def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: t
 
 
 def write_info(run: ckpt.RunDir, method: str, cfg: TrainConfig, method_cfg: Any, corpus: Corpus, fp: str,
-                provenance: dict[str, str], env: dict[str, Any], world: distributed.World, *, resumed: bool) -> None:
+               provenance: dict[str, str], env: dict[str, Any], world: distributed.World, *, resumed: bool) -> None:
     """``run.json``: what ``ccr evaluate``, ``--compare`` and ``ccr.train.load`` need to know of a run."""
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     info = run.info() if resumed and run.run_json.exists() else {"created": now, "resumed": []}

@@ -48,12 +48,13 @@ def items_from(rows: pl.LazyFrame, route: Route, origin: str, reference: pl.Expr
     )
 
 
-def owed_chunks(stage: str, items: Callable[[], pl.LazyFrame]
+def owed_chunks(stage: str, items: Callable[[], pl.LazyFrame], total: Callable[[], int]
                 ) -> Callable[[Corpus, DoneState, RunOptions], Iterator[Chunk]]:
     """The runner's ``Plan.chunks`` for items: skip done ones, sort, refuse to duplicate rows, cut.
 
     Items are sorted in windows of about ``SORT_WINDOW``, each window one hash bucket of the
-    text, so memory stays flat as the corpus grows while identical captions still meet.
+    text, so memory stays flat as the corpus grows while identical captions still meet. ``total``
+    counts the items (the plan's own count, computed once).
     """
 
     def chunks(corpus: Corpus, done: DoneState, options: RunOptions) -> Iterator[Chunk]:
@@ -61,7 +62,7 @@ def owed_chunks(stage: str, items: Callable[[], pl.LazyFrame]
 
         lazy = items()
         refuse_existing(corpus, stage, lazy, done, options)
-        buckets = max(1, -(-lazy.select(pl.len()).collect().item() // SORT_WINDOW))
+        buckets = max(1, -(-total() // SORT_WINDOW))
         remaining = options.limit
         for bucket in range(buckets):
             window = lazy if buckets == 1 else lazy.filter(pl.col("text").hash(seed=0) % buckets == bucket)

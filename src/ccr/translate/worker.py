@@ -73,7 +73,7 @@ def make_plan(stage: str, items: Callable[[], pl.LazyFrame], models: dict[str, A
     compute_type = resolve_compute_type(cfg.compute_type, resolve_device(cfg.device))
     return Plan(
         input_table="captions",
-        chunks=owed_chunks(stage, items),
+        chunks=owed_chunks(stage, items, total),
         total=total,
         fingerprint_parts={"compute_type": compute_type, **(extra_fingerprint or {})},
         models=models,
