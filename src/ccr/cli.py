@@ -414,15 +414,21 @@ def train(
 @app.command()
 @friendly
 def evaluate(
-    run_dirs: Annotated[list[Path], typer.Argument(help="run directory written by ccr train (several with --compare)",
-                                                   metavar="RUN_DIR...")],
+    run_dirs: Annotated[list[Path] | None, typer.Argument(
+        help="run directory written by ccr train (several with --compare; none with --submission)",
+        metavar="[RUN_DIR]...")] = None,
     compare: Annotated[bool, typer.Option(
         help="read the runs' eval/SPLIT.LANG.json: one Markdown table of them all and a bar chart")] = False,
+    allow_mixed: Annotated[bool, typer.Option(
+        help="--compare: print rows scored under different protocols, with the protocol as a column")] = False,
     plot: Annotated[Path, typer.Option(help="--compare: where the bar chart PNG goes")] = Path("compare.png"),
     split: Annotated[str, typer.Option(help="split to score: test or val")] = "test",
     lang: Annotated[str | None, typer.Option(help="query language(s), comma-separated (default: the run's)")] = None,
-    translate_test: Annotated[float | None, typer.Option(
-        help="fuse with the queries' English MT: native share in [0, 1] (NRCCR: 0.5 images) (default: method's)")] = None,
+    translate_test_weight: Annotated[float | None, typer.Option(
+        help="fuse with the queries' English MT at this weight in [0, 1], for any method (NRCCR's image test: "
+             "0.5) (default: native queries only)")] = None,
+    old_translate_test: Annotated[float | None, typer.Option("--translate-test", hidden=True)] = None,
+    sumr: Annotated[str, typer.Option(help="directions SumR adds: both (t2v + v2t) or t2v (RIVRL's tables)")] = "both",
     checkpoint: Annotated[str, typer.Option(help="best (validation) or last")] = "best",
     corpus: Annotated[Path | None, typer.Option(help="the corpus, if it moved since training")] = None,
     queries: Annotated[str | None, typer.Option(
@@ -432,21 +438,47 @@ def evaluate(
              "split (default: the run's setting, captioned)")] = None,
     mt_model: Annotated[str | None, typer.Option(
         help="model key of the queries' English MT (translate-test) or of grounding's MT queries, where several")] = None,
+    submission: Annotated[Path | None, typer.Option(
+        help="score this QVHighlights-format predictions jsonl against --gt, without a run")] = None,
+    gt: Annotated[Path | None, typer.Option(help="--submission: the ground-truth annotations jsonl")] = None,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="--submission: where the metrics JSON goes (default: SUBMISSION_metrics.json beside it)")] = None,
     device: DeviceOpt = None,
 ) -> None:
     """R@1/5/10, MedR, MeanR, mAP and SumR per language; writes eval/SPLIT.LANG.json and a Markdown table.
 
-    Grounding runs (rgtr) report the standard QVHighlights metrics instead (Charades-STA/TACoS:
-    also R1@0.3 and mIoU) and write their predictions to eval/SPLIT.LANG.submission.jsonl.
+    Every method is scored under the same protocol (native queries) unless an option says otherwise;
+    each result records it, and --compare refuses rows scored differently. Grounding runs (rgtr) report
+    the standard QVHighlights metrics instead (Charades-STA/TACoS: also R1@0.3 and mIoU) and write their
+    predictions to eval/SPLIT.LANG.submission.jsonl; --submission FILE --gt FILE scores such a file alone.
     """
-    langs = [x.strip() for x in lang.split(",") if x.strip()] if lang else None
-    if compare:
-        from ccr.train.compare import collect, format_comparison, plot_comparison
+    from ccr.train.legacy import renamed_hint
 
-        rows = collect(run_dirs, split=split, langs=langs)
-        out.print(format_comparison(rows), highlight=False, markup=False, soft_wrap=True)
-        console.print(f"[green]compare[/]: {len(rows)} rows; chart {plot_comparison(rows, plot)}", highlight=False)
+    if old_translate_test is not None:
+        raise CcrError(renamed_hint("translate_test", flag=True))
+    run_dirs = run_dirs or []
+    langs = [x.strip() for x in lang.split(",") if x.strip()] if lang else None
+    if submission is not None or gt is not None:
+        if submission is None or gt is None or run_dirs:
+            raise CcrError("--submission FILE --gt FILE scores a predictions file: give both, and no run directory")
+        from ccr.train.grounding.submission import evaluate_files
+        from ccr.train.metrics import format_table
+
+        metrics, path = evaluate_files(submission, gt, out=out_file)
+        out.print(format_table({submission.name: metrics["brief"]}, first_column="submission"), highlight=False,
+                  markup=False, soft_wrap=True)
+        console.print(f"[green]evaluate[/]: {escape(str(path))}", highlight=False)
         return
+    if compare:
+        from ccr.train.compare import compare_runs, plot_comparison
+
+        rows, text = compare_runs(run_dirs, split=split, langs=langs, allow_mixed=allow_mixed)
+        out.print(text, highlight=False, markup=False, soft_wrap=True)
+        console.print(f"[green]compare[/]: {len(rows)} rows; chart {escape(str(plot_comparison(rows, plot)))}",
+                      highlight=False)
+        return
+    if not run_dirs:
+        raise CcrError("give a run directory to score (or --submission FILE --gt FILE for a predictions file)")
     if len(run_dirs) != 1:
         raise CcrError(f"ccr evaluate scores one run ({len(run_dirs)} given); to put several side by side "
                        f"add --compare")
@@ -454,11 +486,13 @@ def evaluate(
     from ccr.train.evaluate import evaluate_run
     from ccr.train.metrics import format_table
 
-    results = evaluate_run(run_dir, split=split, langs=langs, translate_test=translate_test, checkpoint=checkpoint,
-                           corpus=corpus, device=device or "auto", queries=queries, gallery=gallery, mt_model=mt_model,
+    results = evaluate_run(run_dir, split=split, langs=langs, translate_test_weight=translate_test_weight,
+                           checkpoint=checkpoint, corpus=corpus, device=device or "auto", queries=queries,
+                           gallery=gallery, mt_model=mt_model, sumr=sumr,  # type: ignore[arg-type]
                            log=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
     out.print(format_table(results), highlight=False, markup=False, soft_wrap=True)
-    console.print(f"[green]evaluate[/]: {run_dir / 'eval'}/{split}.{{{','.join(results)}}}.json", highlight=False)
+    written = f"{run_dir / 'eval'}/{split}.{{{','.join(results)}}}.json"
+    console.print(f"[green]evaluate[/]: {escape(written)}", highlight=False)
 
 
 @app.command()

@@ -195,36 +195,51 @@ def test_bad_inputs_are_rejected(sim: np.ndarray, t2m: np.ndarray, message: str)
 def test_fuse_scores_whole_matrix() -> None:
     native = np.array([[0.0, 2.0], [4.0, 8.0]])  # min 0, max 8 -> [[0, .25], [.5, 1]]
     translated = np.array([[1.0, 1.0], [1.0, 3.0]])  # min 1, max 3 -> [[0, 0], [0, 1]]
-    fused = fuse_scores(native, translated, 0.25)
-    # 0.25 * native + 0.75 * translated
-    np.testing.assert_allclose(fused, [[0.0, 0.0625], [0.125, 1.0]])
+    fused = fuse_scores(native, translated, translated_weight=0.25)
+    # 0.25 * translated + 0.75 * native
+    np.testing.assert_allclose(fused, [[0.0, 0.1875], [0.375, 1.0]])
 
 
-def test_fuse_scores_per_query() -> None:
-    native = np.array([[0.0, 2.0], [4.0, 8.0]])  # rows -> [0, 1] and [0, 1]
-    translated = np.array([[1.0, 1.0], [1.0, 3.0]])  # constant row -> [0, 0]; [1, 3] -> [0, 1]
-    fused = fuse_scores(native, translated, 0.25, normalize="query")
-    np.testing.assert_allclose(fused, [[0.0, 0.25], [0.0, 1.0]])
+def test_fuse_scores_weighs_the_translated_queries_as_nrccr_sim_ratio() -> None:
+    """NRCCR's validate.py: ``sim_ratio * (xx->en query) + (1 - sim_ratio) * native``, sim_ratio 0.2.
+
+    Its validation caption file is the xx->en MT (``<coll>val_google_de2enc``) and the "trans" side
+    the native one, so with 0.2 the native queries weigh 0.8. The two matrices below rank in opposite
+    orders: the fused ranking must follow the native one.
+    """
+    native = np.array([[0.9, 0.1], [0.1, 0.9]])  # each query finds its own item
+    translated = np.array([[0.1, 0.9], [0.9, 0.1]])  # each translation finds the other one
+    t2m = np.array([0, 1])
+    fused = fuse_scores(native, translated, translated_weight=0.2)
+    np.testing.assert_allclose(fused, 0.8 * (native - 0.1) / 0.8 + 0.2 * (translated - 0.1) / 0.8)
+    assert retrieval_metrics(fused, t2m)["t2v_r1"] == 100.0
 
 
-def test_fuse_scores_weight_one_keeps_native_ranking() -> None:
+def test_fuse_scores_weight_zero_keeps_native_ranking() -> None:
     rng = np.random.default_rng(3)
     native, translated = rng.standard_normal((2, 20, 5))
     t2m = np.repeat(np.arange(5), 4)
-    assert retrieval_metrics(fuse_scores(native, translated, 1.0), t2m) == pytest.approx(
+    assert retrieval_metrics(fuse_scores(native, translated, translated_weight=0.0), t2m) == pytest.approx(
         retrieval_metrics(native, t2m)
     )
-    assert retrieval_metrics(fuse_scores(native, translated, 0.0), t2m) == pytest.approx(
+    assert retrieval_metrics(fuse_scores(native, translated, translated_weight=1.0), t2m) == pytest.approx(
         retrieval_metrics(translated, t2m)
     )
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"weight": 1.5}, {"weight": -0.1}, {"weight": 0.5, "normalize": "row"}]
+    "kwargs",
+    [{"translated_weight": 1.5}, {"translated_weight": -0.1}, {"translated_weight": 0.5, "normalize": "row"}],
 )
 def test_fuse_scores_rejects_bad_arguments(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         fuse_scores(np.zeros((2, 2)), np.ones((2, 2)), **kwargs)
+
+
+def test_fuse_scores_weight_is_keyword_only() -> None:
+    """Its meaning was once the native share: a positional weight from old code fails instead of inverting."""
+    with pytest.raises(TypeError):
+        fuse_scores(np.zeros((2, 2)), np.ones((2, 2)), 0.2)  # type: ignore[misc]
 
 
 def test_format_table() -> None:

@@ -26,12 +26,16 @@ def test_train_then_evaluate_writes_the_run_directory(tmp_path, synth_corpus):
     assert (out / "checkpoints" / "best.pt").exists() and (out / "text_tower" / "config.json").exists()
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
 
-    result = runner.invoke(app, ["evaluate", str(out), "--lang", "de,en", "--translate-test", "0.5"])
+    result = runner.invoke(app, ["evaluate", str(out), "--lang", "de,en", "--translate-test-weight", "0.5"])
     assert result.exit_code == 0, result.output
     assert "| lang | T2V R@1 |" in result.output and "| de |" in result.output and "| en |" in result.output
     saved = json.loads((out / "eval" / "test.de.json").read_text())
-    assert list(saved["metrics"]) == list(METRIC_KEYS) and saved["translate_test"] == 0.5
-    assert json.loads((out / "eval" / "test.en.json").read_text())["translate_test"] is None
+    assert list(saved["metrics"]) == list(METRIC_KEYS)
+    assert saved["protocol"] == {"task": "retrieval", "queries": "native+xx->en MT", "translate_test_weight": 0.5,
+                                 "translate_model": "synth-mt", "gallery": "captioned", "n_queries": 40,
+                                 "n_gallery": 40, "sumr": "t2v+v2t"}
+    english = json.loads((out / "eval" / "test.en.json").read_text())["protocol"]
+    assert english["queries"] == "native" and english["translate_test_weight"] == 0.0  # English needs no MT
     assert saved["n_queries"] == 40 and saved["n_gallery"] == 40
     assert (out / "eval" / "test.md").read_text().startswith("| lang |")
 
@@ -55,10 +59,16 @@ def test_mistakes_are_one_line_errors(tmp_path, synth_corpus):
          "no fr MT captions"),
         (["train", str(tmp_path), "--out", str(tmp_path / "c")], "not a ccr corpus"),
         (["evaluate", str(tmp_path / "missing")], "not a training run"),
-        (["evaluate", str(tmp_path), "--translate-test", "2"], "native share must lie in [0, 1]"),
+        (["evaluate", str(tmp_path), "--translate-test-weight", "2"], "--translate-test-weight 2.0: the xx->en MT"),
+        (["evaluate", str(tmp_path), "--translate-test", "0.2"], "--translate-test was renamed --translate-test-weight"),
+        (["train", str(synth_corpus), "--out", str(tmp_path / "d"), "--set", "val_translate_test=0.2"],
+         "val_translate_test was renamed val_translate_test_weight"),
+        (["evaluate"], "give a run directory"),
+        (["evaluate", "--submission", str(tmp_path / "junk")], "give both"),
     ]
     (tmp_path / "junk").write_text("x")
     for args, message in cases:
         result = runner.invoke(app, args, env={"COLUMNS": "300"})
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output

@@ -225,6 +225,7 @@ def _evaluate(recipe: Recipe, options: dict[str, Any], log: Callable[[str], None
 
     run_dir = recipe.run_dir(options["run"])
     results = evaluate_run(run_dir, split=options.get("split", "test"), langs=options.get("lang") or None,
-                           translate_test=options.get("translate_test"),
+                           translate_test_weight=options.get("translate_test_weight"),
+                           sumr=options.get("sumr", "both"),
                            checkpoint=options.get("checkpoint", "best"), queries=options.get("queries"), log=log)
     log(format_table(results).rstrip())

@@ -34,10 +34,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ccr.config import load_toml, parse_sets, resolve
 from ccr.errors import CcrError
+from ccr.train.legacy import renamed_hint
 
 RUN_STAGES = ("train", "evaluate")
 NOT_IN_PIPELINES = ("noise",)  # writes a separate corpus (--out): run it by hand on a pipeline's corpus
@@ -76,7 +77,9 @@ class EvaluateOptions:
     run: str = ""  # id of the train step whose run to score
     split: str = "test"  # test or val
     lang: list[str] = field(default_factory=list)  # query languages (default: the run's)
-    translate_test: float | None = None  # native share of translate-test fusion (default: the method's)
+    # weight of the queries' xx->en MT fused with them, any method (NRCCR's image test: 0.5); none = native only
+    translate_test_weight: float | None = None
+    sumr: Literal["both", "t2v"] = "both"  # directions SumR adds: both (t2v + v2t) or t2v (RIVRL's tables)
     checkpoint: str = "best"  # best (validation) or last
     queries: str | None = None  # grounding runs: human or mt queries of a non-English language (default: human if any)
 
@@ -265,7 +268,9 @@ def _check_options(step: Step, data_root: Path, problems: list[str]) -> None:
         owner = next((c for c in classes if key in {f.name for f in dataclasses.fields(c)}), None)
         if owner is None:
             known = sorted({f.name for c in classes for f in dataclasses.fields(c)} | extra)
-            problems.append(f"step {step.id!r} ({step.stage}): unknown option {key!r}; known: {', '.join(known)}")
+            hint = renamed_hint(key)
+            problems.append(f"step {step.id!r} ({step.stage}): " + (hint or f"unknown option {key!r}; known: "
+                                                                     f"{', '.join(known)}"))
             continue
         try:
             step.options[key] = getattr(resolve(owner, {key: value}), key)

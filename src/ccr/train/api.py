@@ -7,7 +7,7 @@ training corpus. The corpus is opened only to embed media by id or to evaluate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import torch
 
 from ccr.errors import CcrError
 from ccr.train import checkpoint as ckpt
-from ccr.train import distributed
+from ccr.train import distributed, legacy
 from ccr.train.batching import media_batch, to_device
 from ccr.train.config import TrainConfig, resolve_configs
 from ccr.train.image_encoder import ClipInput, load_encoder, visual_source
@@ -134,15 +134,23 @@ class TrainedModel:
 
 
 def load(run_dir: Path | str, *, checkpoint: str = "best", device: str = "cpu",
-         corpus: Path | str | None = None) -> TrainedModel:
-    """A trained run's ``best`` (default) or ``last`` weights, ready to encode."""
+         corpus: Path | str | None = None, log: Callable[[str], None] = print) -> TrainedModel:
+    """A trained run's ``best`` (default) or ``last`` weights, ready to encode.
+
+    A run made before an option was renamed loads with the old value converted, meaning kept, and
+    ``log`` says so (``ccr.train.legacy``).
+    """
     run = ckpt.RunDir(run_dir)
     info = run.info()
     if checkpoint not in ("best", "last"):
         raise CcrError(f"--checkpoint {checkpoint!r}: use best or last")
     state = ckpt.load(run.best if checkpoint == "best" else run.last)
     method_cls = get_method(info["method"])
-    train_cfg, method_cfg = resolve_configs(info["method"], method_cls.Config, pinned=state["config"])
+    note = legacy.upgrade_note(run.root, state["config"]["train"])
+    if note:
+        log(note)
+    pinned = state["config"] | {"train": legacy.upgrade_train_config(state["config"]["train"])}
+    train_cfg, method_cfg = resolve_configs(info["method"], method_cls.Config, pinned=pinned)
     encoder, tokenizer = load_text_encoder(run.text_tower, pretrained=False)
     clip = load_encoder(train_cfg, run.image_tower, pretrained=False, save=False) if train_cfg.image_encoder else None
     method = instantiate(method_cls, train_cfg, method_cfg, encoder=encoder, env=state["env"],

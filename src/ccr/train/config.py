@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from ccr.config import load_toml, parse_sets, resolve, runtime_field
 from ccr.errors import CcrError
+from ccr.train.legacy import renamed_hint
 
 ARCH = {"arch": True}
 
@@ -41,9 +42,9 @@ class TrainConfig:
     # retrieval gallery: the items with human captions in the query language (the papers' protocol, e.g. COCO
     # ja/zh 1k) or every item of the split (the rest as distractors); also ccr evaluate's default
     gallery: Literal["captioned", "split"] = "captioned"
-    # native share of translate-test fusion in validation (NRCCR: 0.2, its sim_ratio; needs ccr backtranslate
-    # --test-queries); none = native queries only
-    val_translate_test: float | None = None
+    # weight of the xx->en MT queries in validation's translate-test fusion, the native queries getting the rest
+    # (NRCCR: 0.2, its sim_ratio; needs ccr backtranslate --test-queries); none = native queries only
+    val_translate_test_weight: float | None = None
     # --- towers -----------------------------------------------------------------------------
     text_tower: str = arch_field("text-tower")  # model role, hub id, tiny/<name> or path (default mBERT)
     text_pooling: Literal["cls", "mean"] = arch_field("mean")  # NRCCR: mean; LECCR: cls
@@ -126,7 +127,8 @@ def route(layer: dict[str, Any], method_cfg: type, method_name: str) -> tuple[di
             method[key] = value
         else:
             known = ", ".join(sorted(shared | own))
-            raise CcrError(f"unknown option {key!r} for method {method_name}; known options: {known}")
+            hint = renamed_hint(key)
+            raise CcrError(hint or f"unknown option {key!r} for method {method_name}; known options: {known}")
     return train, method
 
 
@@ -174,5 +176,6 @@ def validate(cfg: TrainConfig) -> None:
         raise CcrError("val_split=test: model selection on the test split is not allowed; use val")
     if len(cfg.betas) != 2:
         raise CcrError(f"betas: expected two numbers, got {cfg.betas}")
-    if cfg.val_translate_test is not None and not 0.0 <= cfg.val_translate_test <= 1.0:
-        raise CcrError(f"val_translate_test={cfg.val_translate_test}: the native share must lie in [0, 1] (or none)")
+    if cfg.val_translate_test_weight is not None and not 0.0 <= cfg.val_translate_test_weight <= 1.0:
+        raise CcrError(f"val_translate_test_weight={cfg.val_translate_test_weight}: the xx->en MT queries' weight "
+                       f"must lie in [0, 1] (or none)")

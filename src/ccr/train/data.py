@@ -56,6 +56,7 @@ class EvalRecords:
     queries: list[str]  # human captions in ``lang``
     text_to_media: np.ndarray  # (n_queries,) column of each query's item
     translated: list[str] | None  # xx->en MT of each query, when asked for
+    translate_model: str | None = None  # the model key of ``translated``
 
     def restrict(self, has_media: Callable[[str], bool]) -> tuple[EvalRecords, int]:
         """Drop gallery items without visual input, and their queries; returns how many queries went."""
@@ -198,14 +199,12 @@ def eval_records(corpus: Corpus, split: str, lang: str, *, translated: bool = Fa
         items |= set(corpus.table("media").filter(pl.col("split") == split)["media_id"].to_list())
     ordered = sorted(items)
     column = {m: i for i, m in enumerate(ordered)}
-    tgt2en = None
-    if translated:
-        tgt2en = _query_translations(caps, queries, translate_model)
+    tgt2en, model = _query_translations(caps, queries, translate_model) if translated else (None, None)
     return EvalRecords(split, lang, ordered, queries["caption_id"].to_list(), queries["text"].to_list(),
-                       np.array([column[m] for m in queries["media_id"].to_list()], dtype=np.int64), tgt2en)
+                       np.array([column[m] for m in queries["media_id"].to_list()], dtype=np.int64), tgt2en, model)
 
 
-def _query_translations(caps: pl.DataFrame, queries: pl.DataFrame, model: str | None) -> list[str]:
+def _query_translations(caps: pl.DataFrame, queries: pl.DataFrame, model: str | None) -> tuple[list[str], str]:
     import polars as pl
 
     rows = caps.filter((pl.col("origin") == "mt") & (pl.col("lang") == "en")
@@ -217,7 +216,7 @@ def _query_translations(caps: pl.DataFrame, queries: pl.DataFrame, model: str | 
     missing = [c for c in queries["caption_id"].to_list() if c not in by_parent]
     if missing:
         raise CcrError(f"{len(missing)} queries have no English translation (e.g. {missing[0]}); {TRANSLATE_TEST_HINT}")
-    return [by_parent[c] for c in queries["caption_id"].to_list()]
+    return [by_parent[c] for c in queries["caption_id"].to_list()], chosen
 
 
 def descriptions(corpus: Corpus, media_ids: list[str]) -> list[str]:

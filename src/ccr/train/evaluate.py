@@ -4,7 +4,9 @@ Queries and gallery are embedded once each, in batches; the method's ``score`` t
 sets of named embeddings into one similarity matrix (a few matrix products), and
 ``ccr.train.metrics`` does the ranking math on the whole matrix. Nothing loops over pairs.
 Translate-test (NRCCR, reference/ccr_methods.md §1.4) scores the queries' English machine
-translations against the same gallery and mixes the two min-max scaled matrices.
+translations against the same gallery and mixes the two min-max scaled matrices; it is an explicit
+option for any method, never a default, so every method is scored under one protocol unless asked
+otherwise, and the protocol is written beside the numbers (``ccr.train.protocol``).
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ import torch
 from ccr.errors import CcrError
 from ccr.train.batching import to_device
 from ccr.train.distributed import cpu_threads
+from ccr.train import protocol
 from ccr.train.metrics import format_table, fuse_scores, retrieval_metrics
+from ccr.train.protocol import SUMR_DIRECTIONS, SumR
 
 if TYPE_CHECKING:
     from ccr.train.batching import EvalData
+    from ccr.train.checkpoint import RunDir
     from ccr.train.methods.base import Method, Outputs
 
 
@@ -68,37 +73,44 @@ def encode_gallery(model: Method, data: EvalData, *, batch_size: int, device: to
 
 
 def similarity(model: Method, data: EvalData, *, batch_size: int, device: torch.device,
-               translate_test: float | None = None) -> np.ndarray:
-    """The ``(n_queries, n_gallery)`` matrix, fused with translate-test when a weight is given."""
+               translate_test_weight: float | None = None) -> np.ndarray:
+    """The ``(n_queries, n_gallery)`` matrix, fused with the xx->en MT queries at the given weight."""
     gallery = encode_gallery(model, data, batch_size=batch_size, device=device)
     with eval_mode(model):
         native = model.score(encode_queries(model, data, batch_size=batch_size, device=device), gallery)
-        if translate_test is None:
+        if not translate_test_weight:
             return native.float().cpu().numpy()
         queries = encode_queries(model, data, batch_size=batch_size, device=device, translated=True)
         translated = model.score(queries, gallery)
-    return fuse_scores(native.float().cpu().numpy(), translated.float().cpu().numpy(), translate_test)
+    return fuse_scores(native.float().cpu().numpy(), translated.float().cpu().numpy(),
+                       translated_weight=translate_test_weight)
 
 
 def evaluate_model(model: Method, data: EvalData, *, batch_size: int, device: torch.device,
-                   translate_test: float | None = None) -> dict[str, float]:
-    sim = similarity(model, data, batch_size=batch_size, device=device, translate_test=translate_test)
+                   translate_test_weight: float | None = None) -> dict[str, float]:
+    sim = similarity(model, data, batch_size=batch_size, device=device, translate_test_weight=translate_test_weight)
     return retrieval_metrics(sim, data.records.text_to_media)
 
 
+def check_weight(weight: float | None) -> None:
+    if weight is not None and not 0.0 <= weight <= 1.0:
+        raise CcrError(f"--translate-test-weight {weight}: the xx->en MT queries' weight must lie in [0, 1]")
+
+
 def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] | None = None,
-                 translate_test: float | None = None, checkpoint: str = "best", corpus: Path | None = None,
+                 translate_test_weight: float | None = None, checkpoint: str = "best", corpus: Path | None = None,
                  batch_size: int | None = None, device: str = "auto", queries: str | None = None,
-                 gallery: str | None = None, mt_model: str | None = None,
+                 gallery: str | None = None, mt_model: str | None = None, sumr: SumR = "both",
                  log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
     """Score a trained run on one split, per language; writes ``eval/{split}.{lang}.json`` and ``eval/{split}.md``.
 
-    ``langs`` defaults to the languages the run was trained on; ``translate_test`` (the native
-    share, in [0, 1]) defaults to the method's own (none for the baseline). A method class with
-    its own ``evaluate_run`` (RGTR: grounding metrics and a predictions file) scores its runs;
-    ``queries`` (human, mt or auto) picks its query rows. ``gallery`` (captioned or split)
-    defaults to the run's ``gallery`` setting. ``mt_model`` picks the model of the queries' English
-    translations (translate-test) or of grounding's MT queries where there are several.
+    Every method is scored the same way unless asked: native queries, the run's ``gallery`` setting
+    (``captioned`` by default), SumR over both directions. ``translate_test_weight`` in [0, 1] fuses
+    the queries' English MT at that weight (NRCCR's image test: 0.5), for any method; ``sumr="t2v"``
+    makes SumR text-to-video only (RIVRL's README). Each result records this ``protocol``. A method
+    class with its own ``evaluate_run`` (RGTR: grounding metrics and a predictions file) scores its
+    runs; ``queries`` (human, mt or auto) picks its query rows. ``mt_model`` picks the model of the
+    queries' English translations (translate-test) or of grounding's MT queries where there are several.
     """
     from ccr.pipeline import atomic
     from ccr.train.api import load
@@ -107,40 +119,56 @@ def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] |
     from ccr.train.data import eval_records
     from ccr.train.methods import get as get_method
 
-    if translate_test is not None and not 0.0 <= translate_test <= 1.0:
-        raise CcrError(f"--translate-test {translate_test}: the native share must lie in [0, 1]")
+    check_weight(translate_test_weight)
+    if sumr not in SUMR_DIRECTIONS:
+        raise CcrError(f"--sumr {sumr!r}: use both (t2v + v2t recalls) or t2v (text-to-video only)")
     own = getattr(get_method(RunDir(run_dir).info()["method"]), "evaluate_run", None)
     if own is not None:
-        if translate_test is not None or gallery is not None:
-            raise CcrError("--translate-test and --gallery apply to retrieval runs only; drop them for this run")
+        if translate_test_weight is not None or gallery is not None or sumr != "both":
+            raise CcrError("--translate-test-weight, --gallery and --sumr apply to retrieval runs only; "
+                           "drop them for this run")
         return own(run_dir, split=split, langs=langs, checkpoint=checkpoint, corpus=corpus, batch_size=batch_size,
                    device=device, queries=queries, mt_model=mt_model, log=log)
     if queries is not None:
         raise CcrError("--queries applies to grounding runs only; drop it for this run")
-    model = load(run_dir, checkpoint=checkpoint, device=device, corpus=corpus)
-    weight = translate_test if translate_test is not None else model.method.translate_test
+    model = load(run_dir, checkpoint=checkpoint, device=device, corpus=corpus, log=log)
     cfg = model.train_cfg
     gallery = gallery or cfg.gallery
     results: dict[str, dict[str, float]] = {}
     for lang in langs or cfg.lang:
         start = time.perf_counter()
-        fusion = weight if lang != "en" else None  # English queries need no translation
-        records = eval_records(model.corpus(), split, lang, translated=fusion is not None,
+        weight = translate_test_weight if lang != "en" and translate_test_weight else None  # English needs no MT
+        records = eval_records(model.corpus(), split, lang, translated=weight is not None,
                                translate_model=mt_model, gallery=gallery)
         data = build_eval_data(model.corpus(), records, model.gallery_keys(), tokenizer=model.tokenizer,
                                source=model.source(), max_tokens=cfg.max_tokens, max_frames=cfg.max_frames,
                                cache=None, log=log, slots=model.slot_source())
         with cpu_threads(cfg.threads):
             metrics = evaluate_model(model.method, data, batch_size=batch_size or cfg.eval_batch_size,
-                                     device=model.device, translate_test=fusion)
+                                     device=model.device, translate_test_weight=weight)
         results[lang] = metrics
-        record: dict[str, Any] = {
+        n_queries, n_gallery = len(data.records.queries), len(data.records.gallery)
+        block = protocol.retrieval(translate_test_weight=weight, translate_model=data.records.translate_model,
+                                   gallery=gallery, n_queries=n_queries, n_gallery=n_gallery, sumr=sumr)
+        log(f"{lang}: {protocol.describe(block)}")
+        atomic.write_json(model.run.eval_file(split, lang), {
             "split": split, "lang": lang, "checkpoint": checkpoint, "epoch": model.epoch,
-            "n_queries": len(data.records.queries), "n_gallery": len(data.records.gallery),
-            "translate_test": fusion, "gallery": gallery, "seconds": round(time.perf_counter() - start, 3),
-            "metrics": metrics,
-        }
-        atomic.write_json(model.run.eval_file(split, lang), record)
-    table = format_table(results)
-    atomic.write_bytes(model.run.root / "eval" / f"{split}.md", table.encode("utf-8"))
+            "n_queries": n_queries, "n_gallery": n_gallery, "protocol": block,
+            "seconds": round(time.perf_counter() - start, 3), "metrics": metrics,
+        })
+    write_table(model.run, split, results, type(model.method), log)
     return results
+
+
+def write_table(run: RunDir, split: str, results: dict[str, dict[str, float]], method_cls: type[Method],
+                log: Callable[[str], None]) -> None:
+    """``eval/{split}.md``: the metrics per language, and the proposal label where the method has one."""
+    from ccr.pipeline import atomic
+    from ccr.train.methods.base import proposal_note
+
+    table = format_table(results)
+    note = proposal_note(method_cls)
+    if note:
+        log(note)
+        table += f"\n{note}\n"
+    atomic.write_bytes(run.root / "eval" / f"{split}.md", table.encode("utf-8"))

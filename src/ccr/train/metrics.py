@@ -170,31 +170,32 @@ def _min_max(x: np.ndarray, axis: int | None) -> np.ndarray:
 def fuse_scores(
     native: Any,
     translated: Any,
-    weight: float,
     *,
+    translated_weight: float,
     normalize: Literal["matrix", "query"] = "matrix",
 ) -> np.ndarray:
     """NRCCR's translate-test fusion (reference/ccr_methods.md §1.4): mix two similarity matrices.
 
     ``native`` scores the target-language queries, ``translated`` their machine translation to
-    English, against the same gallery; the result is ``weight * native + (1 - weight) *
-    translated`` after min-max scaling each to [0, 1], so the two scales are comparable.
-    ``weight`` is the native share: NRCCR validates with 0.2, tests images with 0.5 and reports
-    videos at 1.0/0.8/0.5/0.2/0.0. ``normalize="matrix"`` scales each matrix as a whole, as
-    NRCCR's ``norm_score`` does; ``"query"`` scales every row (one caption over the gallery) on
-    its own, so the weight means the same for easy and hard queries. A constant matrix or row
-    carries no ranking and becomes 0.
+    English, against the same gallery; the result is ``translated_weight * translated + (1 -
+    translated_weight) * native`` after min-max scaling each to [0, 1], so the two scales are
+    comparable. ``translated_weight`` is NRCCR's ``sim_ratio``: its validation uses 0.2 (the native
+    queries weigh 0.8), its image test 0.5, its video test reports 0.0/0.2/0.5/0.8/1.0. The weight is
+    keyword-only because its meaning was once the other share (``ccr.train.legacy``).
+    ``normalize="matrix"`` scales each matrix as a whole, as NRCCR's ``norm_score`` does; ``"query"``
+    scales every row (one caption over the gallery) on its own, so the weight means the same for
+    easy and hard queries. A constant matrix or row carries no ranking and becomes 0.
     """
     a = as_numpy(native).astype(np.float64)
     b = as_numpy(translated).astype(np.float64)
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(f"native and translated must be 2-D of one shape: {a.shape} vs {b.shape}")
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"weight is the native share and must lie in [0, 1], got {weight}")
+    if not 0.0 <= translated_weight <= 1.0:
+        raise ValueError(f"translated_weight must lie in [0, 1], got {translated_weight}")
     if normalize not in ("matrix", "query"):
         raise ValueError(f"normalize must be 'matrix' or 'query', got {normalize!r}")
     axis = None if normalize == "matrix" else 1
-    return weight * _min_max(a, axis) + (1.0 - weight) * _min_max(b, axis)
+    return (1.0 - translated_weight) * _min_max(a, axis) + translated_weight * _min_max(b, axis)
 
 
 def _cell(key: str, value: Any) -> str:

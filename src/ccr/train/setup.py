@@ -24,14 +24,15 @@ from ccr.models import cache_dir, resolve_role
 from ccr.pipeline.corpus import Corpus, package_versions
 from ccr.pipeline.progress import Progress
 from ccr.train import checkpoint as ckpt
-from ccr.train import distributed
+from ccr.train import distributed, legacy
 from ccr.train.batching import EvalData, TrainData, build_eval_data, build_train_data
 from ccr.train.config import TrainConfig, arch_keys, resolve_configs
 from ccr.train.data import eval_records, train_records
 from ccr.train.evaluate import evaluate_model
 from ccr.train.image_encoder import ClipInput, ClipPixelSource, load_encoder, visual_source
 from ccr.train.media import open_slots
-from ccr.train.methods.base import Method
+from ccr.train.methods import get as get_method
+from ccr.train.methods.base import Method, proposal_note
 from ccr.train.metrics import METRIC_KEYS
 from ccr.train.towers import load_text_encoder
 
@@ -53,9 +54,9 @@ class Prepared:
     log: Callable[[str], None]
 
     def validate(self, model: Method) -> dict[str, dict[str, float]]:
-        """Validation metrics per language; with ``val_translate_test``, fused with the queries' English MT."""
+        """Validation metrics per language; with ``val_translate_test_weight``, fused with the queries' English MT."""
         return {d.records.lang: evaluate_model(model, d, batch_size=self.cfg.eval_batch_size, device=self.world.device,
-                                               translate_test=val_fusion(self.cfg, d.records.lang))
+                                               translate_test_weight=val_fusion(self.cfg, d.records.lang))
                 for d in self.val}
 
     def progress(self, desc: str, total: int) -> Progress:
@@ -103,8 +104,8 @@ def _load_state(run: ckpt.RunDir, method: str, fresh: bool, world: distributed.W
 
 
 def val_fusion(cfg: TrainConfig, lang: str) -> float | None:
-    """The native share of validation's translate-test fusion; English queries need no translation."""
-    return cfg.val_translate_test if lang != "en" else None
+    """The xx->en MT queries' weight in validation's translate-test fusion; English queries need no translation."""
+    return cfg.val_translate_test_weight if lang != "en" and cfg.val_translate_test_weight else None
 
 
 def text_encoder(cfg: TrainConfig, run: ckpt.RunDir, state: dict[str, Any] | None,
@@ -146,6 +147,8 @@ def open_run(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: 
     log = log if world.main else (lambda _: None)
     state = _load_state(run, method, fresh, world)
     cfg, method_cfg = resolve_configs(method, method_cls.Config, **options, pinned=pinned_arch(state, method_cls.Config))
+    if state is not None:
+        legacy.check_resume(run.root, state["config"]["train"], cfg.val_translate_test_weight)
     if cfg.select_metric not in select_keys:
         raise CcrError(f"select_metric {cfg.select_metric!r}: use one of {', '.join(select_keys)}")
     corpus = Corpus.open(corpus_dir)
@@ -203,6 +206,7 @@ def write_info(run: ckpt.RunDir, method: str, cfg: TrainConfig, method_cfg: Any,
         info["resumed"] = [*info.get("resumed", []), now]
     info.update({
         "method": method,
+        "proposal": proposal_note(get_method(method)),
         "config": {"train": to_dict(cfg), "method": to_dict(method_cfg)},
         "corpus": {"path": str(corpus.root.resolve()), "fingerprint": fp},
         "text_tower": provenance,

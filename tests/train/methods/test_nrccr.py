@@ -36,29 +36,48 @@ def test_nrccr_learns_far_above_chance_and_the_untrained_model(nrccr_run, synth_
     assert untrained < 150 and trained > 300 and trained > untrained + 150
 
 
-def test_evaluation_fuses_native_and_translated_queries_half_and_half(nrccr_run, synth_corpus):
-    results = evaluate_run(nrccr_run, split="test", langs=["de"], log=lambda _: None)  # the method's default
-    assert json.loads((nrccr_run / "eval" / "test.de.json").read_text())["translate_test"] == 0.5
-    model = ccr.train.load(nrccr_run)
-    records = eval_records(Corpus.open(synth_corpus), "test", "de", translated=True)
+def _native_and_translated(run, corpus, split):
+    """The run's best model scoring ``split``'s German queries and their English MT against the gallery."""
+    model = ccr.train.load(run)
+    records = eval_records(Corpus.open(corpus), split, "de", translated=True)
     gallery = model.encode_media(records.gallery)
-    native = model.encode_text(records.queries) @ gallery.T
-    translated = model.encode_text(records.translated) @ gallery.T
-    expected = retrieval_metrics(fuse_scores(native, translated, 0.5), records.text_to_media)
-    assert results["de"] == pytest.approx(expected, abs=1e-6)
-    assert expected != retrieval_metrics(native, records.text_to_media)  # the translations did count
-    named = evaluate_run(nrccr_run, split="test", langs=["de"], mt_model="synth-mt", log=lambda _: None)
-    assert named["de"] == pytest.approx(results["de"])  # the only translation model, named
+    return model.encode_text(records.queries) @ gallery.T, model.encode_text(records.translated) @ gallery.T, records
+
+
+def _min_max(x):
+    return (x - x.min()) / (x.max() - x.min())
+
+
+def test_evaluation_scores_native_queries_unless_translate_test_is_asked_for(nrccr_run, synth_corpus):
+    native, translated, records = _native_and_translated(nrccr_run, synth_corpus, "test")
+    default = evaluate_run(nrccr_run, split="test", langs=["de"], log=lambda _: None)  # the same protocol as all
+    assert default["de"] == pytest.approx(retrieval_metrics(native, records.text_to_media), abs=1e-6)
+    assert json.loads((nrccr_run / "eval" / "test.de.json").read_text())["protocol"]["queries"] == "native"
+
+    fused = evaluate_run(nrccr_run, split="test", langs=["de"], translate_test_weight=0.5, log=lambda _: None)
+    expected = retrieval_metrics(fuse_scores(native, translated, translated_weight=0.5), records.text_to_media)
+    assert fused["de"] == pytest.approx(expected, abs=1e-6)
+    assert expected != default["de"]  # the translations did count
+    block = json.loads((nrccr_run / "eval" / "test.de.json").read_text())["protocol"]
+    assert block["queries"] == "native+xx->en MT" and block["translate_test_weight"] == 0.5
+    named = evaluate_run(nrccr_run, split="test", langs=["de"], translate_test_weight=0.5, mt_model="synth-mt",
+                         log=lambda _: None)
+    assert named["de"] == pytest.approx(fused["de"])  # the only translation model, named
     with pytest.raises(CcrError, match="--mt-model 'nope': no English translations of the queries from it"):
-        evaluate_run(nrccr_run, split="test", langs=["de"], mt_model="nope", log=lambda _: None)
+        evaluate_run(nrccr_run, split="test", langs=["de"], translate_test_weight=0.5, mt_model="nope",
+                     log=lambda _: None)
 
 
-def test_validation_selects_on_the_fused_score_with_native_share_0_2(nrccr_run, synth_corpus):
+def test_validation_weighs_native_queries_0_8_as_nrccr_validate_py(nrccr_run, synth_corpus):
+    """NRCCR's validate.py: 0.2 x (xx->en MT query scores) + 0.8 x (native), each min-max scaled."""
     run = json.loads((nrccr_run / "run.json").read_text())
-    assert run["config"]["train"]["val_translate_test"] == 0.2 and run["config"]["train"]["plateau_halving"] == 3
-    best = history(nrccr_run)[run["best_epoch"] - 1]
-    fused = evaluate_run(nrccr_run, split="val", langs=["de"], translate_test=0.2, log=lambda _: None)["de"]
-    assert best["val"]["de"] == pytest.approx(fused, abs=1e-6)
+    assert run["config"]["train"]["val_translate_test_weight"] == 0.2 and run["config"]["train"]["plateau_halving"] == 3
+    best = history(nrccr_run)[run["best_epoch"] - 1]["val"]["de"]
+    native, translated, records = _native_and_translated(nrccr_run, synth_corpus, "val")
+    nrccr = retrieval_metrics(0.8 * _min_max(native) + 0.2 * _min_max(translated), records.text_to_media)
+    inverted = retrieval_metrics(0.2 * _min_max(native) + 0.8 * _min_max(translated), records.text_to_media)
+    assert best == pytest.approx(nrccr, abs=1e-6)
+    assert nrccr != pytest.approx(inverted, abs=1e-6)  # the corpus tells the two mixes apart
 
 
 def test_the_discriminator_is_stepped_by_its_own_optimizer(nrccr_run):

@@ -71,6 +71,7 @@ class Rgtr(Method):
     """Towers: ``text`` gives token states, ``media`` is the grounding network over clips."""
 
     name = "rgtr"
+    proposal = "reference/video_methods.md §2.4"  # no released code
     Config = Config
     data_keys = frozenset()
     prepare_run = staticmethod(session.prepare)

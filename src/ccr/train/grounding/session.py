@@ -130,16 +130,18 @@ def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] |
     ``queries`` (human or mt) picks the rows of a non-English language; the results and files are
     then labelled ``{lang}-{queries}``, so human and translated queries of one run sit side by side.
     ``mt_model`` picks the MT queries' model where a language has several (default: the run's).
+    Each result records its ``protocol`` (``ccr.train.protocol``).
     """
     import time
 
     from ccr.pipeline import atomic
+    from ccr.train import protocol
     from ccr.train.api import load
-    from ccr.train.metrics import format_table
+    from ccr.train.evaluate import write_table
 
     if queries not in (None, "auto", "human", "mt"):
         raise CcrError(f"--queries {queries!r}: use human, mt or auto")
-    model = load(run_dir, checkpoint=checkpoint, device=device, corpus=corpus)
+    model = load(run_dir, checkpoint=checkpoint, device=device, corpus=corpus, log=log)
     cfg, mcfg = model.train_cfg, model.method_cfg
     clip_len = float(model.run.info()["env"]["clip_length"])
     results: dict[str, dict[str, float]] = {}
@@ -159,11 +161,28 @@ def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] |
         submission = model.run.root / "eval" / f"{split}.{label}.submission.jsonl"
         write_predictions(submission, rows)
         results[label] = brief
+        block = protocol.grounding(queries=query_source(lang, q.caption_id), query_model=mt_key(q.caption_id),
+                                   n_queries=len(rows), n_videos=len(set(q.media_id)), clip_length=clip_len,
+                                   metrics="+".join(detail))
+        log(f"{label}: {protocol.describe(block)}")
         atomic.write_json(model.run.eval_file(split, label), {
             "split": split, "lang": lang, "queries": queries or mcfg.queries, "checkpoint": checkpoint,
-            "epoch": model.epoch, "n_queries": len(rows),
+            "epoch": model.epoch, "n_queries": len(rows), "protocol": block,
             "skipped": data.skips.as_dict(), "predictions": submission.name,
             "seconds": round(time.perf_counter() - start, 3), "metrics": brief, "detail": detail,
         })
-    atomic.write_bytes(model.run.root / "eval" / f"{split}.md", format_table(results).encode("utf-8"))
+    write_table(model.run, split, results, type(model.method), log)
     return results
+
+
+def mt_key(caption_ids: list[str]) -> str | None:
+    """The MT model of translated queries, from their derived ids ``{parent}|mt:{lang}:{model_key}``."""
+    keys = {c.rsplit("|", 1)[1].split(":", 2)[2] for c in caption_ids if "|mt:" in c}
+    return ",".join(sorted(keys)) or None
+
+
+def query_source(lang: str, caption_ids: list[str]) -> str:
+    """english, human (captions written in ``lang``) or mt (machine-translated from English)."""
+    if lang == "en":
+        return "english"
+    return "mt" if all("|mt:" in c for c in caption_ids) else "human"

@@ -21,8 +21,9 @@ What a method module defines
                       may narrow them by config (the baseline drops ``mt`` when its weight is 0).
    ``gallery_keys``   side information the gallery needs at inference (LECCR: ``descriptions``,
                       or ``slots``); ``needed_gallery_keys(cfg)`` may choose them by config.
-   ``translate_test`` default native share for translate-test fusion in ``ccr evaluate``
-                      (NRCCR: 0.5 on images); ``None`` scores native queries only.
+   ``proposal``       for a method with no released code (CL2CM, DCOT, RGTR), the section of the
+                      reference notes whose proposal ours follows; results mark it (run.json,
+                      ``ccr evaluate``, ``--compare``). Empty for reproductions of released code.
    ``build_text_tower`` / ``build_media_tower``  the towers; the visual one is the class the
                       ``video_encoder`` option names (``pool`` or ``rivrl``), for every method.
    ``embed(batch)``   forward outputs: a dict of named embeddings (``v``, ``e``, ``t``, ``b``, ...)
@@ -40,6 +41,10 @@ What a method module defines
    ``encode_queries(batch)`` / ``encode_gallery(batch)`` / ``score(q, g)``  inference: named
                       embeddings per side, and the full similarity matrix from them (score fusion,
                       e.g. LECCR video's 0.9 global + 0.1 slot, or RIVRL's four spaces).
+
+Every method is evaluated under one protocol (native queries by default; translate-test fusion is
+``ccr evaluate``'s explicit option for any method, never a method's own default), so a method has no
+say in how its results are scored.
 
 Cross-device negatives: losses call ``ccr.train.distributed.gather`` on embeddings, group ids and
 weights; it is the identity in one process, so a method needs no DDP-specific code.
@@ -161,7 +166,7 @@ class Method(nn.Module):
     Config: ClassVar[type] = MethodConfig
     data_keys: ClassVar[frozenset[str]] = frozenset({"en", "mt"})
     gallery_keys: ClassVar[frozenset[str]] = frozenset()
-    translate_test: ClassVar[float | None] = None
+    proposal: ClassVar[str] = ""
 
     def __init__(self, cfg: Any, env: BuildEnv):
         super().__init__()
@@ -245,3 +250,10 @@ class Method(nn.Module):
     def score(self, queries: Outputs, gallery: Outputs) -> torch.Tensor:
         """The full ``(n_queries, n_gallery)`` similarity matrix; higher is more similar."""
         return queries["emb"] @ gallery["emb"].T
+
+
+def proposal_note(method_cls: type[Method]) -> str | None:
+    """The label of results from a method that follows a proposal, not released code; None otherwise."""
+    if not method_cls.proposal:
+        return None
+    return f"(proposal) {method_cls.name} has no released code: ccr follows the proposal in {method_cls.proposal}"

@@ -113,6 +113,7 @@ class RelationalDistillation(LossPlugin):
 
 class Cl2cm(Method):
     name = "cl2cm"
+    proposal = "reference/ccr_methods.md §3.3"  # no released code
     Config = Cl2cmConfig
     data_keys = frozenset({"en", "mt"})
 

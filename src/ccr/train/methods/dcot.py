@@ -168,6 +168,7 @@ class DualViewAlignment(LossPlugin):
 
 class Dcot(Baseline):
     name = "dcot"
+    proposal = "reference/ccr_methods.md §4.3"  # no released code
     Config = DcotConfig
 
     def __init__(self, cfg: DcotConfig, env: BuildEnv):
