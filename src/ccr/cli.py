@@ -43,9 +43,12 @@ def friendly(fn: F) -> F:
         except CcrError as e:
             console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]: finished shards are kept; run the same command again to resume")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during a stage run (ccr.pipeline.interrupt)
+            signum = getattr(e, "signum", 2)
+            what = "terminated" if signum == 15 else "interrupted"
+            console.print(f"[yellow]{what}[/]: finished shards are kept; run the same command again to resume",
+                          highlight=False)
+            raise typer.Exit(128 + signum) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -54,7 +57,9 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file with
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override one option: key=value (repeatable)")]
 ShardsOpt = Annotated[int, typer.Option(help="split the stage into N independent workers")]
 IndexOpt = Annotated[int, typer.Option(help="which worker this is (0..N-1)")]
-LimitOpt = Annotated[int | None, typer.Option(help="process at most this many owed rows")]
+LimitOpt = Annotated[int | None, typer.Option(
+    help="only the first N rows of the whole plan in id order (whole groups where a stage groups rows); "
+         "rerunning finishes them")]
 ForceOpt = Annotated[bool, typer.Option(help="redo the stage from scratch (same config)")]
 RetryOpt = Annotated[bool, typer.Option(help="process rows that failed before again")]
 EngineOpt = Annotated[str, typer.Option(help="local, or ray (Ray Data actor pool; RAY_ADDRESS joins a cluster)")]
@@ -121,18 +126,18 @@ def _print_config(stage: str, cfg: Any) -> None:
     from ccr.config import to_dict
 
     items = ", ".join(f"{k}={v!r}" for k, v in to_dict(cfg).items() if v not in (None, {}, [], ""))
-    console.print(f"[dim]{stage} config: {items}[/]", highlight=False, soft_wrap=True)
+    console.print(f"[dim]{stage} config: {escape(items)}[/]", highlight=False, soft_wrap=True)
 
 
 def _print_summary(summary: Any) -> None:
     outs = ", ".join(f"{n} {t}" for t, n in summary.rows_out.items()) or "nothing new"
-    line = (f"[green]{summary.stage}[/]: {summary.rows_in} rows in, {outs}, "
+    line = (f"[green]{summary.stage}[/]: {summary.rows_in} rows in, {escape(outs)}, "
             f"{summary.rows_failed} failed, {summary.seconds:.1f}s")
     if summary.skipped_chunks:
         line += f" ({summary.skipped_chunks} shards already done)"
     console.print(line, highlight=False)
     for reason, n in sorted(summary.failure_reasons.items(), key=lambda kv: -kv[1])[:5]:
-        console.print(f"  [yellow]{n} x[/] {reason}", highlight=False)
+        console.print(f"  [yellow]{n} x[/] {escape(reason)}", highlight=False)
     if summary.rows_failed:
         console.print("  see them with: ccr info CORPUS --failures", highlight=False)
 
@@ -208,7 +213,8 @@ def import_features(
 @friendly
 def info(
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
-    failures: Annotated[bool, typer.Option(help="list every outstanding failure row")] = False,
+    failures: Annotated[bool, typer.Option(
+        help="outstanding failures by stage and reason, with a few example ids (and file:line)")] = False,
 ) -> None:
     """Rows per split x language x origin, stage history, failures."""
     from ccr.pipeline.info import show

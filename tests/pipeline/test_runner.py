@@ -116,7 +116,7 @@ def test_a_second_process_on_the_same_stage_is_refused(toy_corpus):
     proc = _start(toy_corpus, 0.2)
     try:
         deadline = time.time() + 30
-        lock = toy_corpus / ".state" / "locks" / "upper-0of1.lock"
+        lock = toy_corpus / ".state" / "locks" / "upper-0.lock"
         while time.time() < deadline and not (lock.exists() and lock.read_text().strip()):
             time.sleep(0.05)
         with pytest.raises(CcrError, match=r"ccr upper is already running on this corpus \(pid \d+\)"):

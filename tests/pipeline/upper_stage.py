@@ -1,12 +1,14 @@
 """A small stage for runner tests: upper-cases English captions into new rows and a side table.
 
 Rows whose text mentions a star raise, so failures are planted deterministically; ``delay``
-slows each batch down so a test can kill the process mid-run.
+slows each batch down so a test can kill the process mid-run, and ``pause_before_marker`` holds
+a commit between its shard files and its marker.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +54,36 @@ def process(batch, state, cfg: UpperConfig) -> BatchResult:
 STAGE = Stage(name="upper", version="1", config=UpperConfig, plan=plan, setup=setup, process=process)
 
 
+def pause_before_marker(go: Path, nth: int = 1) -> None:
+    """Stop this process's ``nth`` commit after its shard files are written and before its marker.
+
+    ``GO.ready`` appears (holding the pid) when the commit waits; it goes on once ``go`` exists. A
+    test can then act while a worker's shard is on disk but not yet committed.
+    """
+    commit = Corpus.commit
+    calls = [0]
+
+    def paused(self: Corpus, record) -> None:
+        calls[0] += 1
+        if calls[0] == nth:
+            go.with_name(go.name + ".ready").write_text(str(os.getpid()))
+            while not go.exists():
+                time.sleep(0.01)
+        commit(self, record)
+
+    Corpus.commit = paused
+
+
 if __name__ == "__main__":
-    corpus_dir, delay = Path(sys.argv[1]), float(sys.argv[2])
-    run_stage(Corpus.open(corpus_dir), STAGE, UpperConfig(delay=delay),
-              RunOptions(batch_size=4, chunk_rows=8, progress=False))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("delay", type=float)
+    parser.add_argument("--num-shards", type=int, default=1)
+    parser.add_argument("--shard-index", type=int, default=0)
+    parser.add_argument("--pause", type=Path, help="pause before the first marker until this file exists")
+    args = parser.parse_args()
+    if args.pause:
+        pause_before_marker(args.pause)
+    run_stage(Corpus.open(args.corpus), STAGE, UpperConfig(delay=args.delay),
+              RunOptions(batch_size=4, chunk_rows=8, progress=False, num_shards=args.num_shards,
+                         shard_index=args.shard_index))

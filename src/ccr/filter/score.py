@@ -38,7 +38,7 @@ from ccr.filter.common import SCORES, chosen_mt_rows
 from ccr.filter.dcot_conf import make_groups
 from ccr.models import ResolvedModel, quiet_loading, resolve, resolve_entry, role_entry
 from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import BatchResult, Chunk, DoneState, Failure, Plan, RunOptions, Stage, chunk_key, in_shard
+from ccr.pipeline.runner import BatchResult, Chunk, DoneState, Failure, Plan, RunOptions, Stage, chunk_key
 from ccr.translate.routes import run_languages
 
 if TYPE_CHECKING:
@@ -140,16 +140,8 @@ def plan(corpus: Corpus, cfg: ScoreConfig) -> Plan:
     english = corpus.scan("captions", with_side_tables=False).select("caption_id", "text")
 
     def chunks(corpus: Corpus, done: DoneState, options: RunOptions) -> Iterator[Chunk]:
-        owed = [g for g in groups if in_shard(g[0], options)
-                and not all(done.skip(i, options.retry_failed) for i in g)]
-        taken, budget = [], options.limit
-        for g in owed:
-            if budget is not None and budget <= 0:
-                break
-            taken.append(g)
-            budget = None if budget is None else budget - len(g)
         part: list[list[str]] = []
-        for g in taken:
+        for g in done.owed_groups(groups):
             if part and sum(map(len, part)) + len(g) > options.chunk_rows:
                 yield _chunk(part, mt, english)
                 part = []

@@ -6,8 +6,8 @@ load the corpus straight from the directory with the ``configs`` it declares.
 
 from __future__ import annotations
 
-from ccr.pipeline import atomic
-from ccr.pipeline.corpus import Corpus
+from ccr.pipeline import atomic, locks
+from ccr.pipeline.corpus import STATE, Corpus
 from ccr.pipeline.info import caption_counts, failure_counts, history, media_counts
 
 
@@ -49,5 +49,11 @@ def render_card(corpus: Corpus) -> str:
     return "\n".join(yaml + body)
 
 
+CARD = "README.md"
+
+
 def write_card(corpus: Corpus) -> None:
-    atomic.write_bytes(corpus.root / "README.md", render_card(corpus).encode("utf-8"))
+    """Write the card; workers finishing together take turns, and a killed writer's temporary goes."""
+    with locks.exclusive(corpus.root / STATE / "card.lock", wait=True, what="card update"):
+        atomic.remove_temporaries(corpus.root, lambda name: name == CARD)
+        atomic.write_bytes(corpus.root / CARD, render_card(corpus).encode("utf-8"))

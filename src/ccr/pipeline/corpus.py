@@ -3,16 +3,18 @@
 Tables are append-only Parquet shards. A shard becomes part of the corpus only when its commit
 marker (``.state/commits/STAGE/FINGERPRINT/KEY.json``) exists: data files are renamed into place
 first and the marker is written last, so a process killed in between leaves an orphan file that
-readers never see and the next run deletes. Markers also say which input rows a stage has done,
-which is how every stage resumes.
+readers never see and the stage's next run deletes (once no worker of that stage is live: see
+``locks``). Markers also say which input rows a stage has done, which is how every stage resumes.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +44,9 @@ class Commit:
     failed: list[str] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
     committed_at: float = 0.0
+    run: str = ""  # the manifest record of the run that committed it (absent before runs had ids)
+    table: str = ""  # the input table ``done`` and ``failed`` name rows of (absent in older markers)
+    inputs: int = 0  # input rows it covered, so a killed run's record can be completed from markers
 
 
 class Corpus:
@@ -58,12 +63,15 @@ class Corpus:
         """Open ``root``; with ``create`` make it if missing. A newer schema is refused."""
         root = Path(root)
         manifest = root / MANIFEST
-        if not manifest.exists():
+        if root.exists() and not root.is_dir():
+            raise CcrError(f"{root} is a file, not a corpus directory; pass a directory")
+        if not manifest.is_file():
             if not create:
                 if root.exists() and any(root.iterdir()):
                     raise CcrError(f"{root} is not a ccr corpus (no {MANIFEST}); pass a corpus directory")
                 raise CcrError(f"no corpus at {root}; create one with: ccr ingest FORMAT SRC {root}")
-            root.mkdir(parents=True, exist_ok=True)
+            with atomic.os_errors(root, "create the corpus directory"):
+                root.mkdir(parents=True, exist_ok=True)
             atomic.write_json(manifest, {
                 "schema_version": SCHEMA_VERSION,
                 "created_with": f"ccr {__version__}",
@@ -82,7 +90,8 @@ class Corpus:
 
     def manifest(self) -> dict[str, Any]:
         try:
-            return json.loads((self.root / MANIFEST).read_text(encoding="utf-8"))
+            with atomic.os_errors(self.root / MANIFEST, "read the manifest"):
+                return json.loads((self.root / MANIFEST).read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise CcrError(f"{self.root / MANIFEST} is not valid JSON ({e}); restore it from a backup") from None
 
@@ -107,9 +116,21 @@ class Corpus:
 
     def append_run(self, record: dict[str, Any]) -> None:
         """Add one stage-run record; a short flock keeps concurrent shard workers from losing one."""
+        self.update_runs(lambda runs: runs.append(record))
+
+    def update_run(self, run_id: str, fields: dict[str, Any]) -> None:
+        """Complete the record a run made when it started (``id`` names it)."""
+        def update(runs: list[dict[str, Any]]) -> None:
+            for run in runs:
+                if run.get("id") == run_id:
+                    run.update(fields)
+
+        self.update_runs(update)
+
+    def update_runs(self, change: Callable[[list[dict[str, Any]]], None]) -> None:
         with self._manifest_lock():
             data = self.manifest()
-            data.setdefault("runs", []).append(record)
+            change(data.setdefault("runs", []))
             atomic.write_json(self.root / MANIFEST, data)
 
     def runs(self) -> list[dict[str, Any]]:
@@ -118,10 +139,14 @@ class Corpus:
     def _manifest_lock(self) -> Any:
         return locks.exclusive(self.root / STATE / "manifest.lock", wait=True, what="manifest update")
 
-    def stage_lock(self, stage: str, shard_index: int, num_shards: int) -> Any:
-        name = f"{stage}-{shard_index}of{num_shards}.lock"
-        what = f"ccr {stage}" + (f" shard {shard_index}/{num_shards}" if num_shards > 1 else "")
-        return locks.exclusive(self.root / STATE / "locks" / name, wait=False, what=what)
+    @property
+    def lock_dir(self) -> Path:
+        return self.root / STATE / "locks"
+
+    def stage_lock(self, stage: str, shard_index: int, num_shards: int, *,
+                   cleanup: Callable[[], None] | None = None, force: bool = False) -> Any:
+        """The locks one run of ``stage`` holds (``locks.stage_lease``)."""
+        return locks.stage_lease(self.lock_dir, stage, shard_index, num_shards, cleanup=cleanup, force=force)
 
     # ---- commits -------------------------------------------------------------------------
 
@@ -190,19 +215,26 @@ class Corpus:
         return len(gone)
 
     def remove_orphans(self, stage: str) -> int:
-        """Delete files of ``stage`` that no marker names (left by a killed run) and temporaries."""
-        atomic.remove_temporaries(self.root)
+        """Delete what killed runs of ``stage`` left: shards no marker names, its temporaries and
+        its unfinished markers; returns how many shards.
+
+        Only ``stage``'s own files, and only while no worker of it is live (the caller holds its
+        exclusive stage lock): a live worker's shard is written before its marker.
+        """
         self._commits = None
         referenced = {self.root / rel for c in self.commits(stage) for rel in c.files.values()}
+        own = re.compile(rf"{re.escape(stage)}-[0-9A-Za-z]+-.+")
         n = 0
-        for path in self.root.glob(f"*/{stage}-*"):
-            if path.is_file() and path not in referenced:
-                path.unlink()
-                n += 1
-        for path in self.root.glob(f"features/*/{stage}-*"):
-            if path.is_file() and path not in referenced:
-                path.unlink()
-                n += 1
+        for directory in [*self.root.glob("*/"), *self.root.glob("features/*/")]:
+            if directory.name.startswith(".") or not directory.is_dir():
+                continue
+            atomic.remove_temporaries(directory, own.fullmatch)
+            for path in directory.iterdir():
+                if own.fullmatch(path.name) and path.is_file() and path not in referenced:
+                    path.unlink()
+                    n += 1
+        for directory in (self.root / STATE / "commits" / stage).glob("*/"):
+            atomic.remove_temporaries(directory, lambda name: name.endswith(".json"))
         return n
 
     # ---- reading -------------------------------------------------------------------------
@@ -254,19 +286,37 @@ class Corpus:
         return int(self.scan(table, with_side_tables=False).select(pl_len()).collect().item())
 
     def failures(self, *, outstanding: bool = True) -> pl.DataFrame:
-        """Failure rows; by default only those not since fixed by a ``--retry-failed`` run."""
+        """Failure rows; by default only those no later run of their stage has since done.
+
+        A row that failed and was then committed as done by a later run of the same stage, with
+        ``--retry-failed`` or with other settings (any fingerprint), is no longer outstanding.
+        """
         import polars as pl
 
         df = self.table("failures")
         if not outstanding or df.height == 0:
             return df
-        runs = df.select("stage", "fingerprint").unique().rows()
-        fixed = [(c.stage, c.fingerprint, i) for stage, fp in runs for c in self.commits(stage, fp, with_ids=True)
-                 for i in c.done]
-        if not fixed:
+        done = self._superseded(df["stage"].unique().to_list())
+        if done.height == 0:
             return df
-        fixed_df = pl.DataFrame(fixed, schema=["stage", "fingerprint", "row_id"], orient="row")
-        return df.join(fixed_df, on=["stage", "fingerprint", "row_id"], how="anti")
+        keys = ["stage", "row_id", "table"]
+        typed = done.filter(pl.col("table") != "")
+        legacy = done.filter(pl.col("table") == "").drop("table")  # markers that did not name their table
+        return df.join(typed, on=keys, how="anti").join(legacy, on=keys[:2], how="anti")
+
+    def _superseded(self, stages: list[str]) -> pl.DataFrame:
+        """(stage, row_id, table) whose latest commit, over every fingerprint, lists them as done."""
+        import polars as pl
+
+        latest: dict[tuple[str, str, str], bool] = {}
+        for stage in stages:
+            for c in self.commits(stage, with_ids=True):  # oldest first: later commits win
+                for i in c.failed:
+                    latest[(stage, i, c.table)] = False
+                for i in c.done:
+                    latest[(stage, i, c.table)] = True
+        rows = [key for key, done in latest.items() if done]
+        return pl.DataFrame(rows, schema=["stage", "row_id", "table"], orient="row")
 
     def feature_names(self) -> list[str]:
         return sorted({t.split("/", 1)[1] for c in self.commits() for t in c.files if t.startswith("features/")})

@@ -1,10 +1,16 @@
-"""What a corpus holds: counts per split x language x origin, stage history, failures."""
+"""What a corpus holds: counts per split x language x origin, stage history, failures.
+
+Every value shown comes from data (ids, languages, reasons, paths) and is printed as plain text,
+never as rich markup: a caption id like ``[/x]`` must print as itself.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ccr.pipeline import runs as run_records
 from ccr.pipeline.corpus import Corpus
 
 if TYPE_CHECKING:
@@ -41,21 +47,60 @@ def media_counts(corpus: Corpus) -> pl.DataFrame:
     return grouped_counts(corpus, "media", ["split", "modality"], "media")
 
 
-def failure_counts(corpus: Corpus) -> pl.DataFrame:
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_NUMBER = re.compile(r"\d+(\.\d+)?")
+_EXCEPTION = re.compile(r"[A-Z]\w*(Error|Exception|Warning)")
+
+
+def reason_kind(reason: str) -> str:
+    """What a failure reason says without the values that differ row by row.
+
+    ``its media 'a' failed: file not found: /x/a.jpg`` and the same for media ``b`` are one kind
+    (``its media '…' failed``), so a thousand cascaded failures read as one line with a count.
+    """
+    text = _NUMBER.sub("N", _QUOTED.sub("'…'", reason or ""))
+    parts = text.split(":")
+    kind = ":".join(parts[:2]) if len(parts) > 1 and _EXCEPTION.fullmatch(parts[0].strip()) else parts[0]
+    return kind.strip()[:80]
+
+
+def _failures_by_kind(corpus: Corpus) -> pl.DataFrame:
     import polars as pl
 
     df = corpus.failures()
+    return df.with_columns(pl.Series("reason", [reason_kind(r) for r in df["reason"].to_list()], dtype=pl.String))
+
+
+def failure_counts(corpus: Corpus) -> pl.DataFrame:
+    """Outstanding failures per stage, table and kind of reason, most frequent first."""
+    import polars as pl
+
+    df = _failures_by_kind(corpus)
     if df.height == 0:
         return pl.DataFrame(schema={"stage": pl.String, "table": pl.String, "reason": pl.String, "failures": pl.UInt32})
-    short = pl.col("reason").str.split(":").list.first().str.slice(0, 60)
-    return (df.with_columns(short.alias("reason")).group_by("stage", "table", "reason")
-            .agg(pl.len().alias("failures")).sort("failures", descending=True))
+    return (df.group_by("stage", "table", "reason").agg(pl.len().alias("failures"))
+            .sort(["failures", "stage", "table", "reason"], descending=[True, False, False, False]))
+
+
+def failure_groups(corpus: Corpus, examples: int = 3) -> pl.DataFrame:
+    """``failure_counts`` with a few example row ids each (and their ``file:line`` where known)."""
+    import polars as pl
+
+    df = _failures_by_kind(corpus)
+    if df.height == 0:
+        return failure_counts(corpus).with_columns(pl.lit("").alias("examples"))
+    grouped = (df.sort("row_id").group_by("stage", "table", "reason")
+               .agg(pl.len().alias("failures"), pl.col("row_id").head(examples), pl.col("source").head(examples)))
+    shown = [", ".join(f"{i} ({src})" if src else str(i) for i, src in zip(ids, sources))
+             for ids, sources in zip(grouped["row_id"].to_list(), grouped["source"].to_list())]
+    return (grouped.drop("row_id", "source").with_columns(pl.Series("examples", shown, dtype=pl.String))
+            .sort(["failures", "stage", "table", "reason"], descending=[True, False, False, False]))
 
 
 def history(corpus: Corpus) -> list[dict[str, Any]]:
-    """One line per stage run from the manifest."""
+    """One line per stage run from the manifest (a run killed mid-way as ``killed``)."""
     rows = []
-    for run in corpus.runs():
+    for run in run_records.shown(corpus):
         models = ", ".join(f"{k}={v.get('id', v) if isinstance(v, dict) else v}" for k, v in run.get("models", {}).items())
         rows.append({
             "stage": run["stage"], "status": run.get("status", ""), "ended": run.get("ended", ""),
@@ -67,32 +112,34 @@ def history(corpus: Corpus) -> list[dict[str, Any]]:
 
 def _rich_table(title: str, df: pl.DataFrame) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, title_justify="left")
     for col in df.columns:
         table.add_column(col, justify="right" if df.schema[col].is_numeric() else "left")
     for row in df.iter_rows():
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))
     return table
 
 
 def show(corpus_dir: Path | str, console: Any, *, failures: bool = False) -> None:
-    """Print what ``ccr info`` shows."""
+    """Print what ``ccr info`` shows; ``failures`` adds example rows for each kind of failure."""
     import polars as pl
+    from rich.text import Text
 
     corpus = Corpus.open(corpus_dir)
-    console.print(f"[bold]{corpus.root}[/] (schema {corpus.manifest()['schema_version']}, "
-                  f"media root {corpus.media_root or 'unset'})", highlight=False)
+    header = Text(str(corpus.root), style="bold")
+    header.append(f" (schema {corpus.manifest()['schema_version']}, media root {corpus.media_root or 'unset'})",
+                  style="")
+    console.print(header, highlight=False)
     console.print(_rich_table("media", media_counts(corpus)))
     console.print(_rich_table("captions: split x language x origin", caption_counts(corpus)))
     runs = history(corpus)
     if runs:
         console.print(_rich_table("stage history", pl.DataFrame(runs)))
-    fails = failure_counts(corpus)
-    console.print(f"failures: {int(fails['failures'].sum()) if fails.height else 0}")
+    fails = failure_groups(corpus) if failures else failure_counts(corpus)
+    console.print(f"failures: {int(fails['failures'].sum()) if fails.height else 0}", markup=False)
     if fails.height:
-        console.print(_rich_table("failures by stage and reason", fails))
-    if failures:
-        console.print(_rich_table("failure rows", corpus.failures().select("stage", "table", "row_id", "source", "reason")))
+        console.print(_rich_table("failures by stage and reason" + (", with examples" if failures else ""), fails))
     names = corpus.feature_names()
-    console.print(f"features: {', '.join(names) if names else 'none'}")
+    console.print(f"features: {', '.join(names) if names else 'none'}", markup=False, highlight=False)

@@ -38,6 +38,12 @@ class Progress:
             self._task = self._rich.add_task(self.desc, total=self.total, rate="")
         return self
 
+    def set_total(self, total: int) -> None:
+        """What is still owed, once the run knows it: a resumed run counts only what it has left."""
+        self.total = total
+        if self._rich is not None:
+            self._rich.update(self._task, total=total)
+
     def advance(self, n: int) -> None:
         self.done += n
         now = time.monotonic()

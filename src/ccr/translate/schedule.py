@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ccr.errors import CcrError
 from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import Chunk, DoneState, RunOptions, chunk_key, in_shard
+from ccr.pipeline.runner import Chunk, DoneState, RunOptions, chunk_key
 from ccr.translate.routes import Route
 
 if TYPE_CHECKING:
@@ -50,40 +50,39 @@ def items_from(rows: pl.LazyFrame, route: Route, origin: str, reference: pl.Expr
 
 def owed_chunks(stage: str, items: Callable[[], pl.LazyFrame], total: Callable[[], int]
                 ) -> Callable[[Corpus, DoneState, RunOptions], Iterator[Chunk]]:
-    """The runner's ``Plan.chunks`` for items: skip done ones, sort, refuse to duplicate rows, cut.
+    """The runner's ``Plan.chunks`` for items: what the run owes, sorted, refused if it would duplicate rows, cut.
 
-    Items are sorted in windows of about ``SORT_WINDOW``, each window one hash bucket of the
-    text, so memory stays flat as the corpus grows while identical captions still meet. ``total``
-    counts the items (the plan's own count, computed once).
+    The runner's rule decides what is owed (``DoneState.limit_to`` sees every item id, so
+    ``--limit`` is the first N ids of the whole plan). Items are then sorted in windows of about
+    ``SORT_WINDOW``, each window one hash bucket of the text, so the text stays out of memory as
+    the corpus grows while identical captions still meet. ``total`` counts the items (the plan's
+    own count, computed once).
     """
 
     def chunks(corpus: Corpus, done: DoneState, options: RunOptions) -> Iterator[Chunk]:
         import polars as pl
 
         lazy = items()
-        refuse_existing(corpus, stage, lazy, done, options)
+        ids = lazy.select("caption_id").collect(engine="streaming")["caption_id"]
+        done.limit_to(ids)
+        done.count_owed(ids)
+        del ids
+        refuse_existing(corpus, stage, lazy, done)
         buckets = max(1, -(-total() // SORT_WINDOW))
-        remaining = options.limit
         for bucket in range(buckets):
             window = lazy if buckets == 1 else lazy.filter(pl.col("text").hash(seed=0) % buckets == bucket)
             frame = window.collect(engine="streaming")
-            owed = [in_shard(i, options) and not done.skip(i, options.retry_failed) for i in frame["caption_id"]]
-            frame = frame.filter(pl.Series(owed, dtype=pl.Boolean)).sort(
+            frame = frame.filter(pl.Series([done.owes(i) for i in frame["caption_id"]], dtype=pl.Boolean)).sort(
                 [pl.col("route"), pl.col("text").str.len_chars(), pl.col("text"), pl.col("caption_id")])
-            if remaining is not None:
-                frame = frame.head(remaining)
-                remaining -= frame.height
             for start in range(0, frame.height, options.chunk_rows):
                 part = frame.slice(start, options.chunk_rows)
                 ids = part["caption_id"].to_list()
                 yield Chunk(key=chunk_key(ids), items=part.to_dicts(), ids=ids)
-            if remaining == 0:
-                return
 
     return chunks
 
 
-def refuse_existing(corpus: Corpus, stage: str, items: pl.LazyFrame, done: DoneState, options: RunOptions) -> None:
+def refuse_existing(corpus: Corpus, stage: str, items: pl.LazyFrame, done: DoneState) -> None:
     """Owed rows that the corpus already holds were made by a run with other settings (beam,
     compute type, ...): writing them again would give two rows one id, so stop and say why.
 
@@ -94,7 +93,7 @@ def refuse_existing(corpus: Corpus, stage: str, items: pl.LazyFrame, done: DoneS
         return
     existing = corpus.scan("captions", with_side_tables=False).select("caption_id")
     held = items.select("caption_id").join(existing, on="caption_id", how="semi").collect()["caption_id"]
-    clash = [i for i in held if in_shard(i, options) and i not in done.done_ids]
+    clash = [i for i in held if done.owes(i)]
     if clash:
         raise CcrError(
             f"{len(clash)} rows this {stage} run would write already exist (e.g. {clash[0]!r}), made by an "

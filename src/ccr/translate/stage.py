@@ -49,4 +49,5 @@ def plan(corpus: Corpus, cfg: TranslateConfig) -> Plan:
 
 
 STAGE = Stage(name="translate", version="1", config=TranslateConfig, plan=plan, setup=worker.setup,
-              process=worker.process, help="machine-translate English captions (Marian through CTranslate2)")
+              process=worker.process, help="machine-translate English captions (Marian through CTranslate2)",
+              check=worker.check)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ccr.config import runtime_field
+from ccr.pipeline.checks import at_least, not_above
 from ccr.pipeline.corpus import Corpus
 from ccr.pipeline.runner import BatchResult, Failure, Plan
 from ccr.translate import signals
@@ -55,6 +56,13 @@ class MarianOptions:
 
     def decoding(self) -> Decoding:
         return Decoding(self.beam_size, self.max_length, self.min_length, self.max_input_tokens)
+
+
+def check(cfg: MarianOptions) -> None:
+    """Decoding options CTranslate2 would reject on every row (``Stage.check``)."""
+    at_least(cfg, beam_size=1, max_length=1, min_length=0, max_input_tokens=1, max_batch_tokens=1, inter_threads=0,
+             intra_threads=0)
+    not_above(cfg, "min_length", "max_length")
 
 
 def make_plan(stage: str, items: Callable[[], pl.LazyFrame], models: dict[str, Any], cfg: MarianOptions,

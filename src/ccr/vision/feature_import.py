@@ -17,7 +17,7 @@ import numpy as np
 
 from ccr.errors import CcrError
 from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import BatchResult, Chunk, DoneState, Failure, Plan, RunOptions, Stage, chunk_key, in_shard
+from ccr.pipeline.runner import BatchResult, Chunk, DoneState, Failure, Plan, RunOptions, Stage, chunk_key
 from ccr.vision.feature_store import write_meta
 
 FORMATS = ("bigfile", "npy", "npz")
@@ -90,8 +90,7 @@ def plan(corpus: Corpus, cfg: ImportConfig) -> Plan:
     source = _Source(cfg)
 
     def chunks(corpus: Corpus, done: DoneState, options: RunOptions) -> Iterator[Chunk]:
-        owed = [i for i in source.ids() if in_shard(i, options) and not done.skip(i, options.retry_failed)]
-        owed = owed[: options.limit] if options.limit is not None else owed
+        owed = done.owed_rows(source.ids())
         for start in range(0, len(owed), options.chunk_rows):
             part = owed[start:start + options.chunk_rows]
             yield Chunk(key=chunk_key(part), items=part, ids=part)
