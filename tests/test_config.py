@@ -1,3 +1,4 @@
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -13,6 +14,7 @@ class Cfg:
     compute_type: str = "auto"  # int8 on CPU
     temperature: float = 1.0  # sampling temperature
     greedy: bool = False  # decoding mode
+    weights: list[float] | None = None  # per-view weights
     batch_size: int = runtime_field(32)  # does not change outputs
 
 
@@ -53,3 +55,29 @@ def test_missing_and_invalid_toml(tmp_path):
     bad.write_text("beam_size = = 3")
     with pytest.raises(CcrError, match="not valid TOML"):
         load_toml(bad)
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e999"])
+def test_non_finite_numbers_are_refused_naming_key_and_value(value):
+    with pytest.raises(CcrError, match=re.escape(f"temperature={value}: expected a finite number")) as e:
+        resolve(Cfg, parse_sets([f"temperature={value}"]))
+    assert "\n" not in str(e.value)
+
+
+def test_non_finite_numbers_in_a_toml_file_or_a_list_are_refused(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text("temperature = nan\n")
+    with pytest.raises(CcrError, match="temperature=nan: expected a finite number"):
+        resolve(Cfg, load_toml(toml))
+    with pytest.raises(CcrError, match="weights=-inf: expected a finite number"):
+        resolve(Cfg, parse_sets(["weights=0.5,-inf"]))
+    assert resolve(Cfg, parse_sets(["weights=0.5,2"])).weights == [0.5, 2.0]
+
+
+def test_a_config_path_that_is_no_toml_file_is_one_line_naming_it(tmp_path):
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    for path, message in ((tmp_path, "is a directory"), (binary, "is not UTF-8 text")):
+        with pytest.raises(CcrError, match=f"config file {re.escape(str(path))} {message}") as e:
+            load_toml(path)
+        assert "\n" not in str(e.value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 import types
 import typing
@@ -83,8 +84,11 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     if hint is float:
         try:
             if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-                return float(value)
-        except ValueError:
+                number = float(value)
+                if not math.isfinite(number):  # no option means anything by nan or inf: a typo or a bad sweep
+                    raise CcrError(f"{name}={value}: expected a finite number")
+                return number
+        except (ValueError, OverflowError):
             pass
         raise CcrError(f"{name}: expected a number, got {value!r}")
     if hint is str:
@@ -113,10 +117,17 @@ def load_toml(path: Path | None, section: str | None = None) -> dict[str, Any]:
     """Read a TOML config; with ``section``, only that table (``[translate]``) if present."""
     if path is None:
         return {}
+    path = Path(path)
+    if path.is_dir():
+        raise CcrError(f"config file {path} is a directory; give a TOML file")
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CcrError(f"config file {path} not found") from None
+    except OSError as e:
+        raise CcrError(f"config file {path} cannot be read ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise CcrError(f"config file {path} is not UTF-8 text; give a TOML file") from None
     except tomllib.TOMLDecodeError as e:
         raise CcrError(f"config file {path} is not valid TOML: {e}") from None
     if section and isinstance(data.get(section), dict):

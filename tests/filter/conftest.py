@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from planted_corpus import build_planted_corpus  # noqa: E402
+from planted_corpus import SCORE, build_planted_corpus  # noqa: E402
 
 NOISE_RATE = 0.2
 
@@ -58,7 +58,7 @@ def _scored_master(_noisy_master: tuple[Path, str], tmp_path_factory: pytest.Tem
     noisy, key = _noisy_master
     dest = tmp_path_factory.mktemp("scored") / "corpus"
     shutil.copytree(noisy, dest)
-    run("score", dest, overrides={"lang": "cs", "mt_model": key, "tiny": True}, options=RunOptions(progress=False))
+    run("score", dest, overrides={"lang": "cs", "mt_model": key, **SCORE}, options=RunOptions(progress=False))
     return dest
 
 

@@ -31,6 +31,9 @@ CONCEPTS = ("man horse beach children ball park woman dress book dog grass cat c
             "friends table bird branch boy shirt lake snow kitchen taxi building mountains fisherman boat cyclist "
             "road city cow field musician guitar station").split()
 VISUAL_NOISE = 0.1  # std of the noise per unit vector, in units of the vector's length
+# tiny models, on the CPU: runs that tests compare (shards, resumes, the session's scored corpus) then
+# compare like with like on any machine, a GPU one included
+SCORE = {"tiny": True, "device": "cpu"}
 
 
 def build_planted_corpus(root: Path, *, media: int = 100, captions: int = 2, seed: int = 0) -> Path:

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import polars as pl
 import pytest
-from planted_corpus import FEATURES, MT_KEY
+from planted_corpus import FEATURES, MT_KEY, SCORE
 
 from ccr.errors import CcrError
 from ccr.filter.dcot_conf import make_groups
@@ -76,17 +76,17 @@ def test_shards_and_an_interrupted_run_give_the_scores_of_one_run(noisy, scored,
     sharded = tmp_path / "sharded"
     shutil.copytree(corpus, sharded)
     for index in (0, 1):
-        run("score", sharded, overrides={"lang": "cs", "mt_model": key, "tiny": True},
+        run("score", sharded, overrides={"lang": "cs", "mt_model": key, **SCORE},
             options=RunOptions(progress=False, num_shards=2, shard_index=index, batch_size=1))
     resumed = tmp_path / "resumed"
     shutil.copytree(corpus, resumed)
-    first = run("score", resumed, overrides={"lang": "cs", "mt_model": key, "tiny": True},
+    first = run("score", resumed, overrides={"lang": "cs", "mt_model": key, **SCORE},
                 options=RunOptions(progress=False, limit=100, chunk_rows=50))
     partial = set(_scores(resumed)["caption_id"])
     groups = [set(g) for g in make_groups(reference["caption_id"].to_list(), 64, 0)]
     assert len(partial) > 100 and first.rows_out["captions.score"] == len(partial)
     assert all(g <= partial or not g & partial for g in groups)  # whole groups only, never split by --limit or chunks
-    run("score", resumed, overrides={"lang": "cs", "mt_model": key, "tiny": True}, options=RunOptions(progress=False))
+    run("score", resumed, overrides={"lang": "cs", "mt_model": key, **SCORE}, options=RunOptions(progress=False))
     for other in (sharded, resumed):
         got = _scores(other)
         assert got["caption_id"].to_list() == reference["caption_id"].to_list()

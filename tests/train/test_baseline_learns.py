@@ -12,8 +12,7 @@ import json
 
 import numpy as np
 import pytest
-import torch
-from train_helpers import AuxBaseline, sets
+from train_helpers import AuxBaseline, load_checkpoint, sets
 
 import ccr.train
 from ccr.errors import CcrError
@@ -60,7 +59,7 @@ def test_baseline_beats_chance_and_the_untrained_model(trained_run, synth_corpus
 def test_infonce_with_learnable_temperature_learns(tmp_path, synth_corpus):
     result = train(synth_corpus, tmp_path / "run", sets=sets(epochs=3, loss="infonce"), log=lambda _: None)
     assert result.best_value > 300
-    state = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=False)
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")
     temperature = [v for k, v in state["model"].items() if k.endswith("log_t")]
     assert len(temperature) == 1 and temperature[0].exp().item() != pytest.approx(0.07)  # it moved
 
@@ -73,7 +72,7 @@ def test_hooks_and_an_auxiliary_optimizer(tmp_path, synth_corpus, monkeypatch):
     train(synth_corpus, out, method="aux-test", sets=sets(epochs=2), log=lambda _: None)
     assert AuxBaseline.calls == ["train_start:400", "epoch_start:0:0", "epoch_end:0:['de']",
                                  "epoch_start:1:12", "epoch_end:1:['de']"]
-    state = torch.load(out / "checkpoints" / "last.pt", weights_only=False)
+    state = load_checkpoint(out / "checkpoints" / "last.pt")
     assert len(state["aux"]) == 1 and len(state["aux"][0]["state"]) == 2  # Adam state for weight and bias
     main_ids = {i for group in state["optimizer"]["param_groups"] for i in group["params"]}
     assert len(main_ids) == sum(1 for k in state["model"] if "discriminator" not in k)

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from train_helpers import sets
+from train_helpers import load_checkpoint, sets
 
 import ccr.train
 from ccr.errors import CcrError
@@ -44,12 +44,12 @@ def clip_run(tmp_path_factory, picture_corpus):
 
 def test_clip_learns_end_to_end_and_the_run_loads_offline(clip_run, picture_corpus):
     results = evaluate_run(clip_run, split="test", langs=["de"], log=lambda _: None)["de"]
-    state = torch.load(clip_run / "checkpoints" / "best.pt", weights_only=False)
+    state = load_checkpoint(clip_run / "checkpoints" / "best.pt")
     initial, _ = load_clip_vision(resolve("tiny/clip").path, pretrained=True)
     moved = [k for k, v in initial.state_dict().items()
              if not torch.equal(state["model"][f"media.encoder.model.{k}"], v)]
     assert len(moved) > 0.9 * len(initial.state_dict()), "gradients reach every CLIP layer"
-    groups = torch.load(clip_run / "checkpoints" / "last.pt", weights_only=False)["optimizer"]["param_groups"]
+    groups = load_checkpoint(clip_run / "checkpoints" / "last.pt")["optimizer"]["param_groups"]
     assert [g["initial_lr"] for g in groups] == [3e-3, 3e-3, 2e-3, 2e-3]  # the CLIP's own learning rate
     assert (clip_run / "image_tower" / "config.json").exists()
     assert json.loads((clip_run / "run.json").read_text())["env"]["image_tower"]["id"] == "tiny/clip"

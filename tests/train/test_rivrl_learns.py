@@ -13,8 +13,7 @@ import json
 
 import numpy as np
 import pytest
-import torch
-from train_helpers import sets
+from train_helpers import load_checkpoint, sets
 from typer.testing import CliRunner
 
 import ccr.train
@@ -90,5 +89,5 @@ def test_the_rivrl_tower_under_baseline_from_the_cli_and_under_dcot(tmp_path, vi
     dcot = train(video_corpus, tmp_path / "dcot", method="dcot", sets=sets(epochs=3, video_encoder="rivrl"),
                  log=lambda _: None)
     assert dcot.best_value > 350
-    state = torch.load(tmp_path / "dcot" / "checkpoints" / "best.pt", weights_only=False)
+    state = load_checkpoint(tmp_path / "dcot" / "checkpoints" / "best.pt")
     assert any(k.startswith("media.attention.") for k in state["model"])

@@ -38,8 +38,8 @@ def same_run(run: Path, reference: Path) -> set[str]:
     """Whether two run directories hold the same metric history and best/last weights; the weights' names."""
     assert history(run) == history(reference)
     for name in ("best.pt", "last.pt"):
-        a = torch.load(run / "checkpoints" / name, weights_only=False)["model"]
-        b = torch.load(reference / "checkpoints" / name, weights_only=False)["model"]
+        a = load_checkpoint(run / "checkpoints" / name)["model"]
+        b = load_checkpoint(reference / "checkpoints" / name)["model"]
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     return set(a)
 
@@ -56,7 +56,33 @@ def sigkill_after_first_epoch(code: str, run: Path) -> dict:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    return torch.load(run / "checkpoints" / "last.pt", weights_only=False)["counters"]
+    return load_checkpoint(run / "checkpoints" / "last.pt")["counters"]
+
+
+_KILL_AT_STEP = """
+import os, signal
+from ccr.train import loop
+step = loop._step
+def killing(state, batch, info):
+    if info.step == {step}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return step(state, batch, info)
+loop._step = killing
+"""
+
+
+def sigkill_at_step(code: str, run: Path, step: int) -> dict:
+    """Run ``code`` (a training call writing ``run``) in a subprocess that SIGKILLs itself once ``step``
+    optimizer steps are done, an exact point mid-epoch; return the counters of the checkpoint it left."""
+    proc = subprocess.run([sys.executable, "-c", _KILL_AT_STEP.format(step=step) + code], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    return load_checkpoint(run / "checkpoints" / "last.pt")["counters"]
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint's tensors on the CPU, wherever the run trained (device-agnostic comparisons)."""
+    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 class _Generator(LossPlugin):

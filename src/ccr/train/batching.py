@@ -14,7 +14,9 @@ Training batch (a dict; keys present only when the method's ``data_keys`` ask fo
 
 The sampler shuffles tuples by (seed, epoch), cuts them into global batches and gives each DDP
 process a contiguous slice, so a run on N processes sees the same global batches as on one, and
-a resumed epoch can skip the batches it already did.
+a resumed epoch can skip the batches it already did. Whatever the data path draws at random (LECCR's
+crops and flips) comes from a stream of the batch's own (``EpochCollate``), so a batch is the same
+whether it is built in this process or in a loader worker, in an uninterrupted epoch or after a resume.
 """
 
 from __future__ import annotations
@@ -192,6 +194,29 @@ class EpochSampler(torch.utils.data.Sampler[list[int]]):
         for b in range(self.skip, self.batches_per_epoch):
             start = b * self.batch_size + self.rank * local
             yield order[start:start + local]
+
+
+def batch_seed(seed: int, epoch: int, first: int = -1) -> int:
+    """A 32-bit seed for (run seed, epoch, a batch's first tuple); -1 stands for the epoch as a whole."""
+    return int(np.random.SeedSequence([seed % 2**32, epoch, first + 1]).generate_state(1)[0])
+
+
+class EpochCollate:
+    """``collate`` under torch's generator forked and seeded by (seed, epoch, the batch's first tuple).
+
+    The first tuple names a batch within an epoch (the order is a permutation, and DDP processes
+    hold disjoint slices), so the draws of a batch never depend on the batches before it: the
+    training step's own stream (dropout) neither feeds nor is fed by the data path, and a resumed
+    epoch, or a loader whose workers take the batches in another order, builds the same batches.
+    """
+
+    def __init__(self, collate: Callable[[list[int]], Batch], seed: int):
+        self.collate, self.seed, self.epoch = collate, seed, 0
+
+    def __call__(self, indices: list[int]) -> Batch:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(batch_seed(self.seed, self.epoch, int(indices[0])))
+            return self.collate(indices)
 
 
 def to_device(batch: Any, device: torch.device) -> Any:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,31 @@ class RunDir:
     def eval_file(self, split: str, lang: str) -> Path:
         return self.root / "eval" / f"{split}.{lang}.json"
 
+    def create(self) -> Path | None:
+        """Make the directory before anything slow runs, or say in one line why it cannot hold a run.
+
+        Returns the topmost directory it made (None if the run directory existed), for ``discard``.
+        """
+        chain = (self.root, *self.root.parents)
+        existing = next(p for p in chain if p.exists())
+        if not existing.is_dir():
+            where = "" if existing == self.root else f" ({existing} is a file)"
+            raise CcrError(f"--out {self.root} is not a directory{where}; give a new directory or a run to resume")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
+        except OSError as e:
+            raise CcrError(f"--out {self.root} cannot be written ({e.strerror or e}); give a writable directory"
+                           ) from None
+        return None if existing == self.root else chain[chain.index(existing) - 1]
+
+    @staticmethod
+    def discard(made: Path | None) -> None:
+        """Remove what ``create`` made if a run failed before writing a file into it."""
+        if made is not None and made.is_dir() and not any(p.is_file() for p in made.rglob("*")):
+            shutil.rmtree(made, ignore_errors=True)
+
     def info(self) -> dict[str, Any]:
         if not self.run_json.exists():
             raise CcrError(f"{self.root} is not a training run (no run.json); train one with ccr train")
@@ -78,6 +105,12 @@ class RunDir:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+VERSION = 2
+"""``last.pt``'s layout. 2: the data loader draws from its own generator and the data path from
+per-batch streams, so a checkpoint taken mid-epoch resumes to the numbers of an uninterrupted
+run. 1 (no ``version``): the loader drew from the global generator, so such a resume differs."""
+
+
 def save(path: Path, state: dict[str, Any]) -> None:
     atomic.write_with(path, lambda tmp: torch.save(state, tmp))
 
@@ -91,19 +124,30 @@ def load(path: Path) -> dict[str, Any]:
         raise CcrError(f"checkpoint {path} is unreadable ({e}); delete it to start over") from None
 
 
-def rng_state() -> dict[str, Any]:
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """One process's global generators: torch (CPU), numpy, python, and its own CUDA device's.
+
+    Only this process's device: a run resumed on a machine with fewer GPUs, or on the CPU, still loads.
+    """
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if device.type != "cuda" or cuda is None:
+        return
+    if isinstance(cuda, list):  # checkpoints before VERSION 2 hold every device's state
+        index = device.index or 0
+        if index >= len(cuda):
+            return
+        cuda = cuda[index]
+    torch.cuda.set_rng_state(cuda, device)
 
 
 def seed_everything(seed: int) -> None:

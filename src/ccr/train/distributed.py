@@ -17,6 +17,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ccr.errors import CcrError
+
 
 @dataclass(frozen=True)
 class World:
@@ -43,11 +45,39 @@ def pick_device(choice: str, local_rank: int = 0) -> torch.device:
     return device
 
 
+def check_device(choice: str, local_rank: int, local_world: int, count: int) -> None:
+    """Refuse a CUDA device this machine does not have, in every process at once, before CUDA says
+    "invalid device ordinal" in one of them while the others wait for it.
+
+    ``choice`` is the ``device`` option, ``count`` the machine's CUDA devices, ``local_world`` the
+    processes on this machine (torchrun's ``LOCAL_WORLD_SIZE``). With ``auto`` (on a GPU machine) or
+    ``cuda`` each process takes the GPU of its local rank, so there must be a GPU per process.
+    """
+    try:
+        device = torch.device("cuda" if choice == "auto" else choice)
+    except RuntimeError:
+        raise CcrError(f"device {choice!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type != "cuda" or (choice == "auto" and count == 0):
+        return
+    have = f"this machine has {count} CUDA device{'' if count == 1 else 's'}"
+    if count == 0:
+        raise CcrError(f"device {choice}: {have}; pass --device cpu")
+    if device.index is not None:
+        if device.index >= count:
+            raise CcrError(f"device {choice}: {have} (cuda:0..cuda:{count - 1}); pick one or pass --device cpu")
+        return
+    processes = max(local_world, local_rank + 1)
+    if processes > count:
+        raise CcrError(f"{processes} processes on this machine need a GPU each, but {have}; start at most {count} "
+                       f"(torchrun --nproc-per-node {count}), or pass --device cpu to run them all on the CPU (gloo)")
+
+
 def setup(device: str = "auto") -> World:
     """Join the process group the launcher describes (if any) and pick this process's device."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    check_device(device, local_rank, int(os.environ.get("LOCAL_WORLD_SIZE", "1")), torch.cuda.device_count())
     dev = pick_device(device, local_rank)
     if size > 1 and not dist.is_initialized():
         if dev.type == "cuda":

@@ -11,8 +11,8 @@ CLIP's own interpolates the position embeddings (LECCR: 384, i.e. 12 x 12 patche
 
 Training images are augmented as LECCR does (``image_augment``): a random crop of 50-100% of the
 area at an aspect ratio of 3:4 to 4:3, resized to the input side, flipped half the time. The draws
-come from torch's global generator, which the loop seeds and checkpoints, so runs repeat under a
-seed and resume exactly; validation and ``ccr evaluate`` see the plain preprocessing.
+come from torch's generator, which the loop seeds per batch (``batching.EpochCollate``), so runs
+repeat under a seed and resume exactly; validation and ``ccr evaluate`` see the plain preprocessing.
 
 The run directory keeps the vision config and the preprocessor (``image_tower/``), so a trained
 run loads offline; the weights live in the checkpoints with everything else.

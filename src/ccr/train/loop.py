@@ -25,7 +25,7 @@ from ccr.errors import CcrError
 from ccr.train import checkpoint as ckpt
 from ccr.train import distributed, optim
 from ccr.train.api import instantiate
-from ccr.train.batching import EpochSampler, to_device
+from ccr.train.batching import EpochCollate, EpochSampler, batch_seed, to_device
 from ccr.train.config import TrainConfig
 from ccr.train.methods import get as get_method
 from ccr.train.methods.base import AuxObjective, Method, StepInfo
@@ -80,6 +80,7 @@ class Loop:
     scaler: torch.amp.GradScaler
     aux: list[tuple[AuxObjective, torch.optim.Optimizer]]
     sampler: EpochSampler
+    collate: EpochCollate
     loader: torch.utils.data.DataLoader
     amp: bool
     writer: Any = None  # TensorBoard, when installed
@@ -103,12 +104,17 @@ def train(corpus: Path | str, out: Path | str, *, method: str = "baseline", conf
     """
     method_cls = get_method(method)
     setup = getattr(method_cls, "prepare_run", prepare)
+    run = ckpt.RunDir(out)
+    made = run.create()
     try:
-        prep = setup(corpus, ckpt.RunDir(out), method, method_cls, config=config, sets=sets, overrides=overrides,
+        prep = setup(corpus, run, method, method_cls, config=config, sets=sets, overrides=overrides,
                      fresh=fresh, log=log)
         if prep.world.main and on_config:
             on_config(prep.cfg, prep.method_cfg)
         return fit(prep, method_cls)
+    except BaseException:
+        run.discard(made)  # a mistake found before the first file leaves no empty directory behind
+        raise
     finally:
         distributed.teardown()
 
@@ -153,13 +159,15 @@ def _build(prep: Prepared, method_cls: type[Method], counters: Counters) -> Loop
     per_epoch = sampler.batches_per_epoch
     optimizer = optim.build_optimizer(model, cfg, aux)
     amp = optim.amp_enabled(cfg, world.device)
-    loader = torch.utils.data.DataLoader(range(len(data)), batch_sampler=sampler, collate_fn=data.collate,
-                                         num_workers=cfg.num_workers)
+    collate = EpochCollate(data.collate, cfg.seed)
+    # a generator of its own: the iterator draws its workers' base seed from it, not from the global one
+    loader = torch.utils.data.DataLoader(range(len(data)), batch_sampler=sampler, collate_fn=collate,
+                                         num_workers=cfg.num_workers, generator=torch.Generator())
     return Loop(prep, model, forward, optimizer,
                 optim.build_scheduler(optimizer, cfg, total=per_epoch * cfg.epochs, steps_per_epoch=per_epoch,
                                       halvings=lambda: counters.halvings),
                 optim.grad_scaler(amp), list(zip(aux, optim.build_aux_optimizers(aux), strict=True)), sampler,
-                loader, amp, _tensorboard(prep))
+                collate, loader, amp, _tensorboard(prep))
 
 
 def _tensorboard(prep: Prepared) -> Any:
@@ -180,7 +188,11 @@ def _restore(loop: Loop, state: dict[str, Any]) -> None:
     for (_, opt), opt_state in zip(loop.aux, state["aux"], strict=True):
         opt.load_state_dict(opt_state)
     rng = state["rng"][loop.prep.world.rank] if loop.prep.world.rank < len(state["rng"]) else state["rng"][0]
-    ckpt.set_rng_state(rng)
+    ckpt.set_rng_state(rng, loop.prep.world.device)
+    if state.get("version", 1) < ckpt.VERSION:
+        loop.prep.log(f"note: {loop.prep.run.last} was written by an earlier ccr whose data loader drew from the "
+                      f"global random generator; it resumes, but the numbers from here on may differ from an "
+                      f"uninterrupted run (--fresh starts over)")
 
 
 def _run_epochs(loop: Loop, c: Counters) -> None:
@@ -200,7 +212,7 @@ def _epochs(loop: Loop, c: Counters) -> None:
     loop.model.train()  # from_pretrained leaves the text encoder in eval mode
     loop.model.on_train_start(loop.prep.data)
     while c.epoch < cfg.epochs:
-        loop.sampler.set_epoch(c.epoch, skip=c.step_in_epoch)
+        _start_epoch(loop, c)
         loop.model.on_epoch_start(loop.info(c))
         start = time.perf_counter()
         with loop.prep.progress(f"epoch {c.epoch + 1}/{cfg.epochs}", len(loop.sampler) * cfg.batch_size) as bar:
@@ -219,6 +231,13 @@ def _epochs(loop: Loop, c: Counters) -> None:
         _end_epoch(loop, c)
         if c.finished:
             break
+
+
+def _start_epoch(loop: Loop, c: Counters) -> None:
+    """Every random stream of the data path as a function of (seed, epoch), at the batch a resume continues from."""
+    loop.sampler.set_epoch(c.epoch, skip=c.step_in_epoch)
+    loop.collate.epoch = c.epoch
+    loop.loader.generator.manual_seed(batch_seed(loop.cfg.seed, c.epoch))
 
 
 def _clock(c: Counters, start: float) -> None:
@@ -309,16 +328,17 @@ def _weights(loop: Loop, c: Counters) -> dict[str, Any]:
 
 def _save_last(loop: Loop, c: Counters) -> None:
     """``last.pt``: weights plus everything needed to continue; every process's RNG state."""
-    rngs = [ckpt.rng_state()]
+    own = ckpt.rng_state(loop.prep.world.device)
+    rngs = [own]
     if loop.prep.world.distributed:
         rngs = [None] * loop.prep.world.size
-        torch.distributed.all_gather_object(rngs, ckpt.rng_state())
+        torch.distributed.all_gather_object(rngs, own)
     if not loop.prep.world.main:
         return
     state = _weights(loop, c) | {
         "optimizer": loop.optimizer.state_dict(), "scheduler": loop.scheduler.state_dict(),
         "scaler": loop.scaler.state_dict(), "aux": [opt.state_dict() for _, opt in loop.aux],
-        "counters": dataclasses.asdict(c), "rng": rngs,
+        "counters": dataclasses.asdict(c), "rng": rngs, "version": ckpt.VERSION,
     }
     ckpt.save(loop.prep.run.last, state)
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import shutil
 
+import polars as pl
 import pytest
 from rgtr_helpers import rgtr_sets
 
 from ccr.errors import CcrError
+from ccr.pipeline.corpus import Commit, Corpus
 from ccr.pipeline.ingest.stage import ingest
 from ccr.pipeline.runner import RunOptions
 from ccr.train.loop import train
@@ -56,6 +58,29 @@ def test_bad_windows_and_missing_features_are_left_out_and_counted(grounding_cor
                     "window clipped to the video": 1},
     }
     assert env["n_train"] == 160 + 1  # the synthetic queries plus 9005
+
+
+def test_non_finite_windows_of_an_older_corpus_are_left_out_not_a_crash(grounding_corpus, tmp_path):
+    """Ingest refuses NaN/inf windows now; a corpus ingested before may hold them, so they are written
+    here as a shard of their own, beside the rows ingest made. The matcher never sees them."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(grounding_corpus, corpus)
+    opened = Corpus.open(corpus)
+    first = opened.table("captions").filter(pl.col("split") == "train").sort("caption_id").row(0, named=True)
+    rows = [first | {"caption_id": str(qid), "qid": str(qid), "relevant_windows": windows,
+                     "relevant_clip_ids": None, "saliency_scores": None}
+            for qid, windows in ((9101, [[float("nan"), 6.0]]), (9102, [[2.0, float("inf")], [2.0, 6.0]]))]
+    shard = opened.shard_path("captions", "older", "nan", "0")
+    opened.write_shard("captions", rows, shard)
+    opened.commit(Commit(stage="older", fingerprint="nan", key="0", files={"captions": str(shard.relative_to(corpus))},
+                         rows={"captions": len(rows)}))
+
+    lines: list[str] = []
+    train(corpus, tmp_path / "run", method="rgtr", sets=rgtr_sets(epochs=1, lang="en"), log=lines.append)
+    (skipped,) = [line for line in lines if line.startswith("training queries:")]
+    assert "no usable window 1, e.g. qid 9101" in skipped and "non-finite window dropped 2, e.g. qid 9101" in skipped
+    env = json.loads((tmp_path / "run" / "run.json").read_text())["env"]
+    assert env["n_train"] == 160 + 1  # the synthetic queries plus 9102's finite window
 
 
 def test_corpus_without_grounding_rows_is_a_one_line_error(synth_corpus, tmp_path):

@@ -1,6 +1,7 @@
 """An RGTR run killed with SIGKILL mid-training and started again ends exactly where an
 uninterrupted run ends: same metric history, same best and last weights (anchors included).
-Checkpoints every 2 steps, so the kill lands mid-epoch most of the time."""
+Checkpoints every 2 steps, so the kill lands mid-epoch most of the time. Pinned to the CPU, where
+training is bit-reproducible (CUDA kernels need not be)."""
 
 from rgtr_helpers import rgtr_sets
 from train_helpers import same_run, sigkill_after_first_epoch
@@ -9,7 +10,7 @@ from ccr.train.loop import train
 
 
 def test_rgtr_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, grounding_corpus):
-    args = rgtr_sets(epochs=3, checkpoint_every=2, lang="en")
+    args = rgtr_sets(epochs=3, checkpoint_every=2, lang="en", device="cpu")
     train(grounding_corpus, tmp_path / "reference", method="rgtr", sets=args, log=lambda _: None)
 
     run = tmp_path / "killed"

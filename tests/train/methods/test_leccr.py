@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from methods_helpers_nc import MEDIA_DIM, STEP, build, history, train_run, trained_and_untrained_sumr
-from train_helpers import sets
+from train_helpers import load_checkpoint, sets
 
 import ccr.train
 from ccr.caption.slots import STAGE, SlotsConfig
@@ -130,7 +130,7 @@ def test_corpus_slots_from_ccr_slots_feed_training_and_the_gallery(tmp_path):
     out = tmp_path / "run"
     result = train(corpus, out, method="leccr", sets=sets(epochs=3, slots="corpus"), log=lambda _: None)
     assert result.best_value > 200  # chance is about 80
-    state = torch.load(out / "checkpoints" / "best.pt", weights_only=False)
+    state = load_checkpoint(out / "checkpoints" / "best.pt")
     assert state["env"]["slots"] == "slots-k2-minilm" and "queries" not in state["model"]
     model = ccr.train.load(out)
     records = eval_records(Corpus.open(corpus), "test", "de")

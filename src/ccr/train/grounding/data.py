@@ -9,13 +9,15 @@ else its parent's.
 
 Bad rows never stop a run and are never dropped in silence. Training leaves out queries whose
 video has no features or that have no usable window; windows of zero length, wholly outside the
-video or past the ``max_frames`` cut are dropped, windows reaching past the video are clipped,
-and one log line counts every case (``Skips``). Evaluation scores the ground truth as stored, as
-the standard evaluation does, and leaves out only queries it cannot score (no window, no features).
+video, past the ``max_frames`` cut or not two finite numbers (NaN, inf) are dropped, windows
+reaching past the video are clipped, and one log line counts every case (``Skips``). Evaluation
+scores the ground truth as stored, as the standard evaluation does, and leaves out only queries it
+cannot score (no window, no features).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -197,7 +199,11 @@ def timeline(n_clips: int, duration: float | None, max_frames: int, clip_len: fl
 def usable_windows(windows: list[list[float]], line: Timeline, qid: str, skips: Skips) -> list[list[float]]:
     """Windows in seconds -> (centre, width) in 0..1 of the timeline, bad ones dropped or clipped."""
     spans = []
-    for start, end in windows:
+    for window in windows:
+        if not _finite_pair(window):  # ingest now refuses these; older corpora may still hold them
+            skips.window("non-finite window dropped", qid)
+            continue
+        start, end = window
         if end <= start:
             skips.window("zero-length window dropped", qid)
         elif start >= line.duration or end <= 0:
@@ -210,6 +216,11 @@ def usable_windows(windows: list[list[float]], line: Timeline, qid: str, skips: 
             lo, hi = max(start, 0.0) / line.seconds, min(end, line.seconds) / line.seconds
             spans.append([(lo + hi) / 2, hi - lo])
     return spans
+
+
+def _finite_pair(window: Any) -> bool:
+    return (isinstance(window, list | tuple) and len(window) == 2
+            and all(isinstance(x, int | float) and math.isfinite(x) for x in window))
 
 
 def saliency_labels(q: Queries, i: int, spans: list[list[float]], n_clips: int) -> np.ndarray:
