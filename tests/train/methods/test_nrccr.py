@@ -13,6 +13,7 @@ import json
 import pytest
 import torch
 from methods_helpers_nc import STEP, batch, build, history, train_run, trained_and_untrained_sumr
+from train_helpers import load_checkpoint
 
 import ccr.train
 from ccr.errors import CcrError
@@ -81,7 +82,7 @@ def test_validation_weighs_native_queries_0_8_as_nrccr_validate_py(nrccr_run, sy
 
 
 def test_the_discriminator_is_stepped_by_its_own_optimizer(nrccr_run):
-    state = torch.load(nrccr_run / "checkpoints" / "last.pt", weights_only=False)
+    state = load_checkpoint(nrccr_run / "checkpoints" / "last.pt")
     discriminator = [k for k in state["model"] if ".discriminator." in k]
     assert len(discriminator) == 6  # three linear layers
     (aux,) = state["aux"]
