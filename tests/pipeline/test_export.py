@@ -108,3 +108,18 @@ def test_video_features_export_as_bigfile_with_video2frames(tmp_path):
     assert ids == ["v1_0", "v1_1", "v1_2", "v2_0", "v2_1"]
     np.testing.assert_array_equal(arr, np.concatenate([arrays["v1"], arrays["v2"]]))
     assert read_video2frames(feat / "video2frames.txt") == {"v1": ["v1_0", "v1_1", "v1_2"], "v2": ["v2_0", "v2_1"]}
+
+
+def test_named_test_sets_export_by_name(tmp_path):
+    src = tmp_path / "c.jsonl"
+    src.write_text('{"media_id": "a", "split": "train", "text": "a dog", "path": "a.jpg"}\n'
+                   '{"media_id": "b", "split": "test_2017_flickr", "text": "a cat", "path": "b.jpg"}\n')
+    ingest("jsonl", src, tmp_path / "corpus", options=QUIET)
+    arrays = {"a": np.zeros((1, 4), np.float32), "b": np.ones((1, 4), np.float32)}
+    _add_features(Corpus.open(tmp_path / "corpus"), "feat", arrays)
+    export(tmp_path / "corpus", tmp_path / "pq", splits="test_2017_flickr")
+    assert pl.read_parquet(tmp_path / "pq" / "captions.parquet")["text"].to_list() == ["a cat"]
+    export(tmp_path / "corpus", tmp_path / "out", fmt="nrccr", features=["feat"])
+    ids, arr = read_npy_features(tmp_path / "out" / "FeatureData" / "feat" / "test_2017_flickr-feat.npy",
+                                 tmp_path / "out" / "FeatureData" / "test_2017_flickr_id.txt")
+    assert ids == ["b"] and arr.tolist() == [[1.0] * 4]

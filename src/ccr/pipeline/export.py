@@ -16,7 +16,7 @@ import numpy as np
 from ccr import languages
 from ccr.errors import CcrError
 from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.schema import SPLITS
+from ccr.pipeline.schema import SPLIT_RULE, is_split
 
 if TYPE_CHECKING:
     import polars as pl
@@ -41,9 +41,9 @@ def _split_list(spec: str | None, *, check_lang: bool) -> list[str] | None:
     items = [s.strip() for s in spec.split(",") if s.strip()]
     if check_lang:
         return [languages.check(x) for x in items]
-    bad = [s for s in items if s not in SPLITS]
+    bad = [s for s in items if not is_split(s)]
     if bad:
-        raise CcrError(f"unknown split {bad[0]!r}; use {', '.join(SPLITS)}")
+        raise CcrError(f"unknown split {bad[0]!r}; use one of {SPLIT_RULE}")
     return items
 
 
@@ -104,10 +104,8 @@ def export_features(corpus: Corpus, name: str, out: Path, media: pl.DataFrame) -
         return [out / "feature.bin", out / "id.txt", out / "shape.txt", out / "video2frames.txt"]
     written = []
     split_of = dict(zip(media["media_id"].to_list(), media["split"].to_list()))
-    for split in SPLITS:
+    for split in sorted({split_of[m] for m in ids}):  # named test sets (test_2017_flickr) get their own files
         split_ids = [m for m in ids if split_of[m] == split]
-        if not split_ids:
-            continue
         arr = np.stack([store.get(m).astype(np.float32).mean(axis=0) for m in split_ids])
         npy, idf = out / f"{split}-{name}.npy", out.parent / f"{split}_id.txt"
         write_npy_features(npy, idf, split_ids, arr)

@@ -6,6 +6,8 @@ guessing; columns a stage adds beyond these keep the type the stage gave them.
 
 from __future__ import annotations
 
+import re
+
 SCHEMA_VERSION = 1
 
 ID_COLUMN = {
@@ -18,7 +20,21 @@ ID_COLUMN = {
 
 ORIGINS = ("human", "mt", "bt")
 MODALITIES = ("image", "video")
-SPLITS = ("train", "val", "test")
+# Splits are train, val and test, and named evaluation sets: benchmarks ship several test sets
+# (Multi30K: test_2016_flickr, test_2017_flickr, test_2017_mscoco, test_2018_flickr), which keep
+# their names so that one corpus holds them side by side and `ccr evaluate --split test_2017_flickr`
+# scores one of them. A name goes into file names (eval/{split}.{lang}.json): a narrow alphabet.
+EVAL_SPLIT = r"(val|test)(_[a-z0-9][a-z0-9_]*)?"  # a regex polars can take too (anchored: ^...$)
+SPLIT_RULE = "train, val, test or a named test_*/val_* split such as test_2017_flickr"
+
+
+def is_split(name: object) -> bool:
+    return name == "train" or is_eval_split(name)
+
+
+def is_eval_split(name: object) -> bool:
+    """A split whose captions are evaluation queries: val and test, named ones included."""
+    return isinstance(name, str) and re.fullmatch(EVAL_SPLIT, name) is not None
 
 
 def column_types() -> dict[str, dict[str, object]]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ccr.errors import CcrError
 from ccr.pipeline.corpus import Corpus, join_side
-from ccr.pipeline.schema import SPLITS
+from ccr.pipeline.schema import SPLIT_RULE, is_split
 from ccr.report.spill import Spill, part_of, shard_batches, shard_columns
 
 if TYPE_CHECKING:
@@ -103,8 +103,8 @@ def read_corpus(corpus: Corpus, work: Path, langs: str | Sequence[str] | None, s
         raise CcrError(f"--limit {limit}: give a positive number of rows")
     wanted_langs, wanted_splits = _values(langs), _values(splits)
     for value in wanted_splits or []:
-        if value not in SPLITS:
-            raise CcrError(f"--split {value!r}: use one of {', '.join(SPLITS)}")
+        if not is_split(value):
+            raise CcrError(f"--split {value!r}: use one of {SPLIT_RULE}")
     types = column_types()
     files = corpus.files("captions")
     parts = max(1, math.ceil(_total_rows(files) / PART_ROWS))

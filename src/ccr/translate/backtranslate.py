@@ -17,6 +17,7 @@ from ccr.errors import CcrError
 from ccr.models import ResolvedModel, resolve, resolve_entry, role_entry
 from ccr.pipeline.corpus import Corpus
 from ccr.pipeline.runner import Plan, Stage
+from ccr.pipeline.schema import EVAL_SPLIT
 from ccr.translate import worker
 from ccr.translate.routes import provenance, resolve_routes, run_languages
 from ccr.translate.schedule import items_from
@@ -25,7 +26,6 @@ from ccr.translate.select import choose_mt_models, mt_rows
 if TYPE_CHECKING:
     import polars as pl
 
-TEST_SPLITS = ("val", "test")
 
 
 @dataclass
@@ -65,7 +65,7 @@ def plan(corpus: Corpus, cfg: BacktranslateConfig) -> Plan:
             parts.append(items_from(mt, route, "bt", reference=pl.col("_source_text")))
             if cfg.test_queries:
                 queries = captions.filter(human & (pl.col("lang") == route.src)
-                                          & pl.col("split").is_in(list(TEST_SPLITS)))
+                                          & pl.col("split").str.contains(f"^{EVAL_SPLIT}$"))
                 parts.append(items_from(queries, route, "mt"))
         return pl.concat(parts)
 

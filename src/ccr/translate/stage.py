@@ -14,7 +14,7 @@ from ccr.config import runtime_field
 from ccr.errors import CcrError
 from ccr.pipeline.corpus import Corpus
 from ccr.pipeline.runner import Plan, Stage
-from ccr.pipeline.schema import SPLITS
+from ccr.pipeline.schema import SPLIT_RULE, is_split
 from ccr.translate import worker
 from ccr.translate.routes import provenance, resolve_routes, run_languages
 from ccr.translate.schedule import items_from
@@ -30,9 +30,9 @@ class TranslateConfig(worker.MarianOptions):
 
 def plan(corpus: Corpus, cfg: TranslateConfig) -> Plan:
     langs = run_languages(cfg.lang)
-    unknown = [s for s in cfg.split if s not in SPLITS]
+    unknown = [s for s in cfg.split if not is_split(s)]
     if unknown:
-        raise CcrError(f"--split {','.join(unknown)}: use one or more of {', '.join(SPLITS)}")
+        raise CcrError(f"--split {','.join(unknown)}: use one or more of {SPLIT_RULE}")
     routes = resolve_routes([("en", lang) for lang in langs], models=cfg.model, prefixes=cfg.prefix, tiny=cfg.tiny,
                             aliases=cfg.aliases)
 

@@ -340,7 +340,7 @@ def test_charades_text_format(tmp_path: Path) -> None:
         ("3MSZA#2", "3MSZA", "person opening a door.", [[0.0, 6.9]]),
         ("AO8RW#6", "AO8RW", "a person is putting a book on a shelf.", [[5.2, 12.0]]),
     ]
-    assert captions[0].extra == {"qid": "3MSZA#1", "duration": None, "relevant_windows": [[24.3, 30.4]]}
+    assert captions[0].extra == {"qid": "3MSZA#1", "relevant_windows": [[24.3, 30.4]]}
     assert [b.source for b in bad] == [f"{src}:3", f"{src}:4", f"{src}:5"]
     assert "UTF-8" in bad[2].reason
 

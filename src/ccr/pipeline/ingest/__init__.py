@@ -47,6 +47,10 @@ READERS: dict[str, Reader] = {
 }
 
 
+# Formats that read a directory as well as a single file; the others read exactly one regular file.
+DIRECTORY_FORMATS = frozenset({"multi30k", "nrccr"})
+
+
 def formats() -> list[str]:
     return sorted(READERS)
 

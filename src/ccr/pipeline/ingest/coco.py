@@ -42,7 +42,7 @@ def read(src: Path, opts: IngestOptions) -> Iterator[Record]:
         elif not isinstance(file_name, str):
             yield BadRecord(where, "image 'file_name' missing or not a string", row_id=media_id)
         else:
-            yield Media(media_id=media_id, split=split, modality=modality, path=file_name)
+            yield Media(media_id=media_id, split=split, modality=modality, path=file_name, source=where)
     for i, ann in enumerate(doc["annotations"]):
         where = f"{src}:annotations[{i}]"
         if not isinstance(ann, dict):
@@ -58,7 +58,7 @@ def read(src: Path, opts: IngestOptions) -> Iterator[Record]:
         elif not isinstance(text, str):
             yield BadRecord(where, "annotation 'caption' missing or not a string", row_id=caption_id)
         else:
-            yield Caption(caption_id=caption_id, media_id=media_id, split=split, lang=lang, text=text)
+            yield Caption(caption_id=caption_id, media_id=media_id, split=split, lang=lang, text=text, source=where)
 
 
 def read_karpathy(src: Path, opts: IngestOptions) -> Iterator[Record]:
@@ -92,7 +92,7 @@ def _karpathy_media(image: Any, where: str, split_override: str | None, modality
     filepath = image.get("filepath")
     path = f"{filepath}/{filename}" if isinstance(filepath, str) and filepath else filename
     resolved = split_override or ("train" if split == "restval" else split)
-    return Media(media_id=media_id, split=resolved, modality=modality, path=path)
+    return Media(media_id=media_id, split=resolved, modality=modality, path=path, source=where)
 
 
 def _karpathy_sentences(sentences: list[Any], media: Media, where: str, lang: str) -> Iterator[Record]:
@@ -108,4 +108,5 @@ def _karpathy_sentences(sentences: list[Any], media: Media, where: str, lang: st
         elif not isinstance(text, str):
             yield BadRecord(at, "sentence 'raw' missing or not a string", row_id=caption_id)
         else:
-            yield Caption(caption_id=caption_id, media_id=media.media_id, split=media.split, lang=lang, text=text)
+            yield Caption(caption_id=caption_id, media_id=media.media_id, split=media.split, lang=lang, text=text,
+                          source=at, media=media)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ccr.errors import CcrError
 from ccr.pipeline.ingest.grounding import GROUNDING_KEYS, grounding_extra
 from ccr.pipeline.ingest.records import BadRecord, Caption, Media, Record
-from ccr.pipeline.ingest.textio import as_id, as_number, guess_split, iter_jsonl, iter_lines
+from ccr.pipeline.ingest.textio import as_id, guess_split, iter_jsonl, iter_lines
 
 if TYPE_CHECKING:
     from ccr.pipeline.ingest import IngestOptions
@@ -25,7 +25,10 @@ Row = tuple[str, dict[str, Any] | BadRecord]
 
 _TEXT_COLUMNS = ("split", "lang", "path", "modality", "origin", "parent_id", "model")
 _LIST_COLUMNS = {"relevant_windows", "relevant_clip_ids", "saliency_scores"}
+COLUMNS = ("media_id", "caption_id", "text", *_TEXT_COLUMNS, *GROUNDING_KEYS)
+_REQUIRED = ("media_id", "text")
 _PARQUET_BATCH = 8192
+_JSONL_PROBE = 1000  # jsonl has no header: the columns are the keys of its first rows
 
 
 def read_jsonl(src: Path, opts: IngestOptions) -> Iterator[Record]:
@@ -39,6 +42,69 @@ def read_csv(src: Path, opts: IngestOptions) -> Iterator[Record]:
 
 def read_parquet(src: Path, opts: IngestOptions) -> Iterator[Record]:
     yield from _records(_parquet_rows(src), src, opts)
+
+
+def parse_columns(specs: list[str]) -> dict[str, str]:
+    """``--column OURS=THEIRS`` values as a mapping; a malformed one is an argument error, never ignored."""
+    columns: dict[str, str] = {}
+    for spec in specs:
+        ours, sep, theirs = (part.strip() for part in spec.partition("="))
+        if not sep or not ours or not theirs:
+            raise CcrError(f"--column {spec!r}: expected OURS=THEIRS, e.g. --column text=caption")
+        if columns.get(ours, theirs) != theirs:
+            raise CcrError(f"--column {spec!r}: {ours!r} is already mapped to {columns[ours]!r}; map it once")
+        columns[ours] = theirs
+    return columns
+
+
+def check_columns(fmt: str, src: Path, columns: dict[str, str]) -> None:
+    """Refuse, before any row is read, a mapping that names no column of the source, and a source
+    without the columns every row needs: otherwise every row would become a failure."""
+    header = _HEADERS.get(fmt)
+    if header is None:
+        if columns:
+            raise CcrError(f"--column maps the columns of jsonl, csv and parquet sources; {fmt} has its own layout")
+        return
+    for ours, theirs in columns.items():
+        if ours not in COLUMNS:
+            raise CcrError(f"--column {ours}={theirs}: {ours!r} is not a ccr column; use one of {', '.join(COLUMNS)}")
+    have = header(src)
+    if have is None:  # an empty source: nothing to map, and no row will fail for it
+        return
+    listing = ", ".join(repr(c) for c in have[:20]) + (", ..." if len(have) > 20 else "") or "none"
+    for ours, theirs in columns.items():
+        if theirs not in have:
+            raise CcrError(f"--column {ours}={theirs}: {src} has no column {theirs!r} (it has {listing})")
+    for name in _REQUIRED:
+        if name not in columns and name not in have:
+            raise CcrError(f"{src} has no {name!r} column (it has {listing}); "
+                           f"name the one that holds it with --column {name}=THEIRS")
+
+
+def _csv_header(src: Path) -> list[str] | None:
+    for _, line in iter_lines(src):
+        if isinstance(line, BadRecord):
+            raise _header_not_utf8(src)
+        return next(csv.reader([line]), [])
+    return None
+
+
+def _header_not_utf8(src: Path) -> CcrError:
+    return CcrError(f"{src}: the header line is not UTF-8; expected a CSV header naming the columns")
+
+
+def _jsonl_keys(src: Path) -> list[str] | None:
+    keys: dict[str, None] = {}
+    for n, (_, row) in enumerate(iter_jsonl(src)):
+        if n == _JSONL_PROBE:
+            break
+        if not isinstance(row, BadRecord):
+            keys.update(dict.fromkeys(row))
+    return list(keys) or None
+
+
+def _parquet_header(src: Path) -> list[str] | None:
+    return list(_parquet_file(src).schema_arrow.names)
 
 
 def _csv_rows(src: Path) -> Iterator[Row]:
@@ -57,7 +123,7 @@ def _csv_rows(src: Path) -> Iterator[Row]:
     reader = csv.reader(lines())
     header = next(reader, None)
     if bad and bad[0][0] == 1:
-        raise CcrError(f"{src}: the header line is not UTF-8; expected a CSV header naming the columns")
+        raise _header_not_utf8(src)
     if header is None:
         return
     for values in reader:
@@ -75,21 +141,28 @@ def _csv_rows(src: Path) -> Iterator[Row]:
         yield record.source, record
 
 
-def _parquet_rows(src: Path) -> Iterator[Row]:
+def _parquet_file(src: Path) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if not src.is_file():
         raise CcrError(f"{src}: no such file")
     try:
-        table = pq.ParquetFile(src)
+        return pq.ParquetFile(src)
     except (OSError, pa.ArrowException) as err:
         raise CcrError(f"{src}: not a readable Parquet file ({err})") from None
+
+
+def _parquet_rows(src: Path) -> Iterator[Row]:
     index = 0
-    for batch in table.iter_batches(batch_size=_PARQUET_BATCH):
+    for batch in _parquet_file(src).iter_batches(batch_size=_PARQUET_BATCH):
         for row in batch.to_pylist():
             index += 1
             yield f"{src}:{index}", row
+
+
+_HEADERS: dict[str, Callable[[Path], list[str] | None]] = {"jsonl": _jsonl_keys, "csv": _csv_header,
+                                                          "parquet": _parquet_header}
 
 
 def _records(rows: Iterator[Row], src: Path, opts: IngestOptions) -> Iterator[Record]:
@@ -112,15 +185,17 @@ def _records(rows: Iterator[Row], src: Path, opts: IngestOptions) -> Iterator[Re
             k = counts.get((media_id, lang), 0)
             counts[(media_id, lang)] = k + 1
             caption_id = f"{media_id}#{lang}#{k}"
+        media = Media(
+            media_id=media_id,
+            split=split,
+            modality=values.get("modality") or opts.modality or "image",
+            path=values.get("path"),
+            duration=values.get("duration"),
+            source=where,
+        )
         if media_id not in seen:
             seen.add(media_id)
-            yield Media(
-                media_id=media_id,
-                split=split,
-                modality=values.get("modality") or opts.modality or "image",
-                path=values.get("path"),
-                duration=values.get("duration"),
-            )
+            yield media
         yield Caption(
             caption_id=caption_id,
             media_id=media_id,
@@ -131,6 +206,8 @@ def _records(rows: Iterator[Row], src: Path, opts: IngestOptions) -> Iterator[Re
             parent_id=values.get("parent_id"),
             model=values.get("model"),
             extra=values["extra"],
+            source=where,
+            media=media,
         )
 
 
@@ -171,10 +248,10 @@ def _values(row: dict[str, Any], columns: dict[str, str]) -> dict[str, Any] | st
         if value is not None and not isinstance(value, str):
             return f"'{name}' is not a string"
         out[name] = value
-    duration = get("duration")
-    if duration is not None and as_number(duration) is None:
-        return "'duration' is not a number"
-    out["duration"] = as_number(duration)
+    duration = grounding_extra({} if get("duration") is None else {"duration": get("duration")})
+    if isinstance(duration, str):
+        return duration
+    out["duration"] = duration.get("duration")
     grounding = {key: get(key) for key in GROUNDING_KEYS if key != "duration" and get(key) is not None}
     if grounding and out["duration"] is not None:
         grounding["duration"] = out["duration"]

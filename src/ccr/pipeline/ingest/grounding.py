@@ -7,6 +7,7 @@ row the first time it is seen.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,10 +36,14 @@ def read(src: Path, opts: IngestOptions) -> Iterator[Record]:
             yield BadRecord(f"{src}:{lineno}", parsed, row_id=as_id(row.get("qid")))
             continue
         vid, caption_id, text, extra = parsed
+        where = f"{src}:{lineno}"
+        media = Media(media_id=vid, split=split, modality=modality, path=f"{vid}.mp4", duration=extra.get("duration"),
+                      source=where)
         if vid not in seen:
             seen.add(vid)
-            yield Media(media_id=vid, split=split, modality=modality, path=f"{vid}.mp4", duration=extra.get("duration"))
-        yield Caption(caption_id=caption_id, media_id=vid, split=split, lang=lang, text=text, extra=extra)
+            yield media
+        yield Caption(caption_id=caption_id, media_id=vid, split=split, lang=lang, text=text, extra=extra,
+                      source=where, media=media)
 
 
 def read_charades(src: Path, opts: IngestOptions) -> Iterator[Record]:
@@ -67,16 +72,22 @@ def _read_charades_text(src: Path, opts: IngestOptions) -> Iterator[Record]:
             continue
         vid = match["vid"]
         caption_id = f"{vid}#{lineno}"
+        where = f"{src}:{lineno}"
         try:
             window = [float(match["start"]), float(match["end"])]
         except ValueError:
-            yield BadRecord(f"{src}:{lineno}", "start or end is not a number", row_id=caption_id)
+            yield BadRecord(where, "start or end is not a number", row_id=caption_id)
             continue
+        extra = grounding_extra({"qid": caption_id, "relevant_windows": [window]})
+        if isinstance(extra, str):
+            yield BadRecord(where, extra, row_id=caption_id)
+            continue
+        media = Media(media_id=vid, split=split, modality=modality, path=f"{vid}.mp4", source=where)
         if vid not in seen:
             seen.add(vid)
-            yield Media(media_id=vid, split=split, modality=modality, path=f"{vid}.mp4")
-        extra = {"qid": caption_id, "duration": None, "relevant_windows": [window]}
-        yield Caption(caption_id=caption_id, media_id=vid, split=split, lang=lang, text=match["text"], extra=extra)
+            yield media
+        yield Caption(caption_id=caption_id, media_id=vid, split=split, lang=lang, text=match["text"], extra=extra,
+                      source=where, media=media)
 
 
 GROUNDING_KEYS = ("qid", "duration", "relevant_windows", "relevant_clip_ids", "saliency_scores")
@@ -107,24 +118,28 @@ def grounding_extra(values: dict[str, Any]) -> dict[str, Any] | str:
             return "'qid' is not an integer/string"
         extra["qid"] = values["qid"]
     if "duration" in values:
-        duration = as_number(values["duration"])
+        duration = _seconds(values["duration"])
         if duration is None:
-            return "'duration' is not a number"
+            return f"'duration' {values['duration']!r} is not a finite number of seconds >= 0"
         extra["duration"] = duration
     if "relevant_windows" in values:
         windows = values["relevant_windows"]
-        if not _is_list_of(windows, lambda w: isinstance(w, list) and len(w) == 2 and _all_numbers(w)):
+        if not isinstance(windows, list):
             return "'relevant_windows' is not a list of [start, end] pairs"
+        bad = next((w for w in windows if not _is_window(w)), None)
+        if bad is not None:
+            # the RGTR matcher cannot take NaN, infinite, negative or reversed windows: refused here
+            return f"'relevant_windows' holds {bad!r}: each window must be [start, end] seconds, 0 <= start <= end"
         extra["relevant_windows"] = [[float(s), float(e)] for s, e in windows]
     if "relevant_clip_ids" in values:
         clip_ids = values["relevant_clip_ids"]
-        if not _is_list_of(clip_ids, lambda c: isinstance(c, int) and not isinstance(c, bool)):
-            return "'relevant_clip_ids' is not a list of integers"
+        if not _is_list_of(clip_ids, lambda c: isinstance(c, int) and not isinstance(c, bool) and c >= 0):
+            return "'relevant_clip_ids' is not a list of integers >= 0"
         extra["relevant_clip_ids"] = clip_ids
     if "saliency_scores" in values:
         scores = values["saliency_scores"]
-        if not _is_list_of(scores, lambda s: isinstance(s, list) and _all_numbers(s)):
-            return "'saliency_scores' is not a list of score lists"
+        if not _is_list_of(scores, lambda s: isinstance(s, list) and all(_finite(v) is not None for v in s)):
+            return "'saliency_scores' is not a list of lists of finite numbers"
         extra["saliency_scores"] = scores
     return extra
 
@@ -133,5 +148,18 @@ def _is_list_of(value: Any, check: Callable[[Any], bool]) -> bool:
     return isinstance(value, list) and all(check(item) for item in value)
 
 
-def _all_numbers(values: list[Any]) -> bool:
-    return all(as_number(v) is not None for v in values)
+def _finite(value: Any) -> float | None:
+    number = as_number(value)
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _seconds(value: Any) -> float | None:
+    number = _finite(value)
+    return number if number is not None and number >= 0 else None
+
+
+def _is_window(window: Any) -> bool:
+    if not isinstance(window, list) or len(window) != 2:
+        return False
+    start, end = (_seconds(v) for v in window)
+    return start is not None and end is not None and start <= end

@@ -102,7 +102,7 @@ def _read_split(name: str, texts: dict[str, Path], images: Path, opts: IngestOpt
             )
     split = opts.split or _SPLIT_NAMES.get(name, name)
     modality = opts.modality or "image"
-    keys: list[tuple[str, int] | None] = []
+    keys: list[tuple[Media, int] | None] = []
     seen: dict[str, int] = {}
     for lineno, line in iter_lines(images):
         if isinstance(line, BadRecord):
@@ -114,19 +114,21 @@ def _read_split(name: str, texts: dict[str, Path], images: Path, opts: IngestOpt
             keys.append(None)
             yield BadRecord(f"{images}:{lineno}", "empty image file name")
             continue
-        media_id = PurePosixPath(file_name).stem
-        keys.append((media_id, seen.get(media_id, 0)))
-        if media_id not in seen:
-            yield Media(media_id=media_id, split=split, modality=modality, path=file_name)
-        seen[media_id] = seen.get(media_id, 0) + 1
+        media = Media(media_id=PurePosixPath(file_name).stem, split=split, modality=modality, path=file_name,
+                      source=f"{images}:{lineno}")
+        keys.append((media, seen.get(media.media_id, 0)))
+        if media.media_id not in seen:
+            yield media
+        seen[media.media_id] = seen.get(media.media_id, 0) + 1
     for lang, path in texts.items():
         for (lineno, line), key in zip(iter_lines(path), keys, strict=True):
             if key is None:
                 yield BadRecord(f"{path}:{lineno}", f"its image line {images}:{lineno} is unreadable")
                 continue
-            media_id, k = key
-            caption_id = f"{media_id}#{lang}#{k}"
+            media, k = key
+            caption_id = f"{media.media_id}#{lang}#{k}"
             if isinstance(line, BadRecord):
                 yield BadRecord(line.source, line.reason, row_id=caption_id)
                 continue
-            yield Caption(caption_id=caption_id, media_id=media_id, split=split, lang=lang, text=line)
+            yield Caption(caption_id=caption_id, media_id=media.media_id, split=split, lang=lang, text=line,
+                          source=f"{path}:{lineno}", media=media)

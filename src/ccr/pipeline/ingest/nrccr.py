@@ -97,10 +97,14 @@ def _read_file(path: Path, opts: IngestOptions, seen: set[str]) -> Iterator[Reco
         if fields is None:
             yield BadRecord(f"{path}:{lineno}", f"unknown tag {parts[1]!r} in caption id {capid!r}", row_id=capid)
             continue
+        where = f"{path}:{lineno}"
+        # Without a .jpg/.mp4 suffix the line does not say image or video: left open, so that these
+        # captions can join videos already in the corpus; a new media row defaults to image.
+        media = Media(media_id=media_id, split=split, modality=opts.modality or suffix_modality,
+                      path=vid if suffix_modality else None, source=where)
         if media_id not in seen:
             seen.add(media_id)
-            modality = opts.modality or suffix_modality or "image"
-            yield Media(media_id=media_id, split=split, modality=modality, path=vid if suffix_modality else None)
+            yield media
         caption_id, lang, origin, parent_id, model = fields
         yield Caption(
             caption_id=caption_id,
@@ -111,6 +115,8 @@ def _read_file(path: Path, opts: IngestOptions, seen: set[str]) -> Iterator[Reco
             origin=origin,
             parent_id=parent_id,
             model=model,
+            source=where,
+            media=media,
         )
 
 

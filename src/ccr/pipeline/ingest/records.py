@@ -1,12 +1,15 @@
 """What an ingest reader yields.
 
 Readers only parse: they never touch a corpus. The ingest stage validates what they yield (empty
-text, duplicate ids, unknown languages, missing media) and turns problems into failure rows, so
-every format gets the same checks.
+text, duplicate ids, unknown languages, media conflicts, missing media) and turns problems into
+failure rows, so every format gets the same checks. Every record names where it came from
+(``source``: ``file:line``, or ``file:entry`` for formats without lines), and the failure rows
+carry it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +18,10 @@ from typing import Any
 class Media:
     media_id: str
     split: str
-    modality: str = "image"  # image | video
+    modality: str | None = "image"  # image | video; None only in a caption's claim that does not say
     path: str | None = None  # relative to the media root (the folder given with --media-root)
     duration: float | None = None  # seconds, videos only
+    source: str = ""
 
 
 @dataclass
@@ -31,6 +35,11 @@ class Caption:
     parent_id: str | None = None
     model: str | None = None  # the MT system for origin mt/bt rows ("google" for the NRCCR files)
     extra: dict[str, Any] = field(default_factory=dict)  # grounding: qid, duration, relevant_windows, ...
+    source: str = ""
+    # The media as this caption's own source entry describes it (a jsonl row, a Karpathy image, a
+    # grounding line), so that an entry contradicting an earlier one fails instead of attaching its
+    # caption to the earlier media; None where captions name media by id only (COCO).
+    media: Media | None = None
 
 
 @dataclass
@@ -43,3 +52,16 @@ class BadRecord:
 
 
 Record = Media | Caption | BadRecord
+
+
+def entries(records: Iterable[Record]) -> Iterator[list[Record]]:
+    """Records grouped by source entry (consecutive records with one ``source``: a jsonl row's media
+    and caption), the unit that ``--limit`` counts and that chunks never split."""
+    entry: list[Record] = []
+    for record in records:
+        if entry and (not record.source or record.source != entry[-1].source):
+            yield entry
+            entry = []
+        entry.append(record)
+    if entry:
+        yield entry

@@ -1,26 +1,34 @@
-"""The ingest stage: one set of checks for every source format.
+"""The ingest stage: read a source into the corpus, every record through the same checks.
 
-Readers only parse. Here every record is checked the same way (empty or huge text, unknown
-language, duplicate ids, captions whose media is nowhere, unreadable media files), and whatever
-fails becomes a failure row naming the file, line and reason; nothing is dropped in silence.
+Readers only parse; ``checks`` judges every record the same way whatever its format, and whatever
+fails becomes a failure row naming its file and line (or entry) and the reason: nothing is dropped
+in silence. The unit of work is the source entry (a line, or a JSON entry) in file order: chunks
+are keyed by their entry range, within a fingerprint that covers the source's content, so
+``--limit N`` ingests the first N entries, rerunning it has nothing left to do, and a later full
+run adds exactly the rest.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator, Sequence
+import bisect
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ccr import languages
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.ingest.records import BadRecord, Caption, Media, Record
+from ccr.pipeline.corpus import MANIFEST, Corpus
+from ccr.pipeline.ingest.checks import Known, caption_hash, check_caption, check_media
+from ccr.pipeline.ingest.generic import check_columns
+from ccr.pipeline.ingest.records import BadRecord, Media, Record, entries
+from ccr.pipeline.ingest.source import check_source, fingerprint
 from ccr.pipeline.runner import BatchResult, Chunk, DoneState, Failure, Plan, RunOptions, Stage
-from ccr.pipeline.schema import MODALITIES, ORIGINS, SPLITS
+from ccr.pipeline.schema import MODALITIES, SPLIT_RULE, is_split
 
-GROUNDING_KEYS = ("qid", "duration", "relevant_windows", "relevant_clip_ids", "saliency_scores")
+Entry = list[Record]  # the records of one source line or entry
+_RANGE = re.compile(r"(\d{10})-(\d{10})")
 
 
 @dataclass
@@ -36,102 +44,96 @@ class IngestConfig:
     verify_media: bool = False  # open every media file; missing or unreadable ones become failures
 
 
-def _source_fingerprint(src: Path) -> str:
-    """Content hash of the source text files, so re-ingesting an unchanged source is a no-op."""
-    h = hashlib.sha256()
-    files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
-    for p in files:
-        if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".mp4", ".avi", ".webm", ".mkv", ".npy", ".bin", ".npz"}:
-            continue
-        h.update(str(p.relative_to(src) if src.is_dir() else p.name).encode())
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()[:16]
+def check(cfg: IngestConfig) -> None:
+    """Every option and the source path, checked before a corpus is created or a byte is hashed."""
+    from ccr.pipeline.ingest import DIRECTORY_FORMATS, formats
+
+    if cfg.format not in formats():
+        raise CcrError(f"unknown ingest format {cfg.format!r}; choose one of: {', '.join(formats())}")
+    if cfg.lang:
+        languages.check(cfg.lang)
+    if cfg.split and not is_split(cfg.split):
+        raise CcrError(f"--split {cfg.split!r}: use one of {SPLIT_RULE}")
+    if cfg.modality and cfg.modality not in MODALITIES:
+        raise CcrError(f"--modality {cfg.modality!r}: use image or video")
+    if cfg.max_chars < 1:
+        raise CcrError(f"max_chars={cfg.max_chars}: give a positive number of characters")
+    src = Path(cfg.src)
+    check_source(src, cfg.format, takes_directory=cfg.format in DIRECTORY_FORMATS)
+    check_columns(cfg.format, src, cfg.columns)
 
 
 def _read(cfg: IngestConfig) -> Iterator[Record]:
     from ccr.pipeline.ingest import READERS, IngestOptions
 
-    reader = READERS[cfg.format]
     opts = IngestOptions(split=cfg.split, lang=cfg.lang, modality=cfg.modality, columns=dict(cfg.columns),
                          mt_model=cfg.mt_model)
-    return reader(Path(cfg.src), opts)
+    return READERS[cfg.format](Path(cfg.src), opts)
 
 
 def plan(corpus: Corpus, cfg: IngestConfig) -> Plan:
-    from ccr.pipeline.ingest import formats
-
-    if cfg.format not in formats():
-        raise CcrError(f"unknown ingest format {cfg.format!r}; choose one of: {', '.join(formats())}")
-    src = Path(cfg.src)
-    if not src.exists():
-        raise CcrError(f"source {src} does not exist; check the path")
-    for code in (cfg.lang,):
-        if code:
-            languages.check(code)
-    if cfg.split and cfg.split not in SPLITS:
-        raise CcrError(f"--split {cfg.split!r}: use one of {', '.join(SPLITS)}")
-    if cfg.modality and cfg.modality not in MODALITIES:
-        raise CcrError(f"--modality {cfg.modality!r}: use image or video")
+    check(cfg)
 
     def chunks(corpus: Corpus, done: DoneState, options: RunOptions) -> Iterator[Chunk]:
-        n = 0
-        batch: list[Record] = []
-        index = 0
-        for record in _read(cfg):
-            if options.limit is not None and n >= options.limit:
-                break
-            batch.append(record)
-            n += 1
-            if len(batch) == options.chunk_rows:
-                yield Chunk(key=f"{index:06d}", items=batch, ids=[])
-                batch, index = [], index + 1
-        if batch:
-            yield Chunk(key=f"{index:06d}", items=batch, ids=[])
+        yield from _chunks(entries(_read(cfg)), done.keys, options)
 
     return Plan(
         input_table="source",
         chunks=chunks,
-        fingerprint_parts={"source": _source_fingerprint(src)},
+        fingerprint_parts={"source": fingerprint(Path(cfg.src))},
         models={},
-        id_of=_record_id,
+        id_of=_entry_id,
     )
 
 
-def _record_id(record: Record) -> str:
-    if isinstance(record, Media):
-        return record.media_id
-    if isinstance(record, Caption):
-        return record.caption_id
-    return record.source
+def _chunks(source: Iterable[Entry], done_keys: set[str], options: RunOptions) -> Iterator[Chunk]:
+    """Chunks of the entries not yet done, each a contiguous range keyed ``START-END`` (entry numbers).
+
+    An entry range done before, however it was cut (another ``--limit`` or chunk size), is passed
+    over; where one starts, the runner is handed its key, so it counts as a shard already done.
+    """
+    ranges = sorted(r for r in map(_range, done_keys) if r is not None)
+    starts = [start for start, _ in ranges]
+    batch: list[Entry] = []
+    first = 0
+    for index, entry in enumerate(source):
+        if options.limit is not None and index >= options.limit:
+            break
+        at = bisect.bisect_right(starts, index) - 1
+        if at >= 0 and index < ranges[at][1]:
+            if batch:
+                yield _chunk(first, batch)
+                batch = []
+            if index == ranges[at][0]:
+                yield _chunk(index, [], end=ranges[at][1])
+            continue
+        if not batch:
+            first = index
+        batch.append(entry)
+        if len(batch) == options.chunk_rows:
+            yield _chunk(first, batch)
+            batch = []
+    if batch:
+        yield _chunk(first, batch)
 
 
-@dataclass
-class _State:
-    """What the checks need to know across batches: everything already in the corpus or seen."""
-
-    media: dict[str, tuple[Any, ...]]
-    media_failed: dict[str, str]
-    captions: dict[str, str]
-    source_media: set[str]
-    root: Path | None
+def _chunk(start: int, batch: list[Entry], end: int | None = None) -> Chunk:
+    end = start + len(batch) if end is None else end
+    return Chunk(key=f"{start:010d}-{end:010d}", items=batch, ids=[_entry_id(e) for e in batch])
 
 
-def _media_key(m: Media) -> tuple[Any, ...]:
-    return (m.split, m.modality, m.path, m.duration)
+def _range(key: str) -> tuple[int, int] | None:
+    """The entry range of a chunk key; None for keys of earlier versions (chunks numbered by position)."""
+    match = _RANGE.fullmatch(key)
+    return (int(match[1]), int(match[2])) if match else None
 
 
-def _names_less(m: Media, known: tuple[Any, ...]) -> bool:
-    """A caption file (NRCCR's) names media by id only: the same item as a known row of its split."""
-    return m.path is None and m.duration is None and (m.split, m.modality) == known[:2]
+def _entry_id(entry: Entry) -> str:
+    """An entry is the input row of ingest; its id is where it stands in the source."""
+    return entry[0].source
 
 
-def _caption_hash(media_id: str, lang: str, text: str, origin: str, parent_id: str | None) -> str:
-    return hashlib.sha1("\0".join([media_id, lang, text, origin, parent_id or ""]).encode("utf-8", "replace")).hexdigest()
-
-
-def setup(corpus: Corpus, cfg: IngestConfig, plan_: Plan) -> _State:
+def setup(corpus: Corpus, cfg: IngestConfig, plan_: Plan) -> Known:
     media: dict[str, tuple[Any, ...]] = {}
     if corpus.files("media"):
         for r in corpus.table("media", with_side_tables=False).iter_rows(named=True):
@@ -140,116 +142,37 @@ def setup(corpus: Corpus, cfg: IngestConfig, plan_: Plan) -> _State:
     if corpus.files("captions"):
         df = corpus.table("captions", with_side_tables=False)
         for r in df.select("caption_id", "media_id", "lang", "text", "origin", "parent_id").iter_rows():
-            captions[r[0]] = _caption_hash(r[1], r[2], r[3], r[4], r[5])
+            captions[r[0]] = caption_hash(r[1], r[2], r[3], r[4], r[5])
     failures = corpus.failures()
-    media_failed = {r["row_id"]: r["reason"] for r in failures.iter_rows(named=True)
-                    if r["stage"] == "ingest" and r["table"] == "media"} if failures.height else {}
-    source_media = {r.media_id for r in _read(cfg) if isinstance(r, Media)}
-    return _State(media=media, media_failed=media_failed, captions=captions, source_media=source_media,
-                  root=corpus.media_root)
+    failed_before = {r["row_id"]: r["reason"] for r in failures.iter_rows(named=True)
+                     if r["stage"] == "ingest" and r["table"] == "media" and r["row_id"] not in media}
+    first: dict[str, Media] = {}
+    for record in _read(cfg):
+        if isinstance(record, Media) and record.media_id not in media:
+            first.setdefault(record.media_id, record)
+    return Known(media=media, first=first, failed_before=failed_before, captions=captions, root=corpus.media_root,
+                 max_chars=cfg.max_chars, verify_media=cfg.verify_media)
 
 
-def _check_media_file(path: Path | None, modality: str) -> str | None:
-    if path is None:
-        return "media row has no path to verify"
-    if not path.exists():
-        return f"file not found: {path}"
-    if path.stat().st_size == 0:
-        return f"file is empty: {path}"
-    try:
-        if modality == "image":
-            from PIL import Image
-
-            with Image.open(path) as im:
-                im.load()
-        else:
-            import av
-
-            with av.open(str(path)) as container:
-                if not container.streams.video:
-                    return f"no video stream in {path}"
-                next(container.decode(video=0))
-    except Exception as e:  # noqa: BLE001 - any decoder error means the file is unusable
-        return f"unreadable {modality} {path}: {type(e).__name__}: {e}"
-    return None
-
-
-def _check_media(m: Media, state: _State, cfg: IngestConfig) -> tuple[dict[str, Any] | None, str | None]:
-    if not m.media_id:
-        return None, "empty media_id"
-    if m.split not in SPLITS:
-        return None, f"split {m.split!r} is not one of {', '.join(SPLITS)} (set --split)"
-    if m.modality not in MODALITIES:
-        return None, f"modality {m.modality!r} is not image or video"
-    known = state.media.get(m.media_id)
-    if known is not None:
-        if known == _media_key(m) or _names_less(m, known):
-            return None, None
-        return None, f"duplicate media_id {m.media_id!r} with different fields (already {known})"
-    if cfg.verify_media:
-        path = Path(m.path) if m.path and Path(m.path).is_absolute() else (state.root / m.path if state.root and m.path else None)
-        problem = _check_media_file(path, m.modality)
-        if problem:
-            state.media_failed[m.media_id] = problem
-            return None, problem
-    state.media[m.media_id] = _media_key(m)
-    return {"media_id": m.media_id, "split": m.split, "modality": m.modality, "path": m.path, "duration": m.duration}, None
-
-
-def _check_caption(c: Caption, state: _State, cfg: IngestConfig) -> tuple[dict[str, Any] | None, str | None]:
-    if not c.caption_id:
-        return None, "empty caption_id"
-    if not isinstance(c.text, str):
-        return None, f"caption text is {type(c.text).__name__}, not a string"
-    text = c.text.strip()
-    if not text:
-        return None, "empty caption"
-    if len(text) > cfg.max_chars:
-        return None, f"caption has {len(text)} characters, over max_chars={cfg.max_chars} (raise it with --set max_chars=N)"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return None, "caption text is not valid UTF-8"
-    if not languages.is_known(c.lang):
-        return None, f"unknown language code {c.lang!r}"
-    if c.origin not in ORIGINS:
-        return None, f"origin {c.origin!r} is not one of {', '.join(ORIGINS)}"
-    if c.media_id in state.media_failed:
-        return None, f"its media {c.media_id!r} failed: {state.media_failed[c.media_id]}"
-    if c.media_id not in state.media and c.media_id not in state.source_media:
-        return None, f"caption points at media {c.media_id!r}, which is in neither the corpus nor this source"
-    digest = _caption_hash(c.media_id, c.lang, text, c.origin, c.parent_id)
-    known = state.captions.get(c.caption_id)
-    if known is not None:
-        return None, (None if known == digest else f"duplicate caption_id {c.caption_id!r} with a different text")
-    split = c.split or (state.media.get(c.media_id) or (None,))[0]
-    state.captions[c.caption_id] = digest
-    row = {"caption_id": c.caption_id, "media_id": c.media_id, "split": split, "lang": c.lang, "text": text,
-           "origin": c.origin, "parent_id": c.parent_id, "model": c.model}
-    for key in GROUNDING_KEYS:
-        if key in c.extra and c.extra[key] is not None:
-            row[key] = str(c.extra[key]) if key == "qid" else c.extra[key]
-    return row, None
-
-
-def process(batch: Sequence[Record], state: _State, cfg: IngestConfig) -> BatchResult:
+def process(batch: Sequence[Entry], known: Known, cfg: IngestConfig) -> BatchResult:
     out = BatchResult(rows={"media": [], "captions": []})
-    for record in batch:
+    for record in (r for entry in batch for r in entry):
         if isinstance(record, BadRecord):
             out.failures.append(Failure(record.row_id or record.source, record.reason, table="source",
                                         source=record.source))
             continue
-        table = "media" if isinstance(record, Media) else "captions"
-        check = _check_media if isinstance(record, Media) else _check_caption
-        row, problem = check(record, state, cfg)  # type: ignore[arg-type]
+        if isinstance(record, Media):
+            table, row_id, (row, problem) = "media", record.media_id, check_media(record, known)
+        else:
+            table, row_id, (row, problem) = "captions", record.caption_id, check_caption(record, known)
         if problem:
-            out.failures.append(Failure(_record_id(record), problem, table=table))
+            out.failures.append(Failure(row_id or record.source, problem, table=table, source=record.source))
         elif row is not None:
             out.rows[table].append(row)
     return out
 
 
-STAGE = Stage(name="ingest", version="1", config=IngestConfig, plan=plan, setup=setup, process=process,
+STAGE = Stage(name="ingest", version="2", config=IngestConfig, plan=plan, setup=setup, process=process,
               help="read a source dataset into the corpus")
 
 
@@ -257,8 +180,13 @@ def ingest(fmt: str, src: Path | str, corpus_dir: Path | str, *, media_root: Pat
            split: str | None = None, lang: str | None = None, modality: str | None = None,
            columns: dict[str, str] | None = None, verify_media: bool = False, config: Path | None = None,
            sets: list[str] | None = None, options: RunOptions | None = None,
-           on_config: Any = None) -> Any:
-    """Ingest ``src`` into ``corpus_dir`` (created if missing); the Python twin of ``ccr ingest``."""
+           on_config: Callable[[str, Any], None] | None = None) -> Any:
+    """Ingest ``src`` into ``corpus_dir``; the Python twin of ``ccr ingest``.
+
+    The corpus is created only once the options and the source have passed their checks (and, for a
+    new corpus, the source has yielded its first record), so a run that fails at once leaves no
+    empty corpus directory behind.
+    """
     from ccr.config import load_toml, parse_sets, resolve
     from ccr.pipeline.runner import run_stage
 
@@ -268,6 +196,11 @@ def ingest(fmt: str, src: Path | str, corpus_dir: Path | str, *, media_root: Pat
                              "columns": columns or None, "verify_media": verify_media or None}.items()
            if v is not None}
     cfg = resolve(IngestConfig, load_toml(config, "ingest"), parse_sets(sets), cli)
+    options = options or RunOptions()
+    options.validate()
+    check(cfg)
+    if not (Path(corpus_dir) / MANIFEST).exists():
+        next(_read(cfg), None)  # a source the reader refuses outright (no 'images' list, ...) fails here
     if on_config:
         on_config("ingest", cfg)
     corpus = Corpus.open(corpus_dir, create=True)

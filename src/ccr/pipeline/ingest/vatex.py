@@ -36,7 +36,8 @@ def read(src: Path, opts: IngestOptions) -> Iterator[Record]:
         if not isinstance(vid, str) or not vid:
             yield BadRecord(where, "'videoID' missing or not a string")
             continue
-        yield Media(media_id=vid, split=split, modality=modality, path=f"{vid}.mp4")
+        media = Media(media_id=vid, split=split, modality=modality, path=f"{vid}.mp4", source=where)
+        yield media
         for key, lang in _LANG_KEYS:
             captions = entry.get(key, [])
             if not isinstance(captions, list):
@@ -44,7 +45,9 @@ def read(src: Path, opts: IngestOptions) -> Iterator[Record]:
                 continue
             for k, text in enumerate(captions):
                 caption_id = f"{vid}#{lang}#{k}"
+                at = f"{where}.{key}[{k}]"
                 if isinstance(text, str):
-                    yield Caption(caption_id=caption_id, media_id=vid, split=split, lang=lang, text=text)
+                    yield Caption(caption_id=caption_id, media_id=vid, split=split, lang=lang, text=text, source=at,
+                                  media=media)
                 else:
-                    yield BadRecord(f"{where}.{key}[{k}]", "caption is not a string", row_id=caption_id)
+                    yield BadRecord(at, "caption is not a string", row_id=caption_id)
