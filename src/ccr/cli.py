@@ -151,7 +151,8 @@ def ingest(
     src: Annotated[Path, typer.Argument(help="source file or directory")],
     corpus: Annotated[Path, typer.Argument(help="corpus directory (created if missing)")],
     media_root: Annotated[Path | None, typer.Option(help="where media paths are relative to (default: next to SRC)")] = None,
-    split: Annotated[str | None, typer.Option(help="split for formats that do not say")] = None,
+    split: Annotated[str | None, typer.Option(
+        help="split for formats that do not say: train, val, test or a named test_*/val_* split")] = None,
     lang: Annotated[str | None, typer.Option(help="caption language where the format does not say")] = None,
     modality: Annotated[str | None, typer.Option(help="image or video, where the format does not say")] = None,
     column: Annotated[list[str] | None, typer.Option(help="generic formats: OURS=THEIRS column mapping")] = None,
@@ -160,9 +161,10 @@ def ingest(
     runner: Runner,
 ) -> None:
     """Read a dataset in one of the field's formats into a corpus directory."""
+    from ccr.pipeline.ingest.generic import parse_columns
     from ccr.pipeline.ingest.stage import ingest as run_ingest
 
-    columns = dict(c.split("=", 1) for c in (column or []) if "=" in c)
+    columns = parse_columns(column or [])
     summary = run_ingest(format, src, corpus, media_root=media_root, split=split, lang=lang, modality=modality,
                          columns=columns, verify_media=verify_media, config=runner.config, sets=runner.sets,
                          options=runner.options, on_config=_print_config)
