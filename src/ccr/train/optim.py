@@ -1,7 +1,8 @@
 """Optimizers, the learning-rate schedule and mixed precision, kept out of the loop's way.
 
-The schedule is a pure function of the step (nanoGPT's ``get_lr``), so a resumed run lands on
-exactly the learning rate it would have had, and tests can check it point by point.
+The schedule is a pure function of the step (nanoGPT's ``get_lr``) and of the number of plateau
+halvings so far (a checkpointed counter), so a resumed run lands on exactly the learning rate it
+would have had, and tests can check it point by point.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ with the heads the references describe: ``linear`` (pooled state -> projection, 
 ``attention`` (NRCCR: token MLP, learned positions, one self-attention block, mean pooling, then
 the projection). The visual tower reads stored features ``[T, D]`` (T = 1 for a pooled image):
 a token MLP, optional self-attention blocks over frames, mean or attention pooling, projection.
-Fine-tuning CLIP end to end (LECCR) is not built yet; towers take stored features only.
+A CLIP fine-tuned end to end (LECCR; the ``image_encoder`` option) runs in front of the visual
+tower and hands it its tokens in place of stored features (``ccr.train.image_encoder``).
 """
 
 from __future__ import annotations

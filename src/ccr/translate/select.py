@@ -1,8 +1,9 @@
 """Which MT rows a consumer reads when a language may have several MT models (DESIGN.md, "Tables and ids").
 
 The rule every consumer shares: ``--mt-model KEY`` when several models made rows for a language,
-else the only one, else an error listing the choices. ``backtranslate`` is the first consumer;
-score, export and train can call the same two functions.
+else the only one, else an error listing the choices. ``backtranslate``, ``score`` and ``noise``
+(through ``ccr.filter.common``) call these two functions; the trainer applies the same rule to its
+own tables with ``ccr.train.data.choose_model``.
 """
 
 from __future__ import annotations

@@ -21,9 +21,10 @@ epoch, early stop after 10 epochs, selection on both directions' SumR, 64 frames
 
 Where ours differs from the released code: the text side is the trainer's text tower (mBERT by
 default, any encoder by ``text_tower``), not Dual Encoding's bag-of-words + word2vec-biGRU + CNN;
-the concept words skip POS tagging and lemmatising (see ``concepts``); the "halve the learning
-rate after 3 epochs without improvement" rule of the original trainer is not built (the trainer's
-schedule is a pure function of the step). Corpus weights are not read: English captions are human.
+the concept words skip POS tagging and lemmatising (see ``concepts``). The original trainer's "halve
+the learning rate after an epoch without improvement, at most once every 3 epochs" rule is the
+trainer's ``plateau_halving`` (3 in ``train_defaults``). Corpus weights are not read: English captions
+are human.
 """
 
 from __future__ import annotations

@@ -1,0 +1,45 @@
+"""The translate-test options changed meaning with their names: the old names are refused with a hint, never read.
+
+``translate_test`` / ``val_translate_test`` gave the native queries' share; ``translate_test_weight`` /
+``val_translate_test_weight`` give the xx->en MT queries' share (NRCCR's ``sim_ratio``). A TOML
+file or recipe written for the old meaning must stop with a line that names the new option and
+how to convert, wherever the old name appears.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ccr.errors import CcrError
+from ccr.pipeline.recipe import load_recipe
+from ccr.train.config import resolve_configs
+from ccr.train.methods.nrccr import NrccrConfig
+
+HINT = "{old} was renamed {new} and its meaning turned round"
+
+
+def test_a_training_toml_with_the_old_name_is_refused_with_the_new_one(tmp_path):
+    config = tmp_path / "nrccr.toml"
+    config.write_text("[train]\nval_translate_test = 0.2\n")
+    with pytest.raises(CcrError) as caught:
+        resolve_configs("nrccr", NrccrConfig, config=config)
+    message = str(caught.value)
+    assert HINT.format(old="val_translate_test", new="val_translate_test_weight") in message
+    assert "old X = new 1-X" in message and "\n" not in message
+
+
+def test_nrccr_defaults_to_weighing_its_mt_queries_0_2_in_validation():
+    train, _ = resolve_configs("nrccr", NrccrConfig)
+    assert train.val_translate_test_weight == 0.2
+
+
+def test_a_recipe_with_the_old_names_lists_each_with_its_hint(tmp_path):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text('[[step]]\nstage = "train"\nid = "nrccr-de"\nmethod = "nrccr"\nval_translate_test = 0.2\n\n'
+                      '[[step]]\nstage = "evaluate"\nrun = "nrccr-de"\ntranslate_test = 0.5\n')
+    with pytest.raises(CcrError) as caught:
+        load_recipe(recipe)
+    message = str(caught.value)
+    assert ("step 'nrccr-de' (train): " + HINT.format(old="val_translate_test", new="val_translate_test_weight")
+            in message)
+    assert "step 'evaluate' (evaluate): " + HINT.format(old="translate_test", new="translate_test_weight") in message
