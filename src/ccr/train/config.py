@@ -172,8 +172,8 @@ def validate(cfg: TrainConfig) -> None:
         raise CcrError("--lang: give at least one target language, e.g. --lang de")
     if cfg.epochs < 1 or cfg.batch_size < 2:
         raise CcrError("epochs must be >= 1 and batch_size >= 2 (contrastive losses need negatives)")
-    if cfg.val_split == "test":
-        raise CcrError("val_split=test: model selection on the test split is not allowed; use val")
+    if cfg.val_split == "test" or cfg.val_split.startswith("test_"):  # named test sets (test_2017_flickr) too
+        raise CcrError(f"val_split={cfg.val_split}: model selection on the test split is not allowed; use val")
     if len(cfg.betas) != 2:
         raise CcrError(f"betas: expected two numbers, got {cfg.betas}")
     if cfg.val_translate_test_weight is not None and not 0.0 <= cfg.val_translate_test_weight <= 1.0:
