@@ -37,7 +37,8 @@ def os_errors(path: Path, action: str) -> Iterator[None]:
 
 
 def _explain(path: Path, action: str, e: OSError) -> str:
-    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    expected_dirs = [path, *path.parents] if isinstance(e, (FileExistsError, NotADirectoryError)) else path.parents
+    blocker = next((p for p in expected_dirs if p.exists() and not p.is_dir()), None)
     if blocker is not None:
         return (f"cannot {action} at {path}: {blocker} is a file, not a directory; "
                 "move it away or choose another corpus/output path")

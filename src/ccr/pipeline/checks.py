@@ -6,9 +6,19 @@ and turn the whole corpus into failure rows; refused here, it is one line naming
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any
 
 from ccr.errors import CcrError
+
+
+def finite(cfg: Any) -> None:
+    """No stage has a use for a NaN or infinite number: refuse one in any field of any stage's config."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise CcrError(f"option {f.name}={value} is invalid: give a finite number")
 
 
 def at_least(cfg: Any, **lowest: float) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from ccr.config import fingerprint as make_fingerprint
 from ccr.config import semantic_dict, to_dict
 from ccr.errors import CcrError
-from ccr.pipeline import runs
+from ccr.pipeline import checks, runs
 from ccr.pipeline.corpus import Commit, Corpus, package_versions
 from ccr.pipeline.info import reason_kind
 from ccr.pipeline.interrupt import Signals
@@ -244,6 +244,7 @@ def run_stage(corpus: Corpus, stage: Stage, cfg: Any, options: RunOptions | None
     """
     options = options or RunOptions()
     options.validate()
+    checks.finite(cfg)
     if stage.check is not None:
         stage.check(cfg)
     started = time.time()

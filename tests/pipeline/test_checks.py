@@ -1,0 +1,27 @@
+"""Impossible options are refused before anything runs (``Stage.check``), not turned into a failure per row."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from ccr.pipeline.corpus import Corpus
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_paths import one_line_error  # noqa: E402
+
+
+@pytest.mark.parametrize("args, named", [
+    (["translate", "--lang", "de", "--tiny", "--set", "beam_size=0"], "beam_size=0"),
+    (["translate", "--lang", "de", "--tiny", "--max-length", "-3"], "max_length=-3"),
+    (["translate", "--lang", "de", "--tiny", "--set", "min_length=20", "--max-length", "10"], "min_length=20"),
+    (["backtranslate", "--lang", "de", "--tiny", "--set", "beam_size=0"], "beam_size=0"),
+    (["features", "--model", "tiny/clip", "--set", "fps=nan"], "fps=nan"),
+    (["score", "--lang", "de", "--tiny", "--set", "ot_eps=inf"], "ot_eps=inf"),
+])
+def test_impossible_decoding_options_are_one_line_before_any_row(toy_corpus, args, named):
+    before = Corpus.open(toy_corpus).runs()
+    command, rest = args[0], args[1:]
+    one_line_error([command, str(toy_corpus), *rest], named)
+    corpus = Corpus.open(toy_corpus)
+    assert corpus.runs() == before and corpus.failures().height == 0, "nothing ran, nothing failed"
