@@ -41,8 +41,8 @@ def test_baseline_beats_chance_and_the_untrained_model(trained_run, synth_corpus
     best = json.loads((trained_run / "run.json").read_text())["best_epoch"]
     assert best == int(np.argmax(val)) + 1 and history[best - 1]["select"]["value"] == max(val)  # val picks best
 
-    results = evaluate_run(trained_run, split="test", langs=["de"], log=lambda _: None)
-    model = ccr.train.load(trained_run)
+    results = evaluate_run(trained_run, split="test", langs=["de"], device="cpu", log=lambda _: None)
+    model = ccr.train.load(trained_run)  # on the CPU, as evaluate above: both paths on one device
     records = eval_records(Corpus.open(synth_corpus), "test", "de")
     api = _sumr(model, records)
     assert api == pytest.approx(results["de"], abs=1e-6)  # the API and ccr evaluate agree

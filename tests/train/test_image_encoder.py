@@ -43,7 +43,7 @@ def clip_run(tmp_path_factory, picture_corpus):
 
 
 def test_clip_learns_end_to_end_and_the_run_loads_offline(clip_run, picture_corpus):
-    results = evaluate_run(clip_run, split="test", langs=["de"], log=lambda _: None)["de"]
+    results = evaluate_run(clip_run, split="test", langs=["de"], device="cpu", log=lambda _: None)["de"]
     state = load_checkpoint(clip_run / "checkpoints" / "best.pt")
     initial, _ = load_clip_vision(resolve("tiny/clip").path, pretrained=True)
     moved = [k for k, v in initial.state_dict().items()

@@ -52,7 +52,7 @@ def test_rivrl_learns_english_text_to_video(tmp_path, video_corpus):
     assert [list(h["val"]) for h in result.history] == [["en"]] * 4  # English queries by default
     assert set(result.history[0]["train"]) >= {"latent", "concept", "bce_video", "bce_text"}
 
-    scores = evaluate_run(out, split="test", log=lambda _: None)
+    scores = evaluate_run(out, split="test", device="cpu", log=lambda _: None)  # the CPU, as ccr.train.load
     assert list(scores) == ["en"] and scores["en"]["t2v_sumr"] > 200
     model = ccr.train.load(out)
     assert isinstance(model.method.media, RivrlTower)

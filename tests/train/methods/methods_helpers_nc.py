@@ -48,10 +48,10 @@ def batch(tokenizer: object, n: int = 4) -> dict[str, object]:
     }
 
 
-def train_run(factory: Any, corpus: Path, method: str, epochs: int) -> Path:
+def train_run(factory: Any, corpus: Path, method: str, epochs: int, **options: object) -> Path:
     """A run directory of ``method`` trained ``epochs`` epochs on ``corpus`` with the tiny towers."""
     out = factory.mktemp("runs") / method
-    train(corpus, out, method=method, sets=sets(epochs=epochs), log=lambda _: None)
+    train(corpus, out, method=method, sets=sets(epochs=epochs, **options), log=lambda _: None)
     return out
 
 

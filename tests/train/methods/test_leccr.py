@@ -46,7 +46,7 @@ def test_leccr_learns_far_above_chance_and_the_untrained_model(leccr_run, descri
     assert set(history(leccr_run)[-1]["train"]) == TERMS
     trained, untrained = trained_and_untrained_sumr(leccr_run, described_corpus)  # gallery through the Python API
     assert untrained < 150 and trained > 300 and trained > untrained + 150
-    evaluated = evaluate_run(leccr_run, split="test", langs=["de"], log=lambda _: None)["de"]["sumr"]
+    evaluated = evaluate_run(leccr_run, split="test", langs=["de"], device="cpu", log=lambda _: None)["de"]["sumr"]
     assert evaluated == pytest.approx(trained)  # ccr evaluate reads the gallery's descriptions the same way
 
 
@@ -135,5 +135,5 @@ def test_corpus_slots_from_ccr_slots_feed_training_and_the_gallery(tmp_path):
     model = ccr.train.load(out)
     records = eval_records(Corpus.open(corpus), "test", "de")
     sim = model.encode_text(records.queries) @ model.encode_media(records.gallery).T
-    evaluated = evaluate_run(out, split="test", langs=["de"], log=lambda _: None)["de"]
+    evaluated = evaluate_run(out, split="test", langs=["de"], device="cpu", log=lambda _: None)["de"]
     assert retrieval_metrics(sim, records.text_to_media) == pytest.approx(evaluated, abs=1e-6)

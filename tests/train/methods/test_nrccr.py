@@ -27,7 +27,8 @@ from ccr.train.towers import masked_mean
 
 @pytest.fixture(scope="module")
 def nrccr_run(tmp_path_factory, synth_corpus):
-    return train_run(tmp_path_factory, synth_corpus, "nrccr", epochs=6)
+    # on the CPU: its validation numbers are compared with the Python API's, which runs on the CPU
+    return train_run(tmp_path_factory, synth_corpus, "nrccr", epochs=6, device="cpu")
 
 
 def test_nrccr_learns_far_above_chance_and_the_untrained_model(nrccr_run, synth_corpus):
@@ -51,18 +52,20 @@ def _min_max(x):
 
 def test_evaluation_scores_native_queries_unless_translate_test_is_asked_for(nrccr_run, synth_corpus):
     native, translated, records = _native_and_translated(nrccr_run, synth_corpus, "test")
-    default = evaluate_run(nrccr_run, split="test", langs=["de"], log=lambda _: None)  # the same protocol as all
+    default = evaluate_run(nrccr_run, split="test", langs=["de"], device="cpu",
+                           log=lambda _: None)  # the same protocol as all
     assert default["de"] == pytest.approx(retrieval_metrics(native, records.text_to_media), abs=1e-6)
     assert json.loads((nrccr_run / "eval" / "test.de.json").read_text())["protocol"]["queries"] == "native"
 
-    fused = evaluate_run(nrccr_run, split="test", langs=["de"], translate_test_weight=0.5, log=lambda _: None)
+    fused = evaluate_run(nrccr_run, split="test", langs=["de"], translate_test_weight=0.5, device="cpu",
+                         log=lambda _: None)
     expected = retrieval_metrics(fuse_scores(native, translated, translated_weight=0.5), records.text_to_media)
     assert fused["de"] == pytest.approx(expected, abs=1e-6)
     assert expected != default["de"]  # the translations did count
     block = json.loads((nrccr_run / "eval" / "test.de.json").read_text())["protocol"]
     assert block["queries"] == "native+xx->en MT" and block["translate_test_weight"] == 0.5
     named = evaluate_run(nrccr_run, split="test", langs=["de"], translate_test_weight=0.5, mt_model="synth-mt",
-                         log=lambda _: None)
+                         device="cpu", log=lambda _: None)
     assert named["de"] == pytest.approx(fused["de"])  # the only translation model, named
     with pytest.raises(CcrError, match="--mt-model 'nope': no English translations of the queries from it"):
         evaluate_run(nrccr_run, split="test", langs=["de"], translate_test_weight=0.5, mt_model="nope",
