@@ -36,7 +36,8 @@ def test_bad_windows_and_missing_features_are_left_out_and_counted(grounding_cor
         _row(9002, vid, duration, [[10.0, 10.0]]),  # zero length
         _row(9003, "nofeatures", 30.0, [[2.0, 6.0]]),  # a video without features
         _row(9004, vid, duration, None),  # no window at all
-        _row(9005, vid, duration, [[-4.0, 6.0], [2.0, 2.0]]),  # one clipped, one zero-length: kept
+        # one clipped (past the end: ingest refuses a negative start), one zero-length: kept
+        _row(9005, vid, duration, [[duration - 4.0, duration + 6.0], [2.0, 2.0]]),
     ]
     source = tmp_path / "bad_train.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in bad), encoding="utf-8")
