@@ -5,7 +5,7 @@ import pytest
 
 from ccr.errors import CcrError
 from ccr.pipeline.corpus import Commit, Corpus
-from ccr.train.batching import EpochSampler
+from ccr.train.batching import EpochCollate, EpochSampler
 from ccr.train.data import eval_records, train_records, translated_languages
 from ccr.train.media import PIXEL_GRID, open_source
 from ccr.train.synthetic import write_synthetic_corpus
@@ -126,6 +126,33 @@ def test_sampler_gives_each_process_a_slice_of_the_same_global_batches():
         EpochSampler(10, 5, world=2)
     with pytest.raises(CcrError, match="fewer than batch_size"):
         EpochSampler(3, 4)
+
+
+def _augmented_epoch(epoch: int, *, skip: int = 0, workers: int = 0) -> list:
+    """A loader as the trainer builds it, over a collate that draws from torch's generator (as crops do)."""
+    import torch
+
+    sampler = EpochSampler(40, 8, seed=3)
+    sampler.set_epoch(epoch, skip=skip)
+    collate = EpochCollate(lambda indices: (indices, torch.rand(2)), seed=3)
+    collate.epoch = epoch
+    loader = torch.utils.data.DataLoader(range(40), batch_sampler=sampler, collate_fn=collate, num_workers=workers,
+                                         generator=torch.Generator())
+    return [(indices, draws.tolist()) for indices, draws in loader]
+
+
+def test_the_data_paths_draws_are_the_batchs_own_wherever_it_is_built():
+    """A resumed epoch (skipping batches) and loader workers build the batches of an uninterrupted epoch,
+    and building them leaves the training step's stream (global torch generator) where it was."""
+    import torch
+
+    before = torch.get_rng_state()
+    epoch = _augmented_epoch(2)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert _augmented_epoch(2, skip=3) == epoch[3:]
+    assert _augmented_epoch(2, workers=2) == epoch
+    assert len({tuple(d) for _, d in epoch}) == len(epoch)  # every batch draws afresh
+    assert [d for _, d in _augmented_epoch(3)] != [d for _, d in epoch]
 
 
 def test_pixel_fallback_and_feature_set_choice(toy_corpus, synth_corpus):
