@@ -40,11 +40,11 @@ CHILD = """
 import json, resource, sys, time
 import torch
 torch.set_num_threads(int(sys.argv[2]))
-import ccr.filter.dcot_conf as dcot
+import ccr.ot as ot
 from ccr.pipeline.runner import RunOptions
 from ccr.pipeline.stages import run
 
-solve = dcot.group_confidence
+solve = ot.dual_view_confidence
 spent = [0.0]
 def timed(*args, **kwargs):
     started = time.perf_counter()
@@ -52,7 +52,7 @@ def timed(*args, **kwargs):
         return solve(*args, **kwargs)
     finally:
         spent[0] += time.perf_counter() - started
-dcot.group_confidence = timed
+ot.dual_view_confidence = timed
 started, cpu = time.perf_counter(), time.process_time()
 summary = run("score", sys.argv[1], overrides={"lang": "cs", "tiny": True}, options=RunOptions(progress=False, batch_size=8))
 seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ccr.ot import cosine_cost, diagonal_confidence, sinkhorn
+from ccr.ot import cosine_cost, dual_view_confidence, sinkhorn
 
 ot = pytest.importorskip("ot")
 
@@ -237,23 +237,46 @@ def test_rejects_bad_input() -> None:
         sinkhorn(torch.full((3, 4), math.nan), 0.1)
 
 
-def test_cosine_cost_and_diagonal_confidence() -> None:
+def test_cosine_cost() -> None:
     g = torch.Generator().manual_seed(5)
     x, y = torch.randn(2, 6, 4, generator=g), torch.randn(2, 7, 4, generator=g)
     expected = 1 - torch.nn.functional.cosine_similarity(x[:, :, None], y[:, None], dim=-1)
     torch.testing.assert_close(cosine_cost(x, y), expected)
 
-    n = 8
-    assert torch.allclose(diagonal_confidence(torch.eye(n) / n), torch.ones(n))
-    assert torch.allclose(diagonal_confidence(torch.full((n, n), 1 / n**2)), torch.full((n,), 1 / n))
-    # Matched pairs (y_i a noisy copy of x_i) except two swapped ones: those get low confidence.
-    x = torch.randn(n, 16, generator=g)
-    y = x + 0.1 * torch.randn(n, 16, generator=g)
-    y[[2, 5]] = y[[5, 2]]
-    plan = sinkhorn(cosine_cost(x, y), 0.05)
-    conf = diagonal_confidence(plan)
-    torch.testing.assert_close(conf, n * plan.diagonal(), rtol=1e-4, atol=1e-6)
-    assert conf[[2, 5]].max() < 0.1 < conf[[0, 1, 3, 4, 6, 7]].min()
+
+def _group_with_an_orphan(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """English, visual and MT embeddings of n well-matched pairs (one direction per item plus
+    jitter), except that pair 5's MT caption is the caption of an item outside the group."""
+    g = torch.Generator().manual_seed(seed)
+    items = torch.nn.functional.normalize(torch.randn(n + 1, 32, generator=g), dim=-1)
+    e, v, t = (items + 0.1 * torch.randn(n + 1, 32, generator=g) for _ in range(3))
+    t[5] = t[n]
+    return e[:n], v[:n], t[:n]
+
+
+def test_an_isolated_swap_is_visible_to_the_relaxed_plan_and_hidden_by_the_balanced_one() -> None:
+    """DCOT's confidence of 64 pairs of which one MT caption belongs to an item outside the group.
+
+    Balanced OT must send the orphaned row's whole mass somewhere, and the only column nobody
+    else wants is the orphaned caption, so the swap reads as a match (``ccr score`` version 1, a
+    balanced plan at eps 0.1, gave such a pair 0.95 to 1). The relaxed plan lets the orphans
+    transport little to each other: the default confidence singles the swap out in every draw.
+    """
+    n, swapped = 64, 5
+    clean = torch.arange(n) != swapped
+    for seed in range(6):
+        e, v, t = _group_with_an_orphan(n, seed)
+        conf, _ = dual_view_confidence(e, t, v, t, 0.5)
+        assert conf[swapped] < 0.2 and conf[clean].min() > 0.8, seed
+    e, v, t = _group_with_an_orphan(n, 0)
+    balanced, plan = dual_view_confidence(e, t, v, t, 0.5, relax=0.0, eps=0.1)
+    assert balanced[swapped] > 0.9
+    torch.testing.assert_close(plan.sum(-1), torch.full((n,), 1 / n))  # every row sent its whole 1/n
+    # the mass a pair sends to its own item's captions, over the marginal 1/n, capped at 1
+    same = torch.eye(n, dtype=torch.bool)
+    same[0, 1] = same[1, 0] = True  # pairs 0 and 1: two captions of one item
+    conf, plan = dual_view_confidence(e, t, v, t, 0.5, same=same)
+    torch.testing.assert_close(conf, (n * (plan * same).sum(-2)).clamp(max=1.0))
 
 
 def test_half_precision_transposed_input_and_padded_gradients() -> None:

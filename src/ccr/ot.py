@@ -29,7 +29,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SinkhornInfo", "cosine_cost", "diagonal_confidence", "sinkhorn"]
+from ccr.dcot_settings import DCOT_EPS, DCOT_ITERS, DCOT_RELAX
+
+__all__ = ["SinkhornInfo", "cosine_cost", "dual_view_confidence", "dual_view_plan", "sinkhorn"]
 
 
 @dataclass(frozen=True)
@@ -128,25 +130,43 @@ def standardised(cost: torch.Tensor) -> torch.Tensor:
 
 def dual_view_plan(cost_a: torch.Tensor, cost_b: torch.Tensor, weight: float, eps: float, *, max_iter: int,
                    reg_m: float | None = None) -> torch.Tensor:
-    """DCOT's transport plan over ``weight`` x view a + (1 - weight) x view b, each view standardised
-    (``ccr score``'s static prior and ``ccr train --method dcot`` both read confidences off it)."""
+    """DCOT's transport plan over ``weight`` x view a + (1 - weight) x view b, each view standardised."""
     cost = weight * standardised(cost_a.float()) + (1.0 - weight) * standardised(cost_b.float())
     return sinkhorn(cost, eps, max_iter=max_iter, reg_m=reg_m)
 
 
-def diagonal_confidence(plan: torch.Tensor) -> torch.Tensor:
-    """Share of row i's mass that the plan sends to column i, for square plans ``(..., n, n)``.
+def dual_view_confidence(anchors_a: torch.Tensor, targets_a: torch.Tensor, anchors_b: torch.Tensor,
+                         targets_b: torch.Tensor, weight: float, *, same: torch.Tensor | None = None,
+                         eps: float = DCOT_EPS, relax: float = DCOT_RELAX,
+                         max_iter: int = DCOT_ITERS) -> tuple[torch.Tensor, torch.Tensor]:
+    """DCOT's confidence ``(n,)`` in [0, 1] of n claimed pairs, and its plan ``(n, n)``, without gradient.
 
-    When row i and column i are a claimed pair (a caption and its translation or image), this is
-    how much the transport agrees with the claim: 1 if it keeps all of i's mass on its partner,
-    near 1/n if it spreads it. For uniform balanced marginals it equals ``n * plan[i, i]``
-    (DCOT's confidence); dividing by the row mass keeps it in [0, 1] for any marginals.
+    The one definition behind ``ccr score``'s ``dcot_conf`` (fixed embedders, a fixed ``weight``)
+    and ``ccr train --method dcot`` (the towers being trained, ``weight`` on a curriculum). Row i
+    of every input is pair i. View a compares ``anchors_a`` (English captions) with ``targets_a``
+    (MT captions), view b ``anchors_b`` (visual items) with ``targets_b`` (the same MT captions,
+    possibly from another encoder); the cost mixes their cosine costs, each standardised, with
+    ``weight`` on view a. Rows of the plan are the pairs' anchors, columns their MT captions, the
+    marginals uniform (1/n) and relaxed by the KL penalty ``relax`` (``reg_m``; 0 = balanced).
+
+    The confidence of pair i is the mass its MT caption (column i) receives from the anchors of
+    its own item (``same`` ``(n, n)``, symmetric, default the diagonal) over its marginal 1/n,
+    capped at 1: with one caption per item, the reference's ``n T_ii``. It is read off the
+    caption's column because the caption is what may be wrong: an item with a second, correct
+    caption in the group sends its mass there, which says nothing for the first one.
+
+    Why relaxed: a balanced plan must transport every row's and column's full mass. When a
+    swapped caption's true partner is not among the n pairs (always so for an isolated swap),
+    its orphaned row and column are left to each other and look like a match, confidence near 1.
+    A relaxed plan may transport little to an orphaned column, and that mass, not its share of
+    what the column received, is the confidence.
     """
-    if plan.dim() < 2 or plan.shape[-1] != plan.shape[-2]:
-        raise ValueError(f"plan must be square in its last two dims, got {tuple(plan.shape)}")
-    diag = plan.diagonal(dim1=-2, dim2=-1)
-    mass = plan.sum(-1)
-    return torch.where(mass > 0, diag / mass.clamp_min(torch.finfo(plan.dtype).tiny), 0.0)
+    with torch.no_grad():
+        plan = dual_view_plan(cosine_cost(anchors_a, targets_a), cosine_cost(anchors_b, targets_b), weight, eps,
+                              max_iter=max_iter, reg_m=relax or None)
+        if same is None:
+            same = torch.eye(len(plan), dtype=torch.bool, device=plan.device)
+        return ((plan * same).sum(-2) * len(plan)).clamp(0.0, 1.0), plan
 
 
 def _relaxation(reg_m: float | tuple[float, float] | None, eps: float) -> tuple[float, float]:

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from planted_corpus import SCORE, build_planted_corpus  # noqa: E402
 
 NOISE_RATE = 0.2
+SPARSE_RATE = 0.05  # a realistic MT noise rate: about three swaps per DCOT group of 64
 
 
 @pytest.fixture(autouse=True)
@@ -47,19 +48,36 @@ def _noisy_master(planted: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     return out, keys["cs"]
 
 
-@pytest.fixture(scope="session")
-def _scored_master(_noisy_master: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _score(corpus: Path, key: str) -> None:
     import torch
 
     from ccr.pipeline.runner import RunOptions
     from ccr.pipeline.stages import run
 
     torch.set_num_threads(1)
+    run("score", corpus, overrides={"lang": "cs", "mt_model": key, **SCORE}, options=RunOptions(progress=False))
+
+
+@pytest.fixture(scope="session")
+def _scored_master(_noisy_master: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     noisy, key = _noisy_master
     dest = tmp_path_factory.mktemp("scored") / "corpus"
     shutil.copytree(noisy, dest)
-    run("score", dest, overrides={"lang": "cs", "mt_model": key, **SCORE}, options=RunOptions(progress=False))
+    _score(dest, key)
     return dest
+
+
+@pytest.fixture(scope="session")
+def scored_sparse(planted: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The planted corpus with 5% of its MT captions swapped (20 of 400), scored; shared, do not modify."""
+    from ccr.filter.noise import inject
+    from ccr.pipeline.runner import RunOptions
+
+    out = tmp_path_factory.mktemp("sparse") / "corpus"
+    _, keys = inject(planted, out, overrides={"rate": SPARSE_RATE, "types": "swap", "seed": 0},
+                     options=RunOptions(progress=False))
+    _score(out, keys["cs"])
+    return out
 
 
 @pytest.fixture

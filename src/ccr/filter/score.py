@@ -8,7 +8,8 @@ side table ``captions.score``:
 - ``xm_sim``: cosine of the media's CLIP features (from the feature store, frames averaged) and the
   MT caption under a multilingual CLIP text encoder (role ``mclip-text``), the cross-modal view;
 - ``dcot_conf``: the DCOT confidence of the pair within a random group of about B pairs
-  (``dcot_conf.py``); null for a pair left alone in its group (a group of one says nothing).
+  (``dcot_conf.py``), the quantity ``ccr train --method dcot`` computes online; null for a pair
+  left alone in its group (a group of one says nothing).
 
 NRCCR's back-translation consistency ``rt_sim`` is the backtranslate stage's column on the same
 rows; the summary and ``ccr select`` read it from there. It is deliberately not copied into this
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ccr.config import RUNTIME, runtime_field
+from ccr.dcot_settings import DCOT_EPS, DCOT_ITERS, DCOT_RELAX
 from ccr.errors import CcrError
 from ccr.filter.common import SCORES, chosen_mt_rows
 from ccr.filter.dcot_conf import make_groups
@@ -58,8 +60,9 @@ class ScoreConfig:
     tiny: bool = runtime_field(False)  # the tiny random stand-ins for both roles (tests, demo): scores are meaningless
     group_size: int = 64  # B: pairs per random DCOT group
     view_weight: float = 0.5  # λ: the cross-lingual view's share of the cost (the trainer's curriculum at mid-training)
-    ot_eps: float = 0.1  # entropic regularisation, in units of a group's cost spread (costs are standardised)
-    ot_iters: int = 50  # Sinkhorn iterations at most: a confidence needs the plan's structure, not its last digit
+    ot_eps: float = DCOT_EPS  # entropic regularisation, in units of a group's cost spread (costs are standardised)
+    ot_relax: float = DCOT_RELAX  # KL penalty on the marginals (an orphaned pair may send less); 0 = balanced
+    ot_iters: int = DCOT_ITERS  # Sinkhorn iterations at most: a confidence needs the plan's structure, not its last digit
     seed: int = 0  # fixes the random groups (a pure function of the row ids and this seed)
     device: str = runtime_field("auto")  # auto | cpu | cuda | cuda:N | mps
     encode_batch: int = runtime_field(128)  # texts per encoder call
@@ -71,8 +74,8 @@ def _check(cfg: ScoreConfig) -> None:
         raise CcrError("--set group_size must be at least 2: DCOT compares each pair with the others of its group")
     if not 0.0 <= cfg.view_weight <= 1.0:
         raise CcrError("--set view_weight must be in [0, 1] (the cross-lingual view's share)")
-    if cfg.ot_eps <= 0 or cfg.ot_iters < 1:
-        raise CcrError("--set ot_eps must be positive and ot_iters at least 1")
+    if cfg.ot_eps <= 0 or cfg.ot_iters < 1 or cfg.ot_relax < 0:
+        raise CcrError("--set ot_eps must be positive, ot_iters at least 1 and ot_relax at least 0 (0 = balanced)")
 
 
 def sentence_model(name: str, role: str, cfg: ScoreConfig, option: str) -> ResolvedModel:
@@ -233,7 +236,7 @@ def _score(batch: Sequence[list[dict[str, Any]]], state: _State, cfg: ScoreConfi
     import torch
     import torch.nn.functional as F
 
-    from ccr.filter.dcot_conf import group_confidence
+    from ccr.ot import dual_view_confidence
 
     out = BatchResult(rows={SIDE_TABLE: []})
     visual: dict[str, np.ndarray] = {}
@@ -271,14 +274,14 @@ def _score(batch: Sequence[list[dict[str, Any]]], state: _State, cfg: ScoreConfi
             index = {m: k for k, m in enumerate(dict.fromkeys(r["media_id"] for r in group))}
             media = torch.tensor([index[r["media_id"]] for r in group])
             same = media[:, None] == media[None, :]
-            conf = group_confidence(en[span], mt_xl[span], vis[span], mt_xm[span], same, view_weight=cfg.view_weight,
-                                    eps=cfg.ot_eps, max_iter=cfg.ot_iters).tolist()
+            conf = dual_view_confidence(en[span], mt_xl[span], vis[span], mt_xm[span], cfg.view_weight, same=same,
+                                        eps=cfg.ot_eps, relax=cfg.ot_relax, max_iter=cfg.ot_iters)[0].tolist()
         for r, x, v, c in zip(group, xl[span], xm[span], conf):
             out.rows[SIDE_TABLE].append({"caption_id": r["caption_id"], "xl_sim": x, "xm_sim": v, "dcot_conf": c})
     return out
 
 
-STAGE = Stage(name="score", version="1", config=ScoreConfig, plan=plan, setup=setup, process=process,
+STAGE = Stage(name="score", version="2", config=ScoreConfig, plan=plan, setup=setup, process=process,
               help="score MT captions: xl_sim (English↔MT), xm_sim (visual↔MT), dcot_conf (dual-view OT)")
 
 

@@ -27,7 +27,8 @@ from ccr.train.data import train_records
 from ccr.train.loop import train
 from ccr.train.losses import info_nce, positives, triplet_hardest
 from ccr.train.methods.base import StepInfo
-from ccr.train.methods.dcot import DcotConfig, DualViewAlignment, dual_view_confidence, relative, view_weight
+from ccr.ot import dual_view_confidence
+from ccr.train.methods.dcot import DcotConfig, DualViewAlignment, relative, view_weight
 from ccr.train.synthetic import EN_DE, write_synthetic_corpus
 
 N, DIM = 16, 32
@@ -60,11 +61,11 @@ def test_swapped_pairs_get_lower_confidence_than_clean_ones():
     clean = [i for i in range(N) if i not in SWAPPED]
     for lam in (0.9, 0.5, 0.1):
         for relax in (1.0, 0.0):
-            conf, plan = dual_view_confidence(e, v, t, lam, relax=relax)
+            conf, plan = dual_view_confidence(e, t, v, t, lam, relax=relax)
             assert conf[SWAPPED].max() < 0.25 < 0.5 < conf[clean].min(), (lam, relax)
             assert conf.min() >= 0 and conf.max() <= 1 and plan.shape == (N, N)
         assert torch.allclose(plan.sum(1), torch.full((N,), 1 / N), rtol=1e-4)  # balanced: every row sends 1/N
-        _, relaxed = dual_view_confidence(e, v, t, lam)
+        _, relaxed = dual_view_confidence(e, t, v, t, lam)
         assert relaxed[SWAPPED].sum(1).max() < relaxed[clean].sum(1).min()  # relaxed: orphans may send less
 
 
@@ -72,8 +73,8 @@ def test_each_view_sees_its_own_noise_and_lambda_chooses():
     e, v, t, g = _designed(1)
     moved = torch.tensor([3, 9])
     v[moved] = F.normalize(torch.randn(len(moved), DIM, generator=g), dim=-1)  # MT right, visual pairing wrong
-    cross_lingual, _ = dual_view_confidence(e, v, t, 1.0)
-    cross_modal, _ = dual_view_confidence(e, v, t, 0.0)
+    cross_lingual, _ = dual_view_confidence(e, t, v, t, 1.0)
+    cross_modal, _ = dual_view_confidence(e, t, v, t, 0.0)
     others = torch.ones(N, dtype=torch.bool)
     others[moved] = False
     assert cross_lingual[moved].min() > 0.9 * cross_lingual[others].mean()  # English agrees with the MT caption
@@ -85,8 +86,8 @@ def test_captions_of_one_item_share_its_mass_without_losing_confidence():
     v[1], e[1] = v[0], e[0]  # tuples 0 and 1: two captions of one item
     t[1] = F.normalize(t[0] + 0.05 * torch.randn(DIM), dim=-1)
     same = positives(torch.tensor([0, 0, *range(2, N)]))
-    diagonal, _ = dual_view_confidence(e, v, t, 0.5, relax=0.0)  # balanced: exactly 1/N per row to share
-    grouped, _ = dual_view_confidence(e, v, t, 0.5, same=same, relax=0.0)
+    diagonal, _ = dual_view_confidence(e, t, v, t, 0.5, relax=0.0)  # balanced: exactly 1/N per row to share
+    grouped, _ = dual_view_confidence(e, t, v, t, 0.5, same=same, relax=0.0)
     assert grouped[:2].min() > 0.8 and diagonal[:2].max() < 0.75  # the plan splits the item between them
     assert torch.allclose(grouped[2:], diagonal[2:])
 
@@ -112,7 +113,7 @@ def test_confidences_and_corpus_weights_reach_the_per_sample_loss():
     plugin = DualViewAlignment(DcotConfig(), n_train=200)
     step = StepInfo(epoch=1, step=30, total_steps=60, steps_per_epoch=30)  # past warm-up, half way
     terms = plugin(outputs, batch, step)
-    conf, _ = dual_view_confidence(outputs["e"], outputs["v"], outputs["t"], view_weight(0.5))
+    conf, _ = dual_view_confidence(outputs["e"], outputs["t"], outputs["v"], outputs["t"], view_weight(0.5))
     pos = positives(batch["media_index"])
     expected = triplet_hardest(outputs["t"] @ outputs["v"].T, pos, weights=batch["weight"] * relative(conf))
     assert terms["vt"].value.item() == pytest.approx(expected.item()) and terms["vt"].weight == 0.6
@@ -131,7 +132,7 @@ def test_soft_labels_are_the_transport_plan():
     outputs, batch = _outputs_and_batch(SWAPPED)
     plugin = DualViewAlignment(DcotConfig(confidence="soft", loss="infonce"), n_train=200)
     step = StepInfo(epoch=1, step=60, total_steps=60, steps_per_epoch=30)
-    _, plan = dual_view_confidence(outputs["e"], outputs["v"], outputs["t"], view_weight(1.0))
+    _, plan = dual_view_confidence(outputs["e"], outputs["t"], outputs["v"], outputs["t"], view_weight(1.0))
     logits = outputs["t"] @ outputs["v"].T / plugin.align.temperature()
     rows = -(plan.T / plan.T.sum(-1, keepdim=True) * logits.log_softmax(-1)).sum(-1)
     cols = -(plan / plan.sum(-1, keepdim=True) * logits.T.log_softmax(-1)).sum(-1)

@@ -12,7 +12,7 @@ is followed, and the details it leaves open are settled as follows:
 * Confidences come ONLINE from the towers being trained, on the batch gathered from every
   process, without gradient (the plan is a label). ``ccr score`` computes the same quantity
   once, from fixed embedders and a fixed view weight, as a prior (``dcot_conf``); both call
-  ``dual_view_confidence``.
+  ``ccr.ot.dual_view_confidence`` with the settings of ``ccr.dcot_settings``.
 * Cost ``C = λ z(1 - cos(e_i, t_j)) + (1 - λ) z(1 - cos(v_i, t_j))``, both views in one plan,
   each standardised over the batch (``z``: zero mean, unit spread) because the scale of a
   tower's cosines changes with its loss and stage while ``eps`` must mean one sharpness. Entropic
@@ -23,9 +23,12 @@ is followed, and the details it leaves open are settled as follows:
   swapped caption's true partner is not in the batch, the orphaned English/visual row and the
   orphaned caption column are left to each other and look like a match. Relaxed, they may
   transport little instead.
-* Confidence of tuple i: ``B · Σ_j T_ij`` over the MT captions j of i's own media item, capped at
-  1. With one caption per item in the batch this is the reference's ``B · T_ii``; with several,
-  the captions of one item are interchangeable and none is penalised for sharing its item's mass.
+* Confidence of tuple i: ``B · Σ_j T_ji`` over the anchors j (English caption and visual item)
+  of i's own media item, i.e. the mass i's MT caption receives from its item, capped at 1. With
+  one caption per item in the batch this is the reference's ``B · T_ii``; with several, the
+  captions of one item are interchangeable and none is penalised for sharing its item's mass.
+  It is read off the caption's column, not the item's row: an item whose other caption in the
+  batch is right would otherwise vouch for a swapped one.
 * λ (``view_weight``) decays from ``view_start`` to ``view_end`` over training progress on a
   half cosine: early on the cross-lingual view is the one to trust (a multilingual text tower
   starts with it); the cross-modal view takes over as the visual alignment matures.
@@ -49,7 +52,9 @@ from typing import TYPE_CHECKING, Literal
 
 import torch
 
+from ccr.dcot_settings import DCOT_EPS, DCOT_ITERS, DCOT_RELAX
 from ccr.errors import CcrError
+from ccr.ot import dual_view_confidence
 from ccr.train.distributed import gather
 from ccr.train.losses import positives, soft_cross_entropy
 from ccr.train.methods.base import LossPlugin, LossTerm, Outputs, StepInfo
@@ -67,9 +72,9 @@ class DcotConfig(BaselineConfig):
     view_start: float = 0.9  # weight of the cross-lingual view at the start of training
     view_end: float = 0.1  # ... and at the end (the rest goes to the cross-modal view)
     warmup_epochs: int = 1  # epochs trained with every confidence at 1
-    ot_eps: float = 0.5  # entropic regularisation, in standard deviations of the batch's costs
-    ot_relax: float = 1.0  # KL penalty on the marginals (unbalanced OT: an orphan pair may send less); 0 = balanced
-    ot_iters: int = 50  # Sinkhorn iterations at most
+    ot_eps: float = DCOT_EPS  # entropic regularisation, in standard deviations of the batch's costs
+    ot_relax: float = DCOT_RELAX  # KL penalty on the marginals (unbalanced OT: an orphan may send less); 0 = balanced
+    ot_iters: int = DCOT_ITERS  # Sinkhorn iterations at most
 
 
 def view_weight(progress: float, start: float = 0.9, end: float = 0.1) -> float:
@@ -81,28 +86,6 @@ def view_weight(progress: float, start: float = 0.9, end: float = 0.1) -> float:
     """
     p = min(max(progress, 0.0), 1.0)
     return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * p))
-
-
-def dual_view_confidence(e: torch.Tensor, v: torch.Tensor, t: torch.Tensor, lam: float, *,
-                         same: torch.Tensor | None = None, eps: float = 0.5, relax: float = 1.0,
-                         max_iter: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-pair confidences ``(N,)`` in [0, 1] and the transport plan ``(N, N)``, without gradient.
-
-    ``e``, ``v``, ``t``: ``(N, d)`` English, visual and MT embeddings of N tuples (row i is one
-    claimed pair); ``lam``: the cross-lingual view's share of the cost (each view standardised
-    over the batch first); ``same``: ``(N, N)`` mask of tuples that share a media item (default:
-    the diagonal); ``eps`` in standard deviations of the costs; ``relax``: the KL penalty on the
-    marginals (unbalanced OT, ``reg_m``), 0 for balanced OT. Rows of the plan are the tuples'
-    English caption and visual item, columns their MT captions; the confidence is the mass row i
-    sends to its own item's captions, as a share of its marginal 1/N, capped at 1.
-    """
-    from ccr.ot import cosine_cost, dual_view_plan
-
-    with torch.no_grad():
-        plan = dual_view_plan(cosine_cost(e, t), cosine_cost(v, t), lam, eps, max_iter=max_iter, reg_m=relax or None)
-        if same is None:
-            same = torch.eye(len(plan), dtype=torch.bool, device=plan.device)
-        return ((plan * same).sum(-1) * len(plan)).clamp(max=1.0), plan
 
 
 def relative(conf: torch.Tensor) -> torch.Tensor:
@@ -141,7 +124,7 @@ class DualViewAlignment(LossPlugin):
         e, v, t = (gather(outputs[k].detach()) for k in ("e", "v", "t"))
         same = positives(gather(batch["media_index"]))
         lam = view_weight(step.fraction, self.cfg.view_start, self.cfg.view_end)
-        conf, plan = dual_view_confidence(e, v, t, lam, same=same, eps=self.cfg.ot_eps, relax=self.cfg.ot_relax,
+        conf, plan = dual_view_confidence(e, t, v, t, lam, same=same, eps=self.cfg.ot_eps, relax=self.cfg.ot_relax,
                                           max_iter=self.cfg.ot_iters)
         self.confidence[gather(batch["index"])] = conf.to(self.confidence.dtype)
         warm = step.epoch < self.cfg.warmup_epochs
