@@ -72,8 +72,6 @@ def _read(cfg: IngestConfig) -> Iterator[Record]:
 
 
 def plan(corpus: Corpus, cfg: IngestConfig) -> Plan:
-    check(cfg)
-
     def chunks(corpus: Corpus, done: DoneState, options: RunOptions) -> Iterator[Chunk]:
         yield from _chunks(entries(_read(cfg)), done.keys, options)
 
@@ -173,7 +171,7 @@ def process(batch: Sequence[Entry], known: Known, cfg: IngestConfig) -> BatchRes
 
 
 STAGE = Stage(name="ingest", version="2", config=IngestConfig, plan=plan, setup=setup, process=process,
-              help="read a source dataset into the corpus")
+              help="read a source dataset into the corpus", check=check)
 
 
 def ingest(fmt: str, src: Path | str, corpus_dir: Path | str, *, media_root: Path | str | None = None,
