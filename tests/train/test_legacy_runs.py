@@ -50,7 +50,7 @@ def test_an_old_baseline_run_evaluates_to_its_old_numbers_and_now_records_the_pr
     assert refused.exit_code == 2 and "protocol is unknown" in refused.output  # scored by the old code
 
     lines: list[str] = []
-    results = evaluate_run(run, split="test", corpus=corpus, log=lines.append)
+    results = evaluate_run(run, split="test", corpus=corpus, device="cpu", log=lines.append)  # as made
     record = json.loads((run / "eval" / "test.de.json").read_text())
     assert results["de"] == pytest.approx(old["metrics"])
     assert record["protocol"]["queries"] == "native" and record["protocol"]["n_queries"] == old["n_queries"]

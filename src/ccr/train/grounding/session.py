@@ -162,7 +162,7 @@ def evaluate_run(run_dir: Path | str, *, split: str = "test", langs: list[str] |
         write_predictions(submission, rows)
         results[label] = brief
         block = protocol.grounding(queries=query_source(lang, q.caption_id), query_model=mt_key(q.caption_id),
-                                   n_queries=len(rows), n_videos=len(set(q.media_id)), clip_length=clip_len,
+                                   n_queries=len(rows), n_videos=len({r['vid'] for r in rows}), clip_length=clip_len,
                                    metrics="+".join(detail))
         log(f"{label}: {protocol.describe(block)}")
         atomic.write_json(model.run.eval_file(split, label), {
