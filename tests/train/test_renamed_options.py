@@ -43,3 +43,10 @@ def test_a_recipe_with_the_old_names_lists_each_with_its_hint(tmp_path):
     assert ("step 'nrccr-de' (train): " + HINT.format(old="val_translate_test", new="val_translate_test_weight")
             in message)
     assert "step 'evaluate' (evaluate): " + HINT.format(old="translate_test", new="translate_test_weight") in message
+
+
+def test_a_method_class_that_still_sets_translate_test_fails_when_defined():
+    from ccr.train.methods.baseline import Baseline
+
+    with pytest.raises(TypeError, match="translate_test: methods no longer pick their evaluation protocol"):
+        type("OldMethod", (Baseline,), {"name": "old", "translate_test": 0.5})

@@ -168,6 +168,14 @@ class Method(nn.Module):
     gallery_keys: ClassVar[frozenset[str]] = frozenset()
     proposal: ClassVar[str] = ""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A method written for the old ``translate_test`` default (a native share) fails at once, never silently."""
+        super().__init_subclass__(**kwargs)
+        if "translate_test" in vars(cls):
+            raise TypeError(f"{cls.__name__}.translate_test: methods no longer pick their evaluation protocol; every "
+                            f"method is scored on native queries, translate-test fusion is ccr evaluate "
+                            f"--translate-test-weight W (W = the xx->en MT share, 1 - the old value)")
+
     def __init__(self, cfg: Any, env: BuildEnv):
         super().__init__()
         self.cfg = cfg
