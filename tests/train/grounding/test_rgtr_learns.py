@@ -67,6 +67,7 @@ def test_predictions_file_is_the_standard_submission_and_round_trips(rgtr_run, g
         scores = [w[2] for w in p["pred_relevant_windows"]]
         assert scores == sorted(scores, reverse=True) and len(scores) == 6  # every query's window, no NMS
         assert all(0 <= w[0] <= w[1] <= by_qid[p["qid"]]["duration"] for w in p["pred_relevant_windows"])
+        assert all(w[0] % 2 == 0 and w[1] % 2 == 0 for w in p["pred_relevant_windows"])  # on the 2-s clip grid
         assert len(p["pred_saliency_scores"]) == by_qid[p["qid"]]["duration"] / 2  # one per 2-s clip
     assert record["detail"]["qvhighlights"] == evaluate_qvhighlights(preds, annotations)
     assert record["detail"]["single_window"] == evaluate_single_window(preds, annotations)

@@ -6,7 +6,8 @@ x -p(foreground); plus ``cost_region`` x (1 - IoU of the query's static anchor w
 which keeps a moment with the query whose region it lies in (§2.4 proposal). Every decoder layer
 is matched and scored (auxiliary losses); the terms are summed over layers.
 
-Losses: L1 and 1 - gIoU on matched pairs; 2-way cross-entropy with background weight ``bg_weight``;
+Losses: L1 and 1 - gIoU on matched pairs; 2-way cross-entropy with background weight ``bg_weight``,
+averaged over every query of the batch as the family averages it (``class_loss``);
 the IoU head regresses, for every query, the IoU of its own (detached) span with its best
 ground-truth moment (BCE), so ranking can use localisation quality; saliency is Moment-DETR's
 margin hinge over every pair of clips whose labels differ.
@@ -66,13 +67,12 @@ class SetCriterion(LossPlugin):
         _, giou = pairwise_iou_giou(cw_to_se(pred)[:, None], cw_to_se(target)[:, None])
         labels = torch.ones(logits.shape[:2], dtype=torch.long, device=logits.device)
         labels[b_idx, q_idx] = 0
-        weight = torch.tensor([1.0, cfg.bg_weight], device=logits.device, dtype=logits.dtype)
         iou, _ = pairwise_iou_giou(cw_to_se(spans.detach()), cw_to_se(gt))
         best = iou.masked_fill(~gt_mask[:, None, :], 0.0).amax(-1)
         return {
             "span_l1": F.l1_loss(pred, target),
             "span_giou": (1 - giou.squeeze(-1).squeeze(-1)).mean(),
-            "class": F.cross_entropy(logits.flatten(0, 1), labels.flatten(), weight=weight),
+            "class": class_loss(logits, labels, cfg.bg_weight),
             "iou": F.binary_cross_entropy_with_logits(iou_logit, best),
         }
 
@@ -92,6 +92,19 @@ class SetCriterion(LossPlugin):
         terms["saliency"] = LossTerm(saliency_hinge(outputs["saliency"], batch["saliency"], batch["video_mask"],
                                                     cfg.saliency_margin), cfg.saliency_weight)
         return terms
+
+
+def class_loss(logits: torch.Tensor, labels: torch.Tensor, bg_weight: float) -> torch.Tensor:
+    """Foreground (0) / background (1) cross-entropy of ``logits [B, Q, 2]``, background terms
+    weighted by ``bg_weight``, summed and divided by the number of queries ``B * Q``.
+
+    The Moment-DETR family averages the weighted per-query terms over the queries.
+    ``F.cross_entropy(weight=...)`` divides by the sum of the weights instead: with one moment
+    among ten queries and a background weight of 0.1 that is 1.9, and the term 10 / 1.9 = 5.3
+    times the family's, which unbalances it against the span and saliency terms.
+    """
+    weight = torch.tensor([1.0, bg_weight], device=logits.device, dtype=logits.dtype)
+    return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), weight=weight, reduction="none").mean()
 
 
 def saliency_hinge(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, margin: float) -> torch.Tensor:

@@ -5,8 +5,9 @@ fingerprint, text tower and ``run.json``; only the samples (queries with moments
 features) and the validation (grounding metrics on the validation split, never test) differ.
 Predictions follow the QVHighlights submission format (reference/video_methods.md §2.5):
 ``qid``, ``query``, ``vid``, ``pred_relevant_windows`` ([start, end, score] in seconds, sorted
-by score), ``pred_saliency_scores`` (one per clip); ``ccr.train.grounding.metrics`` scores them.
-No NMS unless ``nms_threshold`` > 0.
+by score, start and end rounded to whole clips as the QVHighlights post-processing does),
+``pred_saliency_scores`` (one per clip); ``ccr.train.grounding.metrics`` scores them. No NMS
+unless ``nms_threshold`` > 0.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ccr.train.batching import to_device
 from ccr.train.grounding.data import (GroundingEvalData, build_eval_data, build_train_data, clip_length,
                                       qid_value, query_rows)
 from ccr.train.grounding.metrics import evaluate_qvhighlights, evaluate_single_window, write_predictions
-from ccr.train.grounding.spans import cw_to_se, nms
+from ccr.train.grounding.spans import cw_to_se, nms, round_windows
 from ccr.train.setup import Prepared
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def predict(model: Rgtr, data: GroundingEvalData, *, batch_size: int, device: to
             for k, i in enumerate(idx):
                 line = data.lines[i]
                 windows = np.concatenate([spans[k] * line.seconds, scores[k][:, None]], axis=1).astype(np.float64)
+                windows = round_windows(windows, data.clip_len, line.seconds)
                 windows = windows[np.argsort(-windows[:, 2], kind="stable")]
                 if threshold > 0:
                     windows = nms(windows, threshold)

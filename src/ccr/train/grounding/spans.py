@@ -60,6 +60,21 @@ def uniform_anchors(k: int) -> np.ndarray:
     return np.stack([centres, np.full(k, 1.0 / k)], axis=1).astype(np.float32)
 
 
+def round_windows(windows: np.ndarray, clip_length: float, duration: float) -> np.ndarray:
+    """``[start, end, ...]`` rows with start and end rounded to the nearest multiple of ``clip_length``
+    seconds (halves to even) and kept within ``[0, duration]``; other columns (the score) untouched.
+
+    The QVHighlights post-processing (Moment-DETR's, clip 2 s): the model predicts in continuous
+    time, but the ground truth and the saliency labels live on whole clips, so a window is
+    reported on the clip grid. Moment-DETR clips to [0, 150] s (every QVHighlights video's
+    length) before rounding; the video's own duration plays that part here, applied after
+    rounding too so that a rounded end never passes the video's end.
+    """
+    out = np.array(windows, dtype=np.float64, copy=True)
+    out[:, :2] = np.clip(np.round(np.clip(out[:, :2], 0.0, duration) / clip_length) * clip_length, 0.0, duration)
+    return out
+
+
 def nms(windows: np.ndarray, threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression of ``[start, end, score]`` rows sorted by score (descending)."""
     kept: list[int] = []
