@@ -261,3 +261,19 @@ def test_gzip_multi30k_sources_carry_their_line(tmp_path):
     (failure,) = failures(tmp_path / "corpus")
     assert (failure["row_id"], failure["reason"], failure["source"]) == (
         "2#en#0", "empty caption", f"{task / 'raw' / 'val.en.gz'}:2")
+
+
+def test_what_an_entry_leaves_out_or_a_reader_makes_up_never_conflicts(tmp_path):
+    """A caption row without modality joins a video; a grounding line joins a video already listed
+    with its real path (the reader's ``{vid}.mp4`` is a convention, not the source's word)."""
+    videos = jsonl(tmp_path / "videos.jsonl", [
+        {"media_id": "v", "path": "clips/v.webm", "modality": "video", "duration": 10, "text": "a dog", "caption_id": "a"},
+        {"media_id": "v", "lang": "de", "text": "ein Hund", "caption_id": "b"},
+    ])
+    ingest("jsonl", videos, tmp_path / "corpus", options=QUIET)
+    queries = jsonl(tmp_path / "highlight_train.jsonl", [{"qid": 1, "vid": "v", "duration": 10, "query": "a cat"}])
+    ingest("qvhighlights", queries, tmp_path / "corpus", options=QUIET)
+    corpus = Corpus.open(tmp_path / "corpus")
+    assert sorted(corpus.table("captions")["caption_id"]) == ["1", "a", "b"]
+    assert corpus.table("media").select("path", "modality").row(0) == ("clips/v.webm", "video")
+    assert failures(tmp_path / "corpus") == []

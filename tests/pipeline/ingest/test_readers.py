@@ -407,8 +407,8 @@ def test_generic_jsonl_defaults_ids_and_survives_bad_lines(tmp_path: Path) -> No
     src = write_lines(tmp_path / "mine.jsonl", [lines[0], lines[1], b"\xff\xfe broken", b"{oops", *lines[2:]])
     media, captions, bad = run("jsonl", src)
     assert [(m.media_id, m.split, m.path, m.modality, m.duration) for m in media] == [
-        ("m1", "train", "m1.jpg", "image", None),
-        ("7", "val", None, "image", None),
+        ("m1", "train", "m1.jpg", None, None),  # modality not stated: open (the media row says image)
+        ("7", "val", None, None, None),
         ("v", "train", None, "video", 30.0),
     ]
     assert [(c.caption_id, c.lang, c.text) for c in captions] == [

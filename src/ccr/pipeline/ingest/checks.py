@@ -55,7 +55,7 @@ def check_media(m: Media, known: Known) -> tuple[dict[str, Any] | None, str | No
         known.first.setdefault(m.media_id, m)  # already there unless the source changed since setup read it
     first = known.first.get(m.media_id)
     if m.media_id in known.media or first is None or m.source != first.source:
-        return None, _conflict(m.media_id, (m.split, m.modality, m.path, m.duration), known)
+        return None, _conflict(m.media_id, _claim(m), known)
     problem = _verdict(m.media_id, known)
     if problem:
         return None, problem
@@ -107,12 +107,16 @@ def _media_of(c: Caption, known: Known) -> str | None:
         if mid in known.failed_before:
             return f"its media {mid!r} failed: {known.failed_before[mid]}"
         return f"caption points at media {mid!r}, which is in neither the corpus nor this source"
-    claim = (c.media.split, c.media.modality, c.media.path, c.media.duration) if c.media else (c.split, None, None, None)
-    conflict = _conflict(mid, claim, known)
+    conflict = _conflict(mid, _claim(c.media) if c.media else (c.split, None, None, None), known)
     if conflict:
         return conflict
     problem = _verdict(mid, known)
     return f"its media {mid!r} failed: {problem}" if problem else None
+
+
+def _claim(m: Media) -> MediaKey:
+    """What a description states; None where it leaves a field open."""
+    return (m.split, m.modality, m.path if m.path_given else None, m.duration)
 
 
 def _reference(mid: str, known: Known) -> tuple[MediaKey, str] | None:

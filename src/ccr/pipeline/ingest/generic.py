@@ -185,10 +185,10 @@ def _records(rows: Iterator[Row], src: Path, opts: IngestOptions) -> Iterator[Re
             k = counts.get((media_id, lang), 0)
             counts[(media_id, lang)] = k + 1
             caption_id = f"{media_id}#{lang}#{k}"
-        media = Media(
+        media = Media(  # a row without modality leaves it open (a new media row defaults to image)
             media_id=media_id,
             split=split,
-            modality=values.get("modality") or opts.modality or "image",
+            modality=values.get("modality") or opts.modality,
             path=values.get("path"),
             duration=values.get("duration"),
             source=where,

@@ -38,7 +38,7 @@ def read(src: Path, opts: IngestOptions) -> Iterator[Record]:
         vid, caption_id, text, extra = parsed
         where = f"{src}:{lineno}"
         media = Media(media_id=vid, split=split, modality=modality, path=f"{vid}.mp4", duration=extra.get("duration"),
-                      source=where)
+                      source=where, path_given=False)
         if vid not in seen:
             seen.add(vid)
             yield media
@@ -82,7 +82,7 @@ def _read_charades_text(src: Path, opts: IngestOptions) -> Iterator[Record]:
         if isinstance(extra, str):
             yield BadRecord(where, extra, row_id=caption_id)
             continue
-        media = Media(media_id=vid, split=split, modality=modality, path=f"{vid}.mp4", source=where)
+        media = Media(media_id=vid, split=split, modality=modality, path=f"{vid}.mp4", source=where, path_given=False)
         if vid not in seen:
             seen.add(vid)
             yield media

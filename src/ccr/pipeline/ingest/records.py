@@ -22,6 +22,9 @@ class Media:
     path: str | None = None  # relative to the media root (the folder given with --media-root)
     duration: float | None = None  # seconds, videos only
     source: str = ""
+    # False where the reader made the path up from the id (``{vid}.mp4``): the source never said
+    # it, so it does not conflict with a path the corpus already holds.
+    path_given: bool = True
 
 
 @dataclass

@@ -36,7 +36,7 @@ def read(src: Path, opts: IngestOptions) -> Iterator[Record]:
         if not isinstance(vid, str) or not vid:
             yield BadRecord(where, "'videoID' missing or not a string")
             continue
-        media = Media(media_id=vid, split=split, modality=modality, path=f"{vid}.mp4", source=where)
+        media = Media(media_id=vid, split=split, modality=modality, path=f"{vid}.mp4", source=where, path_given=False)
         yield media
         for key, lang in _LANG_KEYS:
             captions = entry.get(key, [])
