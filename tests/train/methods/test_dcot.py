@@ -19,7 +19,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from methods_helpers_nc import build, history, train_run, trained_and_untrained_sumr
-from train_helpers import sets
+from train_helpers import load_checkpoint, sets
 
 from ccr.errors import CcrError
 from ccr.pipeline.corpus import Corpus
@@ -163,7 +163,7 @@ def test_trained_confidences_single_out_swapped_mt_captions(tmp_path):
     """InfoNCE (LECCR's loss) learns this corpus in fewer epochs than the triplet, so it is used here."""
     corpus = write_synthetic_corpus(tmp_path / "noisy", mt_noise=0.3)
     train(corpus, tmp_path / "run", method="dcot", sets=sets(epochs=8, loss="infonce"), log=lambda _: None)
-    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")  # on the CPU, wherever it trained
     conf = state["model"]["objectives.0.confidence"].numpy()
     records = train_records(Corpus.open(corpus), ["de"], frozenset({"en", "mt"}), log=lambda _: None)
     swapped = np.array([" ".join(EN_DE.get(w, w) for w in en.split()) != mt
