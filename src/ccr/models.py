@@ -155,7 +155,7 @@ def _tiny(name: str) -> Path:
     out = cache_dir() / "tiny" / f"{name}-v{TINY_VERSION}"
     done = out / ".complete"
     if not done.exists():
-        with exclusive(cache_dir() / "tiny" / f"{name}.lock", wait=True, what=f"building tiny/{name}"):
+        with exclusive(cache_dir() / "tiny" / f"{name}.lock"):
             if not done.exists():
                 import shutil
 

@@ -34,6 +34,7 @@ from ccr.caption.stage import read_descriptions
 from ccr.config import RUNTIME, runtime_field
 from ccr.errors import CcrError
 from ccr.models import resolve
+from ccr.pipeline.checks import at_least
 from ccr.pipeline.corpus import Corpus
 from ccr.pipeline.runner import BatchResult, Failure, Plan, Stage, table_chunks
 from ccr.vision.feature_store import FeatureStore, write_meta
@@ -172,8 +173,6 @@ def _pick_model(wanted: str | None, keys: list[str]) -> str:
 def plan(corpus: Corpus, cfg: SlotsConfig) -> Plan:
     import polars as pl
 
-    if cfg.k < 1 or cfg.max_iter < 1:
-        raise CcrError("--k and max_iter must be at least 1")
     descriptions = read_descriptions(corpus)
     model_key = _pick_model(cfg.mllm, descriptions.select("model").unique().collect()["model"].sort().to_list())
     mine = descriptions.filter(pl.col("model") == model_key)
@@ -250,5 +249,9 @@ def process(batch: Sequence[dict[str, Any]], state: _State, cfg: SlotsConfig) ->
     return result
 
 
+def _check(cfg: SlotsConfig) -> None:
+    at_least(cfg, k=1, max_iter=1, min_chars=0, encode_batch=1)
+
+
 STAGE = Stage(name="slots", version="1", config=SlotsConfig, plan=plan, setup=setup, process=process,
-              help="cluster each item's description sentences into K semantic slots (LECCR)")
+              help="cluster each item's description sentences into K semantic slots (LECCR)", check=_check)

@@ -54,6 +54,6 @@ CARD = "README.md"
 
 def write_card(corpus: Corpus) -> None:
     """Write the card; workers finishing together take turns, and a killed writer's temporary goes."""
-    with locks.exclusive(corpus.root / STATE / "card.lock", wait=True, what="card update"):
+    with locks.exclusive(corpus.root / STATE / "card.lock"):
         atomic.remove_temporaries(corpus.root, lambda name: name == CARD)
         atomic.write_bytes(corpus.root / CARD, render_card(corpus).encode("utf-8"))

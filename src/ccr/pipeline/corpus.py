@@ -137,7 +137,7 @@ class Corpus:
         return list(self.manifest().get("runs", []))
 
     def _manifest_lock(self) -> Any:
-        return locks.exclusive(self.root / STATE / "manifest.lock", wait=True, what="manifest update")
+        return locks.exclusive(self.root / STATE / "manifest.lock")
 
     @property
     def lock_dir(self) -> Path:

@@ -59,16 +59,11 @@ def _write(fd: int, text: str) -> None:
 
 
 @contextmanager
-def exclusive(path: Path, *, wait: bool, what: str) -> Iterator[None]:
-    """Hold an ``flock`` on ``path``; without ``wait`` a held lock is a clear error, not a hang."""
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an ``flock`` on ``path`` for a short step that processes take in turn (a manifest update)."""
     fd = _open(path)
     try:
-        if wait:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        elif not _try(fd, fcntl.LOCK_EX):
-            holder = _content(fd).split(" ")[0]
-            pid = f" (pid {holder})" if holder else ""
-            raise CcrError(f"{what} is already running on this corpus{pid}; wait for it to finish") from None
+        fcntl.flock(fd, fcntl.LOCK_EX)
         _write(fd, str(os.getpid()))
         yield
     finally:

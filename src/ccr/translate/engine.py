@@ -114,7 +114,7 @@ def converted(model: ResolvedModel, quantization: str) -> Path:
     out = root / f"{slug(Path(model.id).name)}-{quantization}-{digest}"
     if out.is_dir():
         return out
-    with exclusive(root / f"{out.name}.lock", wait=True, what=f"converting {model.id}"):
+    with exclusive(root / f"{out.name}.lock"):
         if out.is_dir():
             return out
         for stale in root.glob(f".tmp-*-{out.name}"):  # left by a converter that was killed

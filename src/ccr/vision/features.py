@@ -20,6 +20,7 @@ import numpy as np
 from ccr.config import RUNTIME, runtime_field
 from ccr.errors import CcrError
 from ccr.models import ResolvedModel, resolve, slug
+from ccr.pipeline.checks import at_least
 from ccr.pipeline.corpus import Corpus
 from ccr.pipeline.runner import BatchResult, Chunk, Failure, Plan, Stage, table_chunks
 from ccr.pipeline.schema import MODALITIES
@@ -115,6 +116,7 @@ def _check(cfg: FeaturesConfig) -> None:
         raise CcrError(f"--variant {cfg.variant!r}: use one of {', '.join(VARIANTS)}")
     if cfg.frames < 1:
         raise CcrError("--frames must be at least 1")
+    at_least(cfg, forward_batch=1)
     if cfg.fps is not None and cfg.fps <= 0:
         raise CcrError("--fps must be positive")
     if cfg.fps is not None and cfg.variant == "clips2s":
@@ -153,8 +155,7 @@ def _claim_store(corpus: Corpus, name: str, meta: dict[str, Any]) -> None:
 
 
 def plan(corpus: Corpus, cfg: FeaturesConfig) -> Plan:
-    """Validate, name the store and write its meta here: the driver always plans, Ray actors may be remote."""
-    _check(cfg)
+    """Name the store and write its meta here: the driver always plans, Ray actors may be remote."""
     model = resolve(cfg.model, aliases=cfg.aliases)
     _, dtype = torch_settings(cfg.device, cfg.dtype)
     name = cfg.name or store_name(model, cfg.variant)
@@ -229,4 +230,4 @@ def process(batch: Sequence[dict[str, Any]], state: _State, cfg: FeaturesConfig)
 
 
 STAGE = Stage(name="features", version="1", config=FeaturesConfig, plan=plan, setup=setup, process=process,
-              help="CLIP features of every image and video frame into features/NAME/")
+              help="CLIP features of every image and video frame into features/NAME/", check=_check)
