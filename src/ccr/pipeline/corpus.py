@@ -296,7 +296,7 @@ class Corpus:
         df = self.table("failures")
         if not outstanding or df.height == 0:
             return df
-        done = self._superseded(df["stage"].unique().to_list())
+        done = self._superseded(df.select("stage", "row_id").unique())
         if done.height == 0:
             return df
         keys = ["stage", "row_id", "table"]
@@ -304,16 +304,18 @@ class Corpus:
         legacy = done.filter(pl.col("table") == "").drop("table")  # markers that did not name their table
         return df.join(typed, on=keys, how="anti").join(legacy, on=keys[:2], how="anti")
 
-    def _superseded(self, stages: list[str]) -> pl.DataFrame:
-        """(stage, row_id, table) whose latest commit, over every fingerprint, lists them as done."""
+    def _superseded(self, failed: pl.DataFrame) -> pl.DataFrame:
+        """Of the failed (stage, row_id) pairs, those whose latest commit, over every fingerprint,
+        lists them as done, with the table that commit's ids name."""
         import polars as pl
 
         latest: dict[tuple[str, str, str], bool] = {}
-        for stage in stages:
+        for stage, ids in failed.group_by("stage").agg("row_id").iter_rows():
+            wanted = set(ids)
             for c in self.commits(stage, with_ids=True):  # oldest first: later commits win
-                for i in c.failed:
+                for i in wanted.intersection(c.failed):
                     latest[(stage, i, c.table)] = False
-                for i in c.done:
+                for i in wanted.intersection(c.done):
                     latest[(stage, i, c.table)] = True
         rows = [key for key, done in latest.items() if done]
         return pl.DataFrame(rows, schema=["stage", "row_id", "table"], orient="row")
