@@ -213,50 +213,49 @@ def _records(rows: Iterator[Row], src: Path, opts: IngestOptions) -> Iterator[Re
 
 def _values(row: dict[str, Any], columns: dict[str, str]) -> dict[str, Any] | str:
     """Our columns of one source row, type-checked; or the reason the row is unusable."""
-
-    def get(name: str) -> Any:
-        value = row.get(columns.get(name, name))
-        if value == "" and name != "text":
-            return None
-        if isinstance(value, str) and name in _LIST_COLUMNS:
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError:
-                return value
-        if isinstance(value, str) and name == "duration":
-            try:
-                return float(value)
-            except ValueError:
-                return value
-        return value
-
+    got = {name: _cell(row.get(columns.get(name, name)), name) for name in COLUMNS}
     out: dict[str, Any] = {}
-    media_id = as_id(get("media_id"))
+    media_id = as_id(got["media_id"])
     if media_id is None:
         return "'media_id' missing or not an integer/string"
     out["media_id"] = media_id
-    if get("caption_id") is not None:
-        out["caption_id"] = as_id(get("caption_id"))
+    if got["caption_id"] is not None:
+        out["caption_id"] = as_id(got["caption_id"])
         if out["caption_id"] is None:
             return "'caption_id' is not an integer/string"
-    text = get("text")
+    text = got["text"]
     if not isinstance(text, str):
         return "'text' missing or not a string"
     out["text"] = text
     for name in _TEXT_COLUMNS:
-        value = get(name)
+        value = got[name]
         if value is not None and not isinstance(value, str):
             return f"'{name}' is not a string"
         out[name] = value
-    duration = grounding_extra({} if get("duration") is None else {"duration": get("duration")})
-    if isinstance(duration, str):
-        return duration
-    out["duration"] = duration.get("duration")
-    grounding = {key: get(key) for key in GROUNDING_KEYS if key != "duration" and get(key) is not None}
-    if grounding and out["duration"] is not None:
-        grounding["duration"] = out["duration"]
-    extra = grounding_extra(grounding)
+    # duration is checked as grounding's is (a media row may carry it without any grounding field)
+    grounding = {key: got[key] for key in GROUNDING_KEYS if got[key] is not None}
+    extra = grounding_extra(grounding) if grounding else {}
     if isinstance(extra, str):
         return extra
+    out["duration"] = extra.get("duration")
+    if set(extra) == {"duration"}:
+        extra = {}
     out["extra"] = extra
     return out
+
+
+def _cell(value: Any, name: str) -> Any:
+    """A source cell as the column's type: CSV cells are strings, so lists and durations are parsed."""
+    if value == "" and name != "text":
+        return None
+    if isinstance(value, str) and name in _LIST_COLUMNS:
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    if isinstance(value, str) and name == "duration":
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
