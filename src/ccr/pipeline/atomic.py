@@ -33,7 +33,8 @@ def os_errors(path: Path, action: str) -> Iterator[None]:
         yield
     except OSError as e:
         named = Path(e.filename) if isinstance(e.filename, str) else path
-        raise CcrError(_explain(path if named.name.startswith(TMP_PREFIX) else named, action, e)) from None
+        message = _explain(path if named.name.startswith(TMP_PREFIX) else named, action, e)
+        raise CcrError(" ".join(message.split())) from None  # one line, whatever the library's text holds
 
 
 def _explain(path: Path, action: str, e: OSError) -> str:
