@@ -296,6 +296,7 @@ class Corpus:
         df = self.table("failures")
         if not outstanding or df.height == 0:
             return df
+        df = self._drop_ingested(df)
         done = self._superseded(df.select("stage", "row_id").unique())
         if done.height == 0:
             return df
@@ -303,6 +304,25 @@ class Corpus:
         typed = done.filter(pl.col("table") != "")
         legacy = done.filter(pl.col("table") == "").drop("table")  # markers that did not name their table
         return df.join(typed, on=keys, how="anti").join(legacy, on=keys[:2], how="anti")
+
+    def _drop_ingested(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Ingest failures of media or captions that a later ingest has put in their table.
+
+        Ingest's done ids are source entries, not row ids, so a media item refused once (a split
+        an earlier version did not know, say) and accepted by a later run is only seen as fixed here.
+        """
+        import polars as pl
+
+        for table in ("media", "captions"):
+            mine = (pl.col("stage") == "ingest") & (pl.col("table") == table)
+            failed = df.filter(mine)["row_id"]
+            if failed.len() == 0 or not self.files(table):
+                continue
+            id_col = ID_COLUMN[table]
+            present = (self.scan(table, with_side_tables=False).select(id_col)
+                       .filter(pl.col(id_col).is_in(failed.implode())).collect()[id_col])
+            df = df.filter(~(mine & pl.col("row_id").is_in(present.implode())))
+        return df
 
     def _superseded(self, failed: pl.DataFrame) -> pl.DataFrame:
         """Of the failed (stage, row_id) pairs, those whose latest commit, over every fingerprint,

@@ -97,3 +97,19 @@ def test_a_run_that_fails_at_once_leaves_no_corpus_directory(tmp_path, args):
     with pytest.raises(CcrError):
         ingest(args.pop("fmt", "jsonl"), src, tmp_path / "new" / "corpus", options=options(), **args)
     assert not (tmp_path / "new").exists()
+
+
+def test_media_refused_once_and_ingested_later_is_no_longer_an_outstanding_failure(tmp_path):
+    """Ingest's done ids are source entries: a refused item that a later ingest accepts is fixed by its presence."""
+    corpus = tmp_path / "corpus"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"media_id": "m0", "path": "m0.png", "split": "bogus", "text": "a dog",
+                               "caption_id": "c0"}) + "\n", encoding="utf-8")
+    ingest("jsonl", bad, corpus, options=options())
+    assert sorted(Corpus.open(corpus).failures()["table"].to_list()) == ["captions", "media"]
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"media_id": "m0", "path": "m0.png", "split": "test", "text": "a dog",
+                                "caption_id": "c0"}) + "\n", encoding="utf-8")
+    ingest("jsonl", good, corpus, options=options())
+    opened = Corpus.open(corpus)
+    assert opened.failures().height == 0 and opened.failures(outstanding=False).height == 2
