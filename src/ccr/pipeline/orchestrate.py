@@ -33,6 +33,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "train": {"text_tower": "tiny/bert", "epochs": 1, "batch_size": 8, "embed_dim": 32, "media_hidden": 32,
               "text_frozen_layers": 0, "threads": 1, "progress": False},
 }
+SMOKE_CLIP = {"image_encoder": "tiny/clip", "image_size": 0}  # a train step that fine-tunes a CLIP: the tiny one
 
 # Rows per batch when a step does not say: the same defaults as the stage commands.
 BATCH = {"ingest": 1024, "translate": 1024, "backtranslate": 1024, "import-features": 256, "features": 32,
@@ -50,7 +51,8 @@ def effective_options(recipe: Recipe, step: Step) -> dict[str, Any]:
     """The options a step runs with: the recipe's, then ``--tiny``'s, then ``--set``'s."""
     options = dict(step.options)
     if recipe.settings.tiny:
-        options.update({k: v for k, v in SMOKE.get(step.stage, {}).items() if k not in step.pinned})
+        smoke = SMOKE.get(step.stage, {}) | (SMOKE_CLIP if step.stage == "train" and options.get("image_encoder") else {})
+        options.update({k: v for k, v in smoke.items() if k not in step.pinned})
     return options
 
 

@@ -106,7 +106,36 @@ def open_source(corpus: Corpus, visual: str, media_root: Path | None = None) -> 
     raise CcrError(f"{corpus.root} has several feature sets ({', '.join(names)}); choose one with --visual NAME")
 
 
-def open_slots(corpus: Corpus, name: str) -> FeatureSource:
+class SlotSource(FeatureSource):
+    """``ccr slots``' vectors with every filler slot (``size`` 0 in the ``slots`` table) set to zero.
+
+    An item with fewer distinct description sentences than K gets filler slots so that every item
+    has ``[K, D]``; they stand for nothing and must not take part in attention or matching. The
+    shape stays ``[K, D]`` (batches gathered across processes need one K), and the zero rows tell
+    the fillers apart: real slot vectors are unit length.
+    """
+
+    def __init__(self, corpus: Corpus, name: str):
+        import polars as pl
+
+        super().__init__(corpus, name)
+        self.fillers: dict[str, list[int]] = {}
+        if corpus.files("slots"):
+            rows = (corpus.table("slots").filter(pl.col("slot_id").str.contains(f"|{name}|", literal=True)
+                                                 & (pl.col("size") == 0)).select("media_id", "slot"))
+            for media_id, slot in rows.iter_rows():
+                self.fillers.setdefault(media_id, []).append(int(slot))
+
+    def get(self, media_id: str) -> np.ndarray:
+        vectors = super().get(media_id)
+        fillers = self.fillers.get(media_id)
+        if fillers:
+            vectors = vectors.copy()  # the store's arrays may be read-only memory maps
+            vectors[fillers] = 0.0
+        return vectors
+
+
+def open_slots(corpus: Corpus, name: str) -> SlotSource:
     """Slot vectors of ``ccr slots`` (``features/slots-k{K}-{embedder}/``, ``[K, D]`` per item).
 
     ``name`` is one such feature set, or ``auto``: the corpus's only one. Methods read them
@@ -115,10 +144,10 @@ def open_slots(corpus: Corpus, name: str) -> FeatureSource:
     if name != "auto":
         if not name.startswith(SLOT_PREFIX):
             raise CcrError(f"slot_features {name!r}: expected a {SLOT_PREFIX}* feature set written by ccr slots")
-        return FeatureSource(corpus, name)
+        return SlotSource(corpus, name)
     names = [n for n in corpus.feature_names() if n.startswith(SLOT_PREFIX)]
     if len(names) == 1:
-        return FeatureSource(corpus, names[0])
+        return SlotSource(corpus, names[0])
     if not names:
         raise CcrError(f"{corpus.root} has no slot vectors; run ccr slots first")
     raise CcrError(f"{corpus.root} has several slot sets ({', '.join(names)}); "

@@ -142,12 +142,23 @@ class MediaTower(nn.Module):
         """The text side of this tower's common space: one projection."""
         return Mapping(in_dim, cfg.embed_dim, cfg.dropout)
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor, refine: Refine | None = None) -> TowerOutput:
-        """``refine`` rewrites the frame states before pooling (LECCR's slot interaction); ``tokens`` stay as read."""
+    def forward(self, features: torch.Tensor, mask: torch.Tensor, refine: Refine | None = None,
+                pooled: torch.Tensor | None = None) -> TowerOutput:
+        """``refine`` rewrites the frame states before pooling (LECCR's slot interaction); ``pooled``
+        (bool, broadcast to the mask) keeps only those positions for the pooling (LECCR: each frame's
+        CLS token); ``tokens`` stay as read."""
         states = self.head(features, mask)
         seq = states if refine is None else refine(states, mask)
-        pooled = masked_mean(seq, mask) if self.pool is None else self.pool(seq, mask)
-        return TowerOutput(self.mapping(pooled), states, mask)
+        keep = mask if pooled is None else mask & pooled
+        vector = masked_mean(seq, keep) if self.pool is None else self.pool(seq, keep)
+        return TowerOutput(self.mapping(vector), states, mask)
+
+
+def frame_cls(frames: int, tokens_per_frame: int, device: torch.device | None = None) -> torch.Tensor:
+    """``(frames * tokens_per_frame,)`` bool: True on the first token of every frame, where CLIP puts its CLS."""
+    first = torch.zeros(frames, tokens_per_frame, dtype=torch.bool, device=device)
+    first[:, 0] = True
+    return first.flatten()
 
 
 def media_tower_class(cfg: TrainConfig) -> Any:

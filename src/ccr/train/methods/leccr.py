@@ -32,16 +32,28 @@ batch (captions of one item are positives of each other)::
 Inference: the gallery needs its descriptions (or slot vectors) too (``gallery_keys``); the score
 is ``v·t``, or with ``slot_fusion`` f > 0, ``(1 - f) mm(v·t) + f mm(max_k z_k·t)`` (LECCR's video
 protocol: f = 0.1). Defaults are the reference's Multi30K-fr/cs and COCO-zh values (K 4, 3 slot
-layers, 2 interaction layers, 8 heads, w 0.5, α 0.8, w_c = w_cv = w_reg = 0.01); the shared
-settings LECCR uses (embed_dim 256, cls pooling, lr 1e-5, AdamW weight decay 0.01, betas 0.9/0.98,
-10% warmup then linear decay, no epoch decay) are ``TrainConfig`` options to set alongside.
+layers, 2 interaction layers, 8 heads, w 0.5, α 0.8, w_c = w_cv = w_reg = 0.01), and its shared
+settings are LECCR's own ``train_defaults`` (§2.5): AdamW lr 1e-5, weight decay 0.01, betas
+0.9/0.98, 10% warm-up then linear decay, no epoch decay, CLS pooling of the text, a 256-d space,
+a 512-wide visual side (CLIP's), 200 tokens, CLIP input at 384 when ``image_encoder`` is set.
+
+Visual tokens. Slots interact with visual TOKENS; on one pooled vector per image the interaction,
+``L_cv`` and the grounded slots degenerate. LECCR's own input is the fine-tuned CLIP at 384
+(``--set image_encoder=openai/clip-vit-base-patch32``: 145 tokens per image); CLIP patch tokens
+stored by ``ccr features --variant patches``, or frame features of videos, are token inputs too.
+Training on single-token features is refused unless ``--set allow_single_token=true``.
 
 Where ours differs from the released code, and why:
 
 * The slot queries start as small random vectors, not zeros: identical zero queries make K
   identical slots that only dropout tells apart.
-* Our visual tower reads stored features, which have no CLS token: the enhanced tokens are pooled
-  with the tower's own pooling (LECCR's video model also averages frames).
+* The visual embedding is each frame's enhanced CLS token, averaged over frames, when the input
+  has CLS positions (the fine-tuned CLIP: LECCR uses CLS for images, a mean over frames for
+  video); stored features carry no CLS position the tower can find (frames, or patch tokens
+  flattened over frames), so their enhanced tokens are pooled with the tower's own pooling.
+* ``--set slots=corpus`` masks the filler slots ``ccr slots`` adds to items with fewer than K
+  description sentences (zero vectors in the batch, ``ccr.train.media.SlotSource``): they take
+  no part in attention, slot-level matching, ``L_cv``, ``L_reg`` or the gallery's slot score.
 * The released softened-matching target adds the English→visual matrix to the *transposed*
   slot matrix (rows items, columns captions); we use the orientation the method describes (both
   rows English captions). Slot-level matching uses multi-positive targets over the gathered batch,
@@ -52,7 +64,7 @@ Where ours differs from the released code, and why:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -64,17 +76,23 @@ from ccr.train.distributed import gather
 from ccr.train.losses import info_nce, kl_divergence, positives, soft_cross_entropy
 from ccr.train.methods.base import LossPlugin, LossTerm, Method, Outputs, StepInfo
 from ccr.train.objectives import Alignment, Pair
-from ccr.train.towers import masked_mean
+from ccr.train.towers import frame_cls, masked_mean
 
 if TYPE_CHECKING:
-    from ccr.train.batching import Batch
+    from ccr.train.batching import Batch, TrainData
     from ccr.train.methods.base import BuildEnv
 
 QUERY_INIT_STD = 0.02  # spread of the initial slot queries (breaks their symmetry)
+TOKEN_SAMPLE = 64  # training items looked at to tell single-token features from token features
 
 
 @dataclass
 class LeccrConfig(MethodConfig):
+    train_defaults: ClassVar[dict[str, Any]] = {  # reference/ccr_methods.md §2.2, §2.5
+        "lr": 1e-5, "weight_decay": 0.01, "betas": [0.9, 0.98], "warmup": 0.1, "schedule": "linear",
+        "epoch_decay": 1.0, "text_pooling": "cls", "embed_dim": 256, "media_hidden": 512, "max_tokens": 200,
+        "image_size": 384,
+    }
     slots: Literal["learned", "corpus"] = arch_field("learned")  # learned queries over descriptions, or ccr slots
     n_slots: int = arch_field(4)  # K learned slot queries (images 4, MSR-VTT-CN 2)
     slot_layers: int = arch_field(3)  # cross-attention layers of the queries over description tokens (video: 2)
@@ -90,6 +108,7 @@ class LeccrConfig(MethodConfig):
     w_cv: float = 0.01  # slot <-> visual token alignment
     w_reg: float = 0.01  # slot diversity (de: 0.05, video: 0.03)
     slot_fusion: float = 0.0  # share of the max-slot score at retrieval (LECCR video: 0.1, images: 0)
+    allow_single_token: bool = False  # train on one visual vector per item (pooled features): the slots degenerate
 
 
 def minmax(x: torch.Tensor) -> torch.Tensor:
@@ -98,9 +117,13 @@ def minmax(x: torch.Tensor) -> torch.Tensor:
     return (x - low) / (x.max() - low).clamp_min(torch.finfo(x.dtype).tiny)
 
 
-def best_slot(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``[i, j] = max_k z[j, k] · x[i]``: rows the sentences ``x (N, E)``, columns the items of ``z (M, K, E)``."""
-    return torch.einsum("ie,jke->ijk", x, z).amax(dim=-1)
+def best_slot(z: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``[i, j] = max_k z[j, k] · x[i]``: rows the sentences ``x (N, E)``, columns the items of ``z (M, K, E)``;
+    ``mask (M, K)`` leaves out filler slots."""
+    scores = torch.einsum("ie,jke->ijk", x, z)
+    if mask is not None:
+        scores = scores.masked_fill(~mask[None], float("-inf"))
+    return scores.amax(dim=-1)
 
 
 class CrossLayer(nn.Module):
@@ -146,8 +169,9 @@ class LeccrObjective(LossPlugin):
         terms = self.align(outputs, batch, step)
         pos = positives(gather(batch["media_index"]))
         e, t, v, z = (gather(outputs[k]) for k in ("e", "t", "v", "z"))
+        real = gather(outputs["mask_slots"].to(torch.uint8)).bool()  # filler slots: False
         temperature = self.align.temperature()
-        slot_e, slot_t = best_slot(z, e), best_slot(z, t)
+        slot_e, slot_t = best_slot(z, e, real), best_slot(z, t, real)
         with torch.no_grad():
             target = (cfg.soft_alpha * minmax(e @ v.T) + (1.0 - cfg.soft_alpha) * minmax(slot_e)).softmax(dim=-1)
         terms["soft"] = LossTerm(kl_divergence(t @ v.T, target, weights=gather(batch["weight"])), cfg.w_soft)
@@ -156,10 +180,17 @@ class LeccrObjective(LossPlugin):
         seen = masked_mean(F.normalize(self.token_map(outputs["tok_v"]), dim=-1), outputs["mask_v"])
         agree = gather(described) @ gather(seen).T  # mean slot x token cosine, item by item
         terms["cv"] = LossTerm(soft_cross_entropy(agree, pos / pos.sum(dim=1, keepdim=True)), cfg.w_cv)
-        unit = F.normalize(outputs["slots"], dim=-1)
-        gram = unit @ unit.mT - torch.eye(unit.shape[1], device=unit.device, dtype=unit.dtype)
-        terms["reg"] = LossTerm(gram.mean(), cfg.w_reg)
+        terms["reg"] = LossTerm(slot_overlap(outputs["slots"], outputs["mask_slots"]), cfg.w_reg)
         return terms
+
+
+def slot_overlap(slots: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``L_reg``: the mean of (cosine Gram matrix of an item's slots - identity) over the pairs of its
+    real slots (``mask (B, K)``), averaged over the batch; with every slot real, LECCR's mean."""
+    unit = F.normalize(slots, dim=-1)
+    gram = unit @ unit.mT - torch.eye(unit.shape[1], device=unit.device, dtype=unit.dtype)
+    pairs = (mask[:, :, None] & mask[:, None, :]).to(gram.dtype)
+    return ((gram * pairs).sum((1, 2)) / pairs.sum((1, 2)).clamp_min(1.0)).mean()
 
 
 class Leccr(Method):
@@ -187,6 +218,8 @@ class Leccr(Method):
         self.enhance = CrossStack(width, cfg.heads, cfg.interaction_layers, dropout)  # visual tokens <- slots
         self.ground = CrossStack(width, cfg.heads, cfg.interaction_layers, dropout)  # slots <- visual tokens
         self.slot_out = nn.Linear(width, env.train.embed_dim)  # grounded slots -> common space (unnormalised)
+        # tokens per frame of the fine-tuned CLIP, whose first is CLS; 0: stored features, no CLS position
+        self.frame_tokens = env.image_encoder.tokens_per_frame if env.image_encoder is not None else 0
 
     @classmethod
     def needed_keys(cls, cfg: LeccrConfig) -> frozenset[str]:
@@ -199,10 +232,22 @@ class Leccr(Method):
     def build_losses(self) -> list[LossPlugin]:
         return [LeccrObjective(self.cfg, self.train_cfg.media_hidden)]
 
+    def on_train_start(self, data: TrainData) -> None:
+        """Refuse single-token visual input (pooled image features): there are no tokens to interact with."""
+        if self.frame_tokens or self.cfg.allow_single_token:
+            return
+        sample = data.media_ids[:TOKEN_SAMPLE]
+        if sample and all(len(data.source.get(m)) == 1 for m in sample):
+            raise CcrError(f"leccr: the visual input {data.source.name} has one vector per item, so the slots have no "
+                           f"visual tokens to interact with; use token features (--set image_encoder=openai/clip-vit-"
+                           f"base-patch32, or ccr features --variant patches then --visual NAME), or --set "
+                           f"allow_single_token=true to train on it anyway")
+
     def semantic_slots(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(B, K, width)`` slots of the batch's items and their ``(B, K)`` mask."""
+        """``(B, K, width)`` slots of the batch's items and their ``(B, K)`` mask (False on filler slots)."""
         if self.cfg.slots == "corpus":
-            return self.slot_input(batch["slots"]), batch["slots_mask"]
+            vectors = batch["slots"]
+            return self.slot_input(vectors), batch["slots_mask"] & vectors.ne(0).any(dim=-1)
         if "descriptions" not in batch:
             raise CcrError("leccr embeds media with their MLLM descriptions; none came with this batch")
         tokens = batch["descriptions"]
@@ -216,19 +261,23 @@ class Leccr(Method):
     def embed_media(self, batch: Batch) -> Outputs:
         """The visual tower reads the frames with its tokens enhanced by the slots (any ``video_encoder``)."""
         slots, slot_mask = self.semantic_slots(batch)
+        cls = {}
+        if self.frame_tokens:
+            cls["pooled"] = frame_cls(batch["media"].shape[1], self.frame_tokens, batch["media"].device)
         v = self.media(batch["media"], batch["media_mask"],
-                       refine=lambda tokens, mask: self.enhance(tokens, slots, slot_mask))
+                       refine=lambda tokens, mask: self.enhance(tokens, slots, slot_mask), **cls)
         grounded = self.ground(slots, v.tokens, v.mask)
         return {"v": v.emb, "tok_v": v.tokens, "mask_v": v.mask, "slots": slots,
                 "mask_slots": slot_mask, "z": self.slot_out(grounded)}
 
     def encode_gallery(self, batch: Batch) -> Outputs:
         out = self.embed_media(batch)
-        return {"emb": out["v"], "slots": out["z"]}
+        return {"emb": out["v"], "slots": out["z"], "mask_slots": out["mask_slots"]}
 
     def score(self, queries: Outputs, gallery: Outputs) -> torch.Tensor:
         scores = queries["emb"] @ gallery["emb"].T
         f = self.cfg.slot_fusion
         if f == 0:
             return scores
-        return (1.0 - f) * minmax(scores) + f * minmax(best_slot(gallery["slots"], queries["emb"]))
+        slot = best_slot(gallery["slots"], queries["emb"], gallery.get("mask_slots"))
+        return (1.0 - f) * minmax(scores) + f * minmax(slot)
