@@ -46,8 +46,8 @@ def friendly(fn: F) -> F:
         except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during a stage run (ccr.pipeline.interrupt)
             signum = getattr(e, "signum", 2)
             what = "terminated" if signum == 15 else "interrupted"
-            console.print(f"[yellow]{what}[/]: finished shards are kept; run the same command again to resume",
-                          highlight=False)
+            console.print(f"[yellow]{what}[/]: what was finished is kept (committed shards, checkpoints); run the same command again to resume",
+                          highlight=False, soft_wrap=True)
             raise typer.Exit(128 + signum) from None
 
     return wrapper  # type: ignore[return-value]

@@ -60,7 +60,7 @@ def test_sigterm_finishes_the_commit_in_flight_records_the_run_and_exits_143(toy
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1] == "terminated: finished shards are kept; run the same command again to resume"
+    assert err.strip().splitlines()[-1] == "terminated: what was finished is kept (committed shards, checkpoints); run the same command again to resume"
     record = _records(toy_corpus)[-1]
     assert record["status"] == "interrupted" and record["ended"]
     assert record["rows_in"] == _committed(toy_corpus, record["id"]) >= 3 * 8, "the held third chunk was committed"

@@ -73,3 +73,31 @@ def test_a_checkpoint_of_an_earlier_version_resumes_with_a_note(tmp_path):
     assert after[:3] == before and [json.loads(line)["epoch"] for line in after] == [1, 2, 3, 4, 5]
     state = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
     assert state["version"] == 2 and state["counters"]["finished"]
+
+
+def test_sigterm_stops_training_with_one_line_and_exit_143_then_resumes_to_the_same_numbers(
+        tmp_path, synth_corpus, reference):
+    """A scheduler stops a job with SIGTERM: ``ccr train`` ends like Ctrl-C (one line, 128 + 15) and keeps
+    its checkpoints, so the same command resumes to the uninterrupted run's numbers."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "terminated"
+    command = [sys.executable, "-c", "from ccr.cli import main; main()", "train", str(synth_corpus), "--out", str(run)]
+    for item in ARGS:
+        command += ["--set", item]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not ((run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text().strip()):
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith("terminated: ") and "Traceback" not in err
+
+    _resume(run, synth_corpus)
+    same_run(run, reference)

@@ -22,6 +22,7 @@ import torch
 
 from ccr.config import to_dict
 from ccr.errors import CcrError
+from ccr.pipeline.interrupt import Signals
 from ccr.train import checkpoint as ckpt
 from ccr.train import distributed, optim
 from ccr.train.api import instantiate
@@ -107,11 +108,12 @@ def train(corpus: Path | str, out: Path | str, *, method: str = "baseline", conf
     run = ckpt.RunDir(out)
     made = run.create()
     try:
-        prep = setup(corpus, run, method, method_cls, config=config, sets=sets, overrides=overrides,
-                     fresh=fresh, log=log)
-        if prep.world.main and on_config:
-            on_config(prep.cfg, prep.method_cfg)
-        return fit(prep, method_cls)
+        with Signals().installed():  # SIGTERM (a scheduler's stop) ends the run like Ctrl-C: one line, exit 143
+            prep = setup(corpus, run, method, method_cls, config=config, sets=sets, overrides=overrides,
+                         fresh=fresh, log=log)
+            if prep.world.main and on_config:
+                on_config(prep.cfg, prep.method_cfg)
+            return fit(prep, method_cls)
     except BaseException:
         run.discard(made)  # a mistake found before the first file leaves no empty directory behind
         raise
