@@ -59,3 +59,12 @@ def test_a_cuda_device_this_machine_lacks(tmp_path, synth_corpus):
     _fails_with_one_line([str(synth_corpus), "--out", str(out), *_set_args(), "--device", "cuda"],
                          f"has {count} CUDA device", "--device cpu", env=torchrun)
     assert not out.exists()
+
+
+def test_evaluate_on_a_cuda_device_this_machine_lacks(trained_run):
+    count = torch.cuda.device_count()
+    result = CliRunner().invoke(app, ["evaluate", str(trained_run), "--device", f"cuda:{count}"],
+                                env={"COLUMNS": "300"})
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert f"cuda:{count}" in lines[0] and f"has {count} CUDA device" in lines[0]

@@ -156,6 +156,7 @@ def load(run_dir: Path | str, *, checkpoint: str = "best", device: str = "cpu",
     method = instantiate(method_cls, train_cfg, method_cfg, encoder=encoder, env=state["env"],
                          image_encoder=clip.encoder if clip else None)
     method.load_state_dict(state["model"])
+    distributed.check_device(device, 0, 1, torch.cuda.device_count())
     dev = distributed.pick_device(device)
     corpus_path = Path(corpus) if corpus is not None else Path(info["corpus"]["path"])
     return TrainedModel(run, method.to(dev), tokenizer, train_cfg, method_cfg, epoch=state["epoch"], device=dev,
