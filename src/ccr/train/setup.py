@@ -177,6 +177,7 @@ def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: t
     records = train_records(corpus, cfg.lang, keys, mt_model=cfg.mt_model, log=log)
     val_records = [eval_records(corpus, cfg.val_split, lang, translated=val_fusion(cfg, lang) is not None,
                                 gallery=cfg.gallery) for lang in cfg.lang]
+    method_cls.check_input(method_cfg, source, records.media_id, image_encoder=clip is not None)
     encoder, tokenizer, provenance = text_encoder(cfg, run, state, world)  # after the data checks: it is slow
     tokens_cache = cache_dir() / "tokens"
     common = {"tokenizer": tokenizer, "source": source, "max_tokens": cfg.max_tokens, "max_frames": cfg.max_frames,

@@ -175,7 +175,10 @@ def test_single_token_features_are_refused_in_one_line_unless_allowed(tmp_path):
     runner = CliRunner()
     refused = runner.invoke(app, [*args, "--out", str(tmp_path / "a")], env={"COLUMNS": "300"})
     assert refused.exit_code == 2 and "Traceback" not in refused.output
-    line = refused.output.strip().splitlines()[-1]
+    assert not (tmp_path / "a").exists(), "refused before the run directory is written"
+    lines = [x for x in refused.output.strip().splitlines() if not x.startswith("loading ")]
+    assert len(lines) == 1, refused.output
+    line = lines[0]
     assert "leccr: the visual input synthetic-concepts has one vector per item" in line
     assert "--set image_encoder=" in line and "--set allow_single_token=true" in line
     allowed = runner.invoke(app, [*args, "--out", str(tmp_path / "b"), "--set", "allow_single_token=true"])

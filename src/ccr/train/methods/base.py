@@ -33,6 +33,8 @@ What a method module defines
                       embedding reads more of the batch than the media (LECCR's descriptions).
    ``build_losses()`` a list of ``LossPlugin`` modules; each gets ``(outputs, batch, step)`` and
                       returns named ``LossTerm(value, weight)``; the total is the weighted sum.
+   ``check_input(cfg, source, media_ids, image_encoder=...)``  refuses unusable training input in
+                      one line before the run directory is written (LECCR: single-token features).
    hooks              ``on_train_start(data)``, ``on_epoch_start(step)``, ``on_step_end(result,
                       batch, step)``, ``on_epoch_end(step, val_metrics)``: curricula (DCOT),
                       teacher refreshes (CL2CM), warm-ups (LECCR) live here, never in the loop.
@@ -76,7 +78,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -88,6 +90,7 @@ from ccr.train.towers import TextTower, media_tower_class
 
 if TYPE_CHECKING:
     from ccr.train.batching import Batch, TrainData
+    from ccr.train.media import MediaSource
     from ccr.train.config import TrainConfig
 
 Outputs = dict[str, torch.Tensor]
@@ -191,6 +194,10 @@ class Method(nn.Module):
     @classmethod
     def needed_gallery_keys(cls, cfg: Any) -> frozenset[str]:
         return cls.gallery_keys
+
+    @classmethod
+    def check_input(cls, cfg: Any, source: MediaSource, media_ids: Sequence[str], *, image_encoder: bool) -> None:
+        """Refuse training data the method cannot learn from, with one line, before the run writes a file."""
 
     def build_text_tower(self, env: BuildEnv) -> nn.Module:
         return TextTower(env.text_encoder, env.train)

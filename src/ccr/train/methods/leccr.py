@@ -79,7 +79,10 @@ from ccr.train.objectives import Alignment, Pair
 from ccr.train.towers import frame_cls, masked_mean
 
 if TYPE_CHECKING:
-    from ccr.train.batching import Batch, TrainData
+    from collections.abc import Sequence
+
+    from ccr.train.batching import Batch
+    from ccr.train.media import MediaSource
     from ccr.train.methods.base import BuildEnv
 
 QUERY_INIT_STD = 0.02  # spread of the initial slot queries (breaks their symmetry)
@@ -232,13 +235,15 @@ class Leccr(Method):
     def build_losses(self) -> list[LossPlugin]:
         return [LeccrObjective(self.cfg, self.train_cfg.media_hidden)]
 
-    def on_train_start(self, data: TrainData) -> None:
+    @classmethod
+    def check_input(cls, cfg: LeccrConfig, source: MediaSource, media_ids: Sequence[str], *,
+                    image_encoder: bool) -> None:
         """Refuse single-token visual input (pooled image features): there are no tokens to interact with."""
-        if self.frame_tokens or self.cfg.allow_single_token:
+        if image_encoder or cfg.allow_single_token:
             return
-        sample = data.media_ids[:TOKEN_SAMPLE]
-        if sample and all(len(data.source.get(m)) == 1 for m in sample):
-            raise CcrError(f"leccr: the visual input {data.source.name} has one vector per item, so the slots have no "
+        sample = sorted(set(media_ids))[:TOKEN_SAMPLE]
+        if sample and all(len(source.get(m)) == 1 for m in sample):
+            raise CcrError(f"leccr: the visual input {source.name} has one vector per item, so the slots have no "
                            f"visual tokens to interact with; use token features (--set image_encoder=openai/clip-vit-"
                            f"base-patch32, or ccr features --variant patches then --visual NAME), or --set "
                            f"allow_single_token=true to train on it anyway")
