@@ -306,23 +306,43 @@ class Corpus:
         return df.join(typed, on=keys, how="anti").join(legacy, on=keys[:2], how="anti")
 
     def _drop_ingested(self, df: pl.DataFrame) -> pl.DataFrame:
-        """Ingest failures of media or captions that a later ingest has put in their table.
+        """Without ingest failures of media or captions whose id a LATER commit put in their table.
 
-        Ingest's done ids are source entries, not row ids, so a media item refused once (a split
-        an earlier version did not know, say) and accepted by a later run is only seen as fixed here.
+        Ingest's done ids are source entries, not row ids, so a media item refused once (a split an
+        earlier version did not know, say) and accepted by a later run is only seen as fixed here.
+        A row that landed before its failure (a conflicting second description) does not fix it.
         """
         import polars as pl
 
+        mine = (pl.col("stage") == "ingest") & pl.col("table").is_in(["media", "captions"])
+        if df.filter(mine).height == 0:
+            return df
+        when = {str(self.root / rel): c.committed_at for c in self.commits() for rel in c.files.values()}
+        failed = self._first_commit("failures", "failure_id", df.filter(mine)["failure_id"], when)
+        fixed = []
         for table in ("media", "captions"):
-            mine = (pl.col("stage") == "ingest") & (pl.col("table") == table)
-            failed = df.filter(mine)["row_id"]
-            if failed.len() == 0 or not self.files(table):
-                continue
-            id_col = ID_COLUMN[table]
-            present = (self.scan(table, with_side_tables=False).select(id_col)
-                       .filter(pl.col(id_col).is_in(failed.implode())).collect()[id_col])
-            df = df.filter(~(mine & pl.col("row_id").is_in(present.implode())))
-        return df
+            ids = df.filter(mine & (pl.col("table") == table))["row_id"]
+            landed = self._first_commit(table, ID_COLUMN[table], ids, when).rename({"id": "row_id", "at": "landed"})
+            fixed.append(landed.with_columns(pl.lit(table).alias("table")))
+        later = (df.filter(mine).select("failure_id", "table", "row_id")
+                 .join(failed.rename({"id": "failure_id"}), on="failure_id")
+                 .join(pl.concat(fixed), on=["table", "row_id"])
+                 .filter(pl.col("landed") > pl.col("at")))
+        return df.join(later.select("failure_id"), on="failure_id", how="anti")
+
+    def _first_commit(self, table: str, id_col: str, ids: pl.Series, when: dict[str, float]) -> pl.DataFrame:
+        """``id``, ``at``: when each of ``ids`` first landed in ``table`` (its shard's commit time)."""
+        import polars as pl
+
+        files = self.files(table)
+        if not files or ids.len() == 0:
+            return pl.DataFrame(schema={"id": pl.String, "at": pl.Float64})
+        found = (pl.scan_parquet(files, include_file_paths="file", missing_columns="insert",
+                                 extra_columns="ignore")
+                 .select(pl.col(id_col).alias("id"), "file")
+                 .filter(pl.col("id").is_in(ids.implode())).collect())
+        at = found["file"].replace_strict(when, default=None, return_dtype=pl.Float64)
+        return found.with_columns(at.alias("at")).group_by("id").agg(pl.col("at").min())
 
     def _superseded(self, failed: pl.DataFrame) -> pl.DataFrame:
         """Of the failed (stage, row_id) pairs, those whose latest commit, over every fingerprint,
