@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 from ccr.cli import _print_summary, app, console
 from ccr.pipeline.corpus import Commit, Corpus
 from ccr.pipeline.info import caption_counts, failure_groups, reason_kind
+from ccr.pipeline.ingest.stage import ingest
 from ccr.pipeline.runner import RunOptions, RunSummary, run_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -45,10 +46,32 @@ def test_failures_are_grouped_by_reason_with_counts_and_examples(toy_corpus):
 
 
 def test_reason_kinds_drop_the_values_that_differ_row_by_row():
-    assert reason_kind("its media 'a1' failed: file not found: /x/a1.jpg") == "its media '…' failed"
-    assert reason_kind("caption has 12001 characters, over max_chars=10000") == (
-        "caption has N characters, over max_chars=N")
+    assert reason_kind("its media 'a1' failed: file not found: /x/a1.jpg") == "its media '…' failed: file not found: …"
+    assert reason_kind("media conflict: media_id 'm' has split 'test' here but 'train' at data/x.jsonl:1") == (
+        "media conflict: media_id '…' has split '…' here but '…' at …")
     assert reason_kind('ValueError: no row "x": gone') == "ValueError: no row '…'"
+    assert reason_kind("OSError: [Errno 2] No such file or directory: 'a.jpg'") == (
+        "OSError: [Errno N] No such file or directory")
+
+
+def test_reason_kinds_keep_words_and_the_advice_whole():
+    """UTF-8 is a word, not a number; the fix at the end of a long reason is what the user needs."""
+    assert reason_kind("invalid UTF-8 at byte 17") == "invalid UTF-8 at byte N"
+    advice = "caption has {} characters, over max_chars=10000 (raise it with --set max_chars=N)"
+    assert reason_kind(advice.format(12001)) == advice.format("N") and len(advice) > 80
+    window = "'relevant_windows' holds {}: each window must be [start, end] seconds, 0 <= start <= end"
+    kinds = {reason_kind(window.format(w)) for w in ("[5.0, 2.0]", "[nan, 3.0]", "[-1.0, 3.0]")}
+    assert kinds == {window.format("[…]")}
+    assert reason_kind("its media 'v' failed: 'duration' -3 is not a finite number of seconds >= 0") == (
+        "its media '…' failed: 'duration' N is not a finite number of seconds >= 0")
+
+
+def test_a_failure_whose_id_is_its_place_shows_the_place_once(tmp_path):
+    src = tmp_path / "mk.jsonl"
+    src.write_text('{"media_id": "a", "path": "a.png", "text": "a dog"}\n{"media_id": \n', encoding="utf-8")
+    ingest("jsonl", src, tmp_path / "corpus", options=RunOptions(progress=False))
+    (group,) = failure_groups(Corpus.open(tmp_path / "corpus")).to_dicts()
+    assert group["examples"] == f"{src}:2"
 
 
 def test_failures_a_later_run_with_other_settings_did_are_not_outstanding(toy_corpus):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ccr.pipeline import runs as run_records
-from ccr.pipeline.corpus import Corpus
+from ccr.pipeline.corpus import Corpus, scan_shard
 
 if TYPE_CHECKING:
     import polars as pl
@@ -28,8 +28,9 @@ def grouped_counts(corpus: Corpus, table: str, keys: list[str], name: str) -> pl
 
     parts = []
     for path in corpus.files(table):
-        present = set(pl.read_parquet_schema(path))
-        shard = pl.scan_parquet(path).select(
+        shard = scan_shard(path)
+        present = set(shard.collect_schema())
+        shard = shard.select(
             [pl.col(k) if k in present else pl.lit(None, dtype=pl.String).alias(k) for k in keys])
         parts.append(shard.group_by(keys).agg(pl.len().alias(name)).collect())
     if not parts:
@@ -47,21 +48,44 @@ def media_counts(corpus: Corpus) -> pl.DataFrame:
     return grouped_counts(corpus, "media", ["split", "modality"], "media")
 
 
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-_NUMBER = re.compile(r"\d+(\.\d+)?")
-_EXCEPTION = re.compile(r"[A-Z]\w*(Error|Exception|Warning)")
+# A quoted value (an id, a split, a language) unless the quote is part of a word (doesn't).
+_QUOTED = re.compile(r"(?<!\w)(?:'[^']*'|\"[^\"]*\")(?!\w)")
+_FIELD = re.compile(r"[A-Za-z_]\w*")
+# A path (absolute, ./ ~/, or relative with a file name), or a file:place; trailing punctuation stays.
+_PATH = re.compile(r"""(?<![^\s(])(?:(?:~|\.{1,2})?/[^\s'"]*[^\s'",;:.)]"""
+                   r"""|[^\s'"/]+(?:/[^\s'"/]+)+\.\w+(?::[^\s'"]*[^\s'",;:.)])?"""
+                   r"""|[^\s'"/]+\.[A-Za-z]\w*:[^\s'"]*[^\s'",;:.)])""")
+_NUMBERS = re.compile(r"\[(?:[\s\d.,+-]|nan|inf)*\]", re.IGNORECASE)  # a list of numbers: a window, a shape
+# A number standing alone: not part of a word (UTF-8, fp16), a setting (max_chars=10000) or a
+# bound (0 <= start, >= 0), which say the same in every row.
+_NUMBER = re.compile(r"(?<![\w.=<>-])(?<![<>]=\s)(?<![<>]\s)-?\d+(?:\.\d+)?(?!\.?\w)(?!\s*[<>])")
+_EXCEPTION = re.compile(r"\b[A-Z]\w*(?:Error|Exception|Warning): ")
 
 
 def reason_kind(reason: str) -> str:
     """What a failure reason says without the values that differ row by row.
 
     ``its media 'a' failed: file not found: /x/a.jpg`` and the same for media ``b`` are one kind
-    (``its media '…' failed``), so a thousand cascaded failures read as one line with a count.
+    (``its media '…' failed: file not found: …``), so a thousand cascaded failures read as one
+    line with a count. Only values go (quoted ids and names, paths and places, numbers standing
+    alone): the words stay whole, and so does the advice at the end, which says how to fix them all.
+    A quoted field name that a reason starts with (``'relevant_windows' holds …``) is no value.
+    An exception's message ends at its next ``: ``, after which Python's messages and ours put the
+    value (``No such file or directory: '/x'``, ``stars are not allowed: m0065#en#0``).
     """
-    text = _NUMBER.sub("N", _QUOTED.sub("'…'", reason or ""))
-    parts = text.split(":")
-    kind = ":".join(parts[:2]) if len(parts) > 1 and _EXCEPTION.fullmatch(parts[0].strip()) else parts[0]
-    return kind.strip()[:80]
+    text = _QUOTED.sub(_quoted_value, reason or "")
+    text = " ".join(_NUMBER.sub("N", _NUMBERS.sub("[…]", _PATH.sub("…", text))).split())
+    raised = _EXCEPTION.search(text)
+    end = text.find(": ", raised.end()) if raised else -1
+    return text[:end] if end >= 0 else text
+
+
+def _quoted_value(match: re.Match[str]) -> str:
+    start, end, text = match.start(), match.end(), match.string
+    subject = start == 0 or text[start - 2:start] == ": "
+    if subject and _FIELD.fullmatch(match.group()[1:-1]) and text[end:end + 1] == " ":
+        return match.group()
+    return "'…'"
 
 
 def _failures_by_kind(corpus: Corpus) -> pl.DataFrame:
@@ -91,7 +115,7 @@ def failure_groups(corpus: Corpus, examples: int = 3) -> pl.DataFrame:
         return failure_counts(corpus).with_columns(pl.lit("").alias("examples"))
     grouped = (df.sort("row_id").group_by("stage", "table", "reason")
                .agg(pl.len().alias("failures"), pl.col("row_id").head(examples), pl.col("source").head(examples)))
-    shown = [", ".join(f"{i} ({src})" if src else str(i) for i, src in zip(ids, sources))
+    shown = [", ".join(f"{i} ({src})" if src and src != i else str(i) for i, src in zip(ids, sources))
              for ids, sources in zip(grouped["row_id"].to_list(), grouped["source"].to_list())]
     return (grouped.drop("row_id", "source").with_columns(pl.Series("examples", shown, dtype=pl.String))
             .sort(["failures", "stage", "table", "reason"], descending=[True, False, False, False]))
