@@ -49,7 +49,7 @@ def test_fingerprint_ignores_runtime_fields_but_not_semantic_ones():
 
 
 def test_missing_and_invalid_toml(tmp_path):
-    with pytest.raises(CcrError, match="not found"):
+    with pytest.raises(CcrError, match="does not exist"):
         load_toml(tmp_path / "none.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("beam_size = = 3")

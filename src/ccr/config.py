@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ccr.errors import CcrError
+from ccr.paths import regular_file
 
 C = TypeVar("C")
 
@@ -113,23 +114,23 @@ def parse_sets(sets: list[str] | None) -> dict[str, str]:
     return out
 
 
-def load_toml(path: Path | None, section: str | None = None) -> dict[str, Any]:
-    """Read a TOML config; with ``section``, only that table (``[translate]``) if present."""
+def load_toml(path: Path | None, section: str | None = None, *, what: str = "config file") -> dict[str, Any]:
+    """Read a TOML config; with ``section``, only that table (``[translate]``) if present.
+
+    The path is checked to be a regular file first: ``/dev/zero`` would fill the memory and a FIFO
+    would block for ever.
+    """
     if path is None:
         return {}
-    path = Path(path)
-    if path.is_dir():
-        raise CcrError(f"config file {path} is a directory; give a TOML file")
+    path = regular_file(path, what)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CcrError(f"config file {path} not found") from None
     except OSError as e:
-        raise CcrError(f"config file {path} cannot be read ({e.strerror or e})") from None
+        raise CcrError(f"{what} {path} cannot be read ({e.strerror or e}); check its permissions") from None
     except UnicodeDecodeError:
-        raise CcrError(f"config file {path} is not UTF-8 text; give a TOML file") from None
+        raise CcrError(f"{what} {path} is not UTF-8 text; give a TOML file") from None
     except tomllib.TOMLDecodeError as e:
-        raise CcrError(f"config file {path} is not valid TOML: {e}") from None
+        raise CcrError(f"{what} {path} is not valid TOML: {e}") from None
     if section and isinstance(data.get(section), dict):
         return data[section]
     return data

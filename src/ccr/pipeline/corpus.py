@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ccr import __version__
+from ccr import __version__, paths
 from ccr.errors import CcrError
 from ccr.pipeline import atomic, locks
 from ccr.pipeline.schema import ID_COLUMN, SCHEMA_VERSION, base_table, column_types
@@ -89,11 +89,11 @@ class Corpus:
         return corpus
 
     def manifest(self) -> dict[str, Any]:
-        try:
-            with atomic.os_errors(self.root / MANIFEST, "read the manifest"):
-                return json.loads((self.root / MANIFEST).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise CcrError(f"{self.root / MANIFEST} is not valid JSON ({e}); restore it from a backup") from None
+        path = self.root / MANIFEST
+        data = paths.read_json(path, "manifest", fix="restore it from a backup")
+        if not isinstance(data, dict):
+            raise CcrError(f"manifest {path} is damaged (not a JSON object); restore it from a backup")
+        return data
 
     @property
     def media_root(self) -> Path | None:
@@ -255,7 +255,7 @@ class Corpus:
         types = column_types().get(base_table(table), {})
         if not files:
             return pl.DataFrame(schema={k: v for k, v in types.items() if k in _base_columns(table)}).lazy()
-        frames = [pl.scan_parquet(p) for p in files]
+        frames = [scan_shard(p) for p in files]
         lf = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
         id_col = ID_COLUMN.get(base_table(table))
         if "." in table and id_col:
@@ -338,7 +338,7 @@ class Corpus:
         if not files or ids.len() == 0:
             return pl.DataFrame(schema={"id": pl.String, "at": pl.Float64})
         found = (pl.scan_parquet(files, include_file_paths="file", missing_columns="insert",
-                                 extra_columns="ignore")
+                                 extra_columns="ignore", glob=False)
                  .select(pl.col(id_col).alias("id"), "file")
                  .filter(pl.col("id").is_in(ids.implode())).collect())
         at = found["file"].replace_strict(when, default=None, return_dtype=pl.Float64)
@@ -370,6 +370,14 @@ class Corpus:
 
     def delete(self) -> None:
         shutil.rmtree(self.root)
+
+
+def scan_shard(path: Path) -> pl.LazyFrame:
+    """One shard file, lazily. Its path is never a glob pattern: polars expands ``[`` and ``*`` by
+    default, so a corpus at ``c[1]`` would read as no files at all."""
+    import polars as pl
+
+    return pl.scan_parquet(path, glob=False)
 
 
 def join_side(frame: Any, side: Any, id_col: str) -> Any:

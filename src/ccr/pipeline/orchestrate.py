@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ccr import paths
 from ccr.config import fingerprint
+from ccr.errors import CcrError
 from ccr.pipeline import atomic
 from ccr.pipeline.recipe import PATH_OPTIONS, RUN_STAGES, Recipe, Step
 
@@ -121,10 +123,11 @@ def _output(recipe: Recipe, step: Step) -> Path:
 
 def read_state(recipe: Recipe) -> dict[str, Any]:
     """The finished steps' records, minus those whose output is gone (a deleted corpus or run directory)."""
-    import json
-
     path = recipe.work_dir / STATE_FILE
-    state = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"steps": {}}
+    fix = "delete it and run again: each stage then skips what it finished"
+    state = paths.read_json(path, "pipeline state", fix=fix) if path.exists() else {"steps": {}}
+    if not isinstance(state, dict) or not isinstance(state.get("steps"), dict):
+        raise CcrError(f"pipeline state {path} holds no steps; {fix}")
     by_id = {s.id: s for s in recipe.steps}
     for step_id in list(state["steps"]):
         if step_id not in by_id or not _output(recipe, by_id[step_id]).exists():

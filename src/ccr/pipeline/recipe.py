@@ -121,7 +121,7 @@ def load_recipe(path: Path | str, *, sets: list[str] | None = None, start: str |
     win over the file and over ``--set``.
     """
     path = Path(path)
-    data = load_toml(path)
+    data = load_toml(path, what="recipe")
     problems: list[str] = []
     _apply_sets(data, parse_sets(sets), problems)
     for key in data:

@@ -144,6 +144,11 @@ def load(run_dir: Path | str, *, checkpoint: str = "best", device: str = "cpu",
     info = run.info()
     if checkpoint not in ("best", "last"):
         raise CcrError(f"--checkpoint {checkpoint!r}: use best or last")
+    recorded = info.get("corpus")
+    recorded = recorded.get("path") if isinstance(recorded, dict) else None
+    if corpus is None and not isinstance(recorded, str):
+        raise CcrError(f"run file {run.run_json} names no corpus; give it: --corpus CORPUS")
+    corpus_path = Path(corpus if corpus is not None else recorded)
     state = ckpt.load(run.best if checkpoint == "best" else run.last)
     method_cls = get_method(info["method"])
     note = legacy.upgrade_note(run.root, state["config"]["train"])
@@ -158,6 +163,5 @@ def load(run_dir: Path | str, *, checkpoint: str = "best", device: str = "cpu",
     method.load_state_dict(state["model"])
     distributed.check_device(device, 0, 1, torch.cuda.device_count())
     dev = distributed.pick_device(device)
-    corpus_path = Path(corpus) if corpus is not None else Path(info["corpus"]["path"])
     return TrainedModel(run, method.to(dev), tokenizer, train_cfg, method_cfg, epoch=state["epoch"], device=dev,
                         corpus_path=corpus_path, clip=clip)

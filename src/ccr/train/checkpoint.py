@@ -19,17 +19,19 @@ resume, so the log never holds an epoch the weights do not.
 from __future__ import annotations
 
 import json
+import pickle
 import random
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
+from ccr import paths
 from ccr.errors import CcrError
 from ccr.pipeline import atomic
+
+if TYPE_CHECKING:
+    import torch
 
 
 class RunDir:
@@ -66,32 +68,20 @@ class RunDir:
     def create(self) -> Path | None:
         """Make the directory before anything slow runs, or say in one line why it cannot hold a run.
 
-        Returns the topmost directory it made (None if the run directory existed), for ``discard``.
+        Returns the topmost directory it made (None if the run directory existed), for ``paths.discard``.
         """
-        chain = (self.root, *self.root.parents)
-        existing = next(p for p in chain if p.exists())
-        if not existing.is_dir():
-            where = "" if existing == self.root else f" ({existing} is a file)"
-            raise CcrError(f"--out {self.root} is not a directory{where}; give a new directory or a run to resume")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=self.root):
-                pass
-        except OSError as e:
-            raise CcrError(f"--out {self.root} cannot be written ({e.strerror or e}); give a writable directory"
-                           ) from None
-        return None if existing == self.root else chain[chain.index(existing) - 1]
-
-    @staticmethod
-    def discard(made: Path | None) -> None:
-        """Remove what ``create`` made if a run failed before writing a file into it."""
-        if made is not None and made.is_dir() and not any(p.is_file() for p in made.rglob("*")):
-            shutil.rmtree(made, ignore_errors=True)
+        return paths.output_dir(self.root, "--out")
 
     def info(self) -> dict[str, Any]:
-        if not self.run_json.exists():
+        """``run.json``; one that is missing, damaged or names no method is one line saying what to do."""
+        path = self.run_json
+        if not path.exists():
             raise CcrError(f"{self.root} is not a training run (no run.json); train one with ccr train")
-        return json.loads(self.run_json.read_text(encoding="utf-8"))
+        info = paths.read_json(path, "run file", fix="restore it from a copy, or train again into a new --out")
+        if not isinstance(info, dict) or not isinstance(info.get("method"), str):
+            raise CcrError(f"run file {path} names no method; it was not written by ccr train: restore it from "
+                           "a copy, or train again into a new --out")
+        return info
 
     def write_info(self, info: dict[str, Any]) -> None:
         atomic.write_json(self.run_json, info)
@@ -112,15 +102,19 @@ run. 1 (no ``version``): the loader drew from the global generator, so such a re
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
+    import torch
+
     atomic.write_with(path, lambda tmp: torch.save(state, tmp))
 
 
 def load(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise CcrError(f"no checkpoint at {path}; the run has not finished an epoch yet")
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, OSError) as e:
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as e:
         raise CcrError(f"checkpoint {path} is unreadable ({e}); delete it to start over") from None
 
 
@@ -129,6 +123,8 @@ def rng_state(device: torch.device) -> dict[str, Any]:
 
     Only this process's device: a run resumed on a machine with fewer GPUs, or on the CPU, still loads.
     """
+    import torch
+
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
@@ -136,6 +132,8 @@ def rng_state(device: torch.device) -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    import torch
+
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
@@ -151,6 +149,8 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 
 
 def seed_everything(seed: int) -> None:
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -9,14 +9,15 @@ that follow a proposal rather than released code are marked "(proposal)".
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ccr import paths
 from ccr.errors import CcrError
 from ccr.train import protocol
+from ccr.train.checkpoint import RunDir
 
 RETRIEVAL = (("t2v_r1", "T2V R@1"), ("t2v_r5", "T2V R@5"), ("t2v_r10", "T2V R@10"),
              ("v2t_r1", "V2T R@1"), ("v2t_r5", "V2T R@5"), ("v2t_r10", "V2T R@10"), ("sumr", "SumR"))
@@ -52,7 +53,7 @@ def _proposal(info: dict[str, Any]) -> str | None:
     from ccr.train.methods.base import proposal_note
 
     try:
-        return proposal_note(get(info.get("method", "?")))
+        return proposal_note(get(info["method"]))
     except CcrError:
         return None
 
@@ -61,18 +62,18 @@ def collect(run_dirs: Sequence[Path | str], *, split: str = "test", langs: Seque
     """One row per run and language that ``ccr evaluate`` has scored on ``split``."""
     rows: list[Row] = []
     for run_dir in map(Path, run_dirs):
-        info_path = run_dir / "run.json"
-        if not info_path.exists():
-            raise CcrError(f"{run_dir} is not a training run (no run.json); pass run directories made by ccr train")
-        info = json.loads(info_path.read_text(encoding="utf-8"))
+        info = RunDir(run_dir).info()
         found = sorted((run_dir / "eval").glob(f"{split}.*.json"))
         found = [p for p in found if not langs or p.name.split(".")[1] in langs]
         if not found:
             raise CcrError(f"{run_dir} has no eval/{split}.LANG.json; "
                            f"score it first: ccr evaluate {run_dir} --split {split}")
+        rescore = f"score the run again: ccr evaluate {run_dir} --split {split}"
         for path in found:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            rows.append(Row(run_dir.name, info.get("method", "?"), path.name.split(".")[1], record["metrics"],
+            record = paths.read_json(path, "evaluation", fix=rescore)
+            if not isinstance(record, dict) or not isinstance(record.get("metrics"), dict):
+                raise CcrError(f"evaluation {path} holds no metrics; {rescore}")
+            rows.append(Row(run_dir.name, info["method"], path.name.split(".")[1], record["metrics"],
                             protocol.of(record), _proposal(info)))
     return rows
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from ccr import paths
 from ccr.config import to_dict
 from ccr.errors import CcrError
 from ccr.pipeline.interrupt import Signals
@@ -115,7 +116,7 @@ def train(corpus: Path | str, out: Path | str, *, method: str = "baseline", conf
                 on_config(prep.cfg, prep.method_cfg)
             return fit(prep, method_cls)
     except BaseException:
-        run.discard(made)  # a mistake found before the first file leaves no empty directory behind
+        paths.discard(made)  # a mistake found before the first file leaves no empty directory behind
         raise
     finally:
         distributed.teardown()

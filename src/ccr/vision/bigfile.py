@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ccr.errors import CcrError
+from ccr.paths import regular_file, regular_files
 
 _FLOAT = np.dtype("<f4")
 _BLOCK_ROWS = 65536
@@ -26,8 +27,9 @@ def read_bigfile(directory: Path) -> tuple[list[str], np.ndarray]:
     """(row ids, memory-mapped float32 [N, D]) of a BigFile directory."""
     directory = Path(directory)
     for name in ("feature.bin", "id.txt", "shape.txt"):
-        if not (directory / name).is_file():
+        if not (directory / name).exists():
             raise CcrError(f"{directory}: no {name}; a BigFile directory holds feature.bin, id.txt and shape.txt")
+        regular_file(directory / name, "BigFile file")
     n, d = _read_shape(directory / "shape.txt")
     ids = (directory / "id.txt").read_text(encoding="utf-8").split()
     if len(ids) != n:
@@ -57,7 +59,7 @@ def write_bigfile(directory: Path, ids: Sequence[str], array: np.ndarray) -> Non
 
 def read_video2frames(path: Path) -> dict[str, list[str]]:
     """Parses ``video2frames.txt`` as a literal; code in it is refused, never run."""
-    path = Path(path)
+    path = regular_file(path, "video2frames file")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -93,7 +95,7 @@ def frames_by_video(
 
 def read_npy_features(npy_path: Path, id_path: Path) -> tuple[list[str], np.ndarray]:
     """(ids, memory-mapped [N, D]) of an ``.npy`` whose rows follow an id file (e.g. train_id.txt)."""
-    npy_path, id_path = Path(npy_path), Path(id_path)
+    npy_path, id_path = regular_file(npy_path, "features file"), regular_file(id_path, "id file")
     try:
         array = np.load(npy_path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as err:
@@ -126,20 +128,30 @@ def write_npy_features(npy_path: Path, id_path: Path, ids: Sequence[str], array:
 
 def read_npz_dir(directory: Path) -> Iterator[tuple[str, np.ndarray]]:
     """(video id, [T, D]) for every ``<vid>.npz`` with key ``features``, in file-name order."""
+    for path in npz_files(directory):
+        yield path.stem, load_npz(path)
+
+
+def npz_files(directory: Path) -> list[Path]:
+    """The ``<vid>.npz`` files of a directory, in name order; one that is no regular file is refused."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CcrError(f"{directory}: no such directory of per-video .npz features")
-    for path in sorted(directory.glob("*.npz")):
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                if "features" not in npz.files:
-                    raise CcrError(f"{path}: no 'features' array (found {', '.join(npz.files) or 'none'})")
-                features = npz["features"]
-        except (OSError, ValueError, zipfile.BadZipFile) as err:
-            raise CcrError(f"{path}: not a readable .npz file ({err})") from None
-        if features.ndim != 2:
-            raise CcrError(f"{path}: 'features' should be [T, D], found shape {features.shape}")
-        yield path.stem, features
+    return regular_files(sorted(directory.glob("*.npz")), "features file")
+
+
+def load_npz(path: Path) -> np.ndarray:
+    """The ``features`` array [T, D] of one per-video npz."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if "features" not in npz.files:
+                raise CcrError(f"{path}: no 'features' array (found {', '.join(npz.files) or 'none'})")
+            features = npz["features"]
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise CcrError(f"{path}: not a readable .npz file ({err})") from None
+    if features.ndim != 2:
+        raise CcrError(f"{path}: 'features' should be [T, D], found shape {features.shape}")
+    return features
 
 
 def write_npz(directory: Path, vid: str, array: np.ndarray) -> Path:

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from ccr.errors import CcrError
+from ccr.paths import regular_file
 from ccr.pipeline.corpus import Corpus
 from ccr.pipeline.runner import BatchResult, Chunk, DoneState, Failure, Plan, RunOptions, Stage, chunk_key
+from ccr.vision import bigfile
 from ccr.vision.feature_store import write_meta
 
 FORMATS = ("bigfile", "npy", "npz")
@@ -38,8 +40,6 @@ class _Source:
     """Random access by id into a memory-mapped source, so importing never loads it whole."""
 
     def __init__(self, cfg: ImportConfig):
-        from ccr.vision import bigfile
-
         src = Path(cfg.src)
         self.videos: dict[str, list[int]] = {}
         self.npz: dict[str, Path] = {}
@@ -61,10 +61,10 @@ class _Source:
             ids, self.array = bigfile.read_npy_features(src, Path(cfg.ids))
             self.videos = {i: [n] for n, i in enumerate(ids)}
         else:
-            self.npz = {p.stem: p for p in sorted(src.glob("*.npz"))}
+            self.npz = {p.stem: p for p in bigfile.npz_files(src)}
             if not self.npz:
                 raise CcrError(f"no .npz files in {src}")
-            self.array = np.load(next(iter(self.npz.values())))["features"]
+            self.array = bigfile.load_npz(next(iter(self.npz.values())))
 
     def ids(self) -> list[str]:
         return sorted(self.npz or self.videos)
@@ -74,7 +74,7 @@ class _Source:
 
     def get(self, media_id: str) -> np.ndarray:
         if self.npz:
-            return np.load(self.npz[media_id])["features"]
+            return bigfile.load_npz(self.npz[media_id])
         return np.asarray(self.array[self.videos[media_id]])
 
 
@@ -83,8 +83,7 @@ def plan(corpus: Corpus, cfg: ImportConfig) -> Plan:
         raise CcrError(f"unknown feature format {cfg.format!r}; choose one of {', '.join(FORMATS)}")
     if not cfg.name:
         raise CcrError("--name NAME is needed: the feature set's name in the corpus, e.g. resnet152")
-    if not Path(cfg.src).exists():
-        raise CcrError(f"source {cfg.src} does not exist; check the path")
+    regular_file(cfg.src, "source", directory_ok=cfg.format != "npy")  # a FIFO or device would block the reads
     if cfg.dtype not in ("float16", "float32"):
         raise CcrError(f"--set dtype={cfg.dtype}: use float16 or float32")
     source = _Source(cfg)
@@ -111,7 +110,11 @@ def process(batch: Sequence[str], state: dict[str, Any], cfg: ImportConfig) -> B
         if media_id not in state["media"]:
             out.failures.append(Failure(media_id, f"no media row {media_id!r} in the corpus; ingest its captions first"))
             continue
-        arr = state["source"].get(media_id).astype(cfg.dtype)
+        try:
+            arr = state["source"].get(media_id).astype(cfg.dtype)
+        except CcrError as e:  # one damaged npz costs its row, not the run
+            out.failures.append(Failure(media_id, str(e)))
+            continue
         out.rows[f"features/{cfg.name}"].append({"media_id": media_id, "features": arr})
     return out
 

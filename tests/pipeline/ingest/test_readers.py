@@ -113,7 +113,7 @@ def test_coco_without_annotations_is_an_error_naming_the_file(tmp_path: Path) ->
     broken.write_text('{"images": [')
     with pytest.raises(CcrError, match=r"broken\.json: not valid JSON"):
         run("coco", broken)
-    with pytest.raises(CcrError, match="no such file"):
+    with pytest.raises(CcrError, match="absent.json does not exist"):
         run("coco", tmp_path / "absent.json")
 
 

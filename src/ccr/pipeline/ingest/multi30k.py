@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from ccr.errors import CcrError
+from ccr.paths import regular_file
 from ccr.pipeline.ingest.records import BadRecord, Caption, Media, Record
 from ccr.pipeline.ingest.textio import iter_lines, open_bytes
 
@@ -62,8 +63,8 @@ def _text_files(directory: Path) -> dict[str, dict[str, Path]]:
     groups: dict[str, dict[str, Path]] = {}
     for path in sorted(directory.iterdir()):
         match = _TEXT_FILE.match(path.name)
-        if path.is_file() and match is not None and match["lang"] not in _NOT_LANGS:
-            groups.setdefault(match["split"], {}).setdefault(match["lang"], path)
+        if match is not None and match["lang"] not in _NOT_LANGS and not path.is_dir():
+            groups.setdefault(match["split"], {}).setdefault(match["lang"], regular_file(path, "Multi30K text file"))
     return groups
 
 
@@ -76,8 +77,8 @@ def _image_list(text_dir: Path, split: str) -> Path:
         text_dir.parent / f"{split}_images.txt",
     ]
     for path in candidates:
-        if path.is_file():
-            return path
+        if path.exists():
+            return regular_file(path, "Multi30K image list")
     raise CcrError(f"no image list for Multi30K split {split!r}: looked for {', '.join(str(p) for p in candidates)}")
 
 

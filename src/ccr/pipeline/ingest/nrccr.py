@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ccr.errors import CcrError
+from ccr.paths import regular_files
 from ccr.pipeline.ingest.records import BadRecord, Caption, Media, Record
 from ccr.pipeline.ingest.textio import guess_split, iter_lines
 
@@ -70,7 +71,7 @@ def _caption_files(src: Path) -> list[Path]:
     if not src.is_dir():
         raise CcrError(f"{src}: no such file or directory")
     directory = src / "TextData" if (src / "TextData").is_dir() else src
-    files = sorted(p for p in directory.iterdir() if p.is_file() and p.name.endswith(SUFFIX))
+    files = regular_files(sorted(p for p in directory.iterdir() if p.name.endswith(SUFFIX)), "NRCCR caption file")
     if not files:
         raise CcrError(f"{directory}: no *{SUFFIX} files (NRCCR TextData with lines '<vid>#<tag>#<k> <text>')")
     return files

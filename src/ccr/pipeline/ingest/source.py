@@ -8,28 +8,19 @@ with one line naming it.
 from __future__ import annotations
 
 import hashlib
-import stat
 from pathlib import Path
 
 from ccr.errors import CcrError
+from ccr.paths import regular_file
 
 # Media files next to the annotations are not part of what ingest reads.
 _MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".mp4", ".avi", ".webm", ".mkv", ".npy", ".bin", ".npz"}
 
 
 def check_source(src: Path, fmt: str, *, takes_directory: bool) -> None:
-    try:
-        mode = src.stat().st_mode
-    except FileNotFoundError:
-        raise CcrError(f"source {src} does not exist; check the path") from None
-    except OSError as err:
-        raise CcrError(f"source {src} cannot be read ({err.strerror}); check the path and its permissions") from None
-    if stat.S_ISDIR(mode):
-        if not takes_directory:
-            raise CcrError(f"source {src} is a directory; the {fmt} format reads one file: give that file")
-    elif not stat.S_ISREG(mode):
-        wanted = "a file or directory" if takes_directory else "a file"
-        raise CcrError(f"source {src} is not a regular file (a device, pipe or socket); give {wanted}")
+    if src.is_dir() and not takes_directory:
+        raise CcrError(f"source {src} is a directory; the {fmt} format reads one file: give that file")
+    regular_file(src, "source", directory_ok=takes_directory)
 
 
 def fingerprint(src: Path) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ccr.errors import CcrError
+from ccr.paths import regular_file
 from ccr.pipeline.ingest.records import BadRecord
 
 _BOM = b"\xef\xbb\xbf"
@@ -23,8 +24,7 @@ _SPLIT_WORDS = re.compile(r"restval|train|val|test")
 
 def open_bytes(path: Path) -> IO[bytes]:
     """Opens plain or gzip files alike: the public Multi30K and VATEX releases ship both."""
-    if not path.is_file():
-        raise CcrError(f"{path}: no such file")
+    regular_file(path, "file")
     try:
         return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
     except OSError as err:

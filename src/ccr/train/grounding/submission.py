@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ccr.errors import CcrError
+from ccr.paths import output_file, regular_file
 from ccr.pipeline import atomic
 from ccr.train.grounding.metrics import evaluate_qvhighlights
 
@@ -60,6 +61,7 @@ def read_rows(path: Path | str, what: str) -> list[dict[str, Any]]:
     check = _check_prediction if what == "submission" else _check_ground_truth
     rows: list[dict[str, Any]] = []
     first_line: dict[Any, int] = {}
+    regular_file(path, f"{what} file")  # a FIFO would block the read and /dev/zero never end it
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
@@ -88,6 +90,8 @@ def evaluate_files(submission: Path | str, ground_truth: Path | str, *, out: Pat
                    clip_length: float = 2.0) -> tuple[dict[str, Any], Path]:
     """(metrics, where they were written): the standard QVHighlights metrics of a submission file."""
     preds, gts = read_rows(submission, "submission"), read_rows(ground_truth, "ground truth")
+    beside = Path(submission).with_name(Path(submission).stem + "_metrics.json")
+    path = output_file(out if out is not None else beside, "--out")
     pred_qids, gt_qids = {p["qid"] for p in preds}, {g["qid"] for g in gts}
     if pred_qids != gt_qids:
         missing, extra = sorted(gt_qids - pred_qids, key=str), sorted(pred_qids - gt_qids, key=str)
@@ -95,6 +99,5 @@ def evaluate_files(submission: Path | str, ground_truth: Path | str, *, out: Pat
                        f"without a prediction, e.g. {missing[:3]}; {len(extra)} predicted qids not in the ground "
                        f"truth, e.g. {extra[:3]}): predict every ground-truth query, as the standard eval requires")
     metrics = evaluate_qvhighlights(preds, gts, clip_length=clip_length)
-    path = Path(out) if out is not None else Path(submission).with_name(Path(submission).stem + "_metrics.json")
     atomic.write_bytes(path, json.dumps(metrics, indent=4).encode("utf-8"))
     return metrics, path
