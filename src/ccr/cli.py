@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-
 from ccr.errors import CcrError
+from ccr.printing import plain_console, say
 
 app = typer.Typer(
     name="ccr",
@@ -27,8 +25,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(stderr=True)
-out = Console()
+console = plain_console(stderr=True)  # messages and summaries; every string prints as itself (ccr.printing)
+out = plain_console()  # what a command produces: paths, tables
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,13 +39,13 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except CcrError as e:
-            console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+            say(console, ("error:", "bold red"), f" {e}")
             raise typer.Exit(2) from None
         except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during a stage run (ccr.pipeline.interrupt)
             signum = getattr(e, "signum", 2)
             what = "terminated" if signum == 15 else "interrupted"
-            console.print(f"[yellow]{what}[/]: what was finished is kept (committed shards, checkpoints); run the same command again to resume",
-                          highlight=False, soft_wrap=True)
+            say(console, (what, "yellow"),
+                ": what was finished is kept (committed shards, checkpoints); run the same command again to resume")
             raise typer.Exit(128 + signum) from None
 
     return wrapper  # type: ignore[return-value]
@@ -126,20 +124,19 @@ def _print_config(stage: str, cfg: Any) -> None:
     from ccr.config import to_dict
 
     items = ", ".join(f"{k}={v!r}" for k, v in to_dict(cfg).items() if v not in (None, {}, [], ""))
-    console.print(f"[dim]{stage} config: {escape(items)}[/]", highlight=False, soft_wrap=True)
+    say(console, (f"{stage} config: {items}", "dim"))
 
 
 def _print_summary(summary: Any) -> None:
     outs = ", ".join(f"{n} {t}" for t, n in summary.rows_out.items()) or "nothing new"
-    line = (f"[green]{summary.stage}[/]: {summary.rows_in} rows in, {escape(outs)}, "
-            f"{summary.rows_failed} failed, {summary.seconds:.1f}s")
+    line = f": {summary.rows_in} rows in, {outs}, {summary.rows_failed} failed, {summary.seconds:.1f}s"
     if summary.skipped_chunks:
         line += f" ({summary.skipped_chunks} shards already done)"
-    console.print(line, highlight=False)
+    say(console, (summary.stage, "green"), line)
     for reason, n in sorted(summary.failure_reasons.items(), key=lambda kv: -kv[1])[:5]:
-        console.print(f"  [yellow]{n} x[/] {escape(reason)}", highlight=False)
+        say(console, (f"  {n} x", "yellow"), f" {reason}")
     if summary.rows_failed:
-        console.print("  see them with: ccr info CORPUS --failures", highlight=False)
+        say(console, "  see them with: ccr info CORPUS --failures")
 
 
 @app.command()
@@ -188,8 +185,8 @@ def export(
     written = run_export(corpus, dest, fmt=format, collection=collection, features=features or [],
                          langs=lang, splits=split)
     for path in written:
-        out.print(str(path), highlight=False)
-    console.print(f"[green]export[/]: {len(written)} files in {dest}", highlight=False)
+        say(out, str(path))
+    say(console, ("export", "green"), f": {len(written)} files in {dest}")
 
 
 @app.command("import-features")
@@ -410,13 +407,13 @@ def train(
                        overrides={"lang": lang, "mt_model": mt_model, "visual": visual, "text_tower": text_tower,
                                   "video_encoder": video_encoder, "epochs": epochs, "batch_size": batch_size,
                                   "device": device},
-                       log=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
+                       log=functools.partial(say, console),
                        on_config=lambda cfg, method_cfg: (_print_config("train", cfg), _print_config(method, method_cfg)))
     if not result.main:
         return
-    console.print(f"[green]train[/]: {result.epochs} epochs, best epoch {result.best_epoch} "
-                  f"(validation {result.best_value:.2f}), {result.samples_per_second:.0f} samples/s; "
-                  f"evaluate with: ccr evaluate {result.run_dir}", highlight=False)
+    say(console, ("train", "green"), f": {result.epochs} epochs, best epoch {result.best_epoch} "
+        f"(validation {result.best_value:.2f}), {result.samples_per_second:.0f} samples/s; "
+        f"evaluate with: ccr evaluate {result.run_dir}")
 
 
 @app.command()
@@ -473,17 +470,15 @@ def evaluate(
         from ccr.train.metrics import format_table
 
         metrics, path = evaluate_files(submission, gt, out=out_file)
-        out.print(format_table({submission.name: metrics["brief"]}, first_column="submission"), highlight=False,
-                  markup=False, soft_wrap=True)
-        console.print(f"[green]evaluate[/]: {escape(str(path))}", highlight=False)
+        say(out, format_table({submission.name: metrics["brief"]}, first_column="submission"))
+        say(console, ("evaluate", "green"), f": {path}")
         return
     if compare:
         from ccr.train.compare import compare_runs, plot_comparison
 
         rows, text = compare_runs(run_dirs, split=split, langs=langs, allow_mixed=allow_mixed)
-        out.print(text, highlight=False, markup=False, soft_wrap=True)
-        console.print(f"[green]compare[/]: {len(rows)} rows; chart {escape(str(plot_comparison(rows, plot)))}",
-                      highlight=False)
+        say(out, text)
+        say(console, ("compare", "green"), f": {len(rows)} rows; chart {plot_comparison(rows, plot)}")
         return
     if not run_dirs:
         raise CcrError("give a run directory to score (or --submission FILE --gt FILE for a predictions file)")
@@ -497,10 +492,9 @@ def evaluate(
     results = evaluate_run(run_dir, split=split, langs=langs, translate_test_weight=translate_test_weight,
                            checkpoint=checkpoint, corpus=corpus, device=device or "auto", queries=queries,
                            gallery=gallery, mt_model=mt_model, sumr=sumr,  # type: ignore[arg-type]
-                           log=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
-    out.print(format_table(results), highlight=False, markup=False, soft_wrap=True)
-    written = f"{run_dir / 'eval'}/{split}.{{{','.join(results)}}}.json"
-    console.print(f"[green]evaluate[/]: {escape(written)}", highlight=False)
+                           log=functools.partial(say, console))
+    say(out, format_table(results))
+    say(console, ("evaluate", "green"), f": {run_dir / 'eval'}/{split}.{{{','.join(results)}}}.json")
 
 
 @app.command()
@@ -517,11 +511,11 @@ def report(
     from ccr.report import build_report
 
     summary = build_report(corpus, out_dir, langs=lang, splits=split, limit=limit, media_root=media_root,
-                           log=lambda line: console.print(f"[dim]{line}[/]", highlight=False))
-    console.print(f"[green]report[/]: {summary.rows} rows, {summary.media} thumbnails, "
-                  f"{summary.media_problems} media shown as placeholders, {summary.failures} failures, "
-                  f"{summary.seconds:.1f}s; open it in a browser:", highlight=False)
-    out.print(str(summary.index), highlight=False, soft_wrap=True)
+                           log=lambda line: say(console, (line, "dim")))
+    say(console, ("report", "green"), f": {summary.rows} rows, {summary.media} thumbnails, "
+        f"{summary.media_problems} media shown as placeholders, {summary.failures} failures, "
+        f"{summary.seconds:.1f}s; open it in a browser:")
+    say(out, str(summary.index))
 
 
 FilterMtModelOpt = Annotated[list[str] | None, typer.Option(
@@ -558,9 +552,9 @@ def score(
                                  "mclip_text": mclip_text, "features": features, "group_size": group_size,
                                  "view_weight": view_weight, "seed": seed, "device": device, "tiny": tiny or None})
     langs = [x.strip() for x in lang.split(",") if x.strip()]
-    out.print(format_summary(summarize(corpus, langs, mt_model or [], plot=plot)), highlight=False, markup=False)
+    say(out, format_summary(summarize(corpus, langs, mt_model or [], plot=plot)))
     if plot:
-        console.print(f"[green]plot[/]: {plot}", highlight=False)
+        say(console, ("plot", "green"), f": {plot}")
 
 
 @app.command()
@@ -587,8 +581,7 @@ def select(
                                  "lang": lang, "mt_model": mt_model or None})
     langs = [x.strip() for x in lang.split(",") if x.strip()] if lang else []
     for row in kept_summary(corpus, langs, mt_model or []):
-        out.print(f"{row['lang']}: kept {row['kept']} of {row['rows']} MT rows, mean weight {row['mean_weight']:.3f}",
-                  highlight=False)
+        say(out, f"{row['lang']}: kept {row['kept']} of {row['rows']} MT rows, mean weight {row['mean_weight']:.3f}")
 
 
 pipeline_app = typer.Typer(help="Run a recipe (configs/*.toml): stages from ingest to evaluate, resumable.",
@@ -617,13 +610,13 @@ def pipeline_run(
     given = {"data_root": data_root, "work_dir": work_dir, "tiny": tiny or None}
     plan = load_recipe(recipe, sets=set_, start=from_, until=until,
                        pipeline={k: str(v) if isinstance(v, Path) else v for k, v in given.items() if v is not None})
-    out.print(describe(plan), highlight=False, markup=False, soft_wrap=True)
+    say(out, describe(plan))
     if dry_run:
         return
-    ended = run_pipeline(plan, log=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
+    ended = run_pipeline(plan, log=functools.partial(say, console))
     ran = sum(s.state == "ran" for s in ended)
-    console.print(f"[green]pipeline[/]: {ran} steps ran, {len(ended) - ran} were done already; "
-                  f"compare the runs with: ccr evaluate --compare {plan.work_dir / 'runs'}/*", highlight=False)
+    say(console, ("pipeline", "green"), f": {ran} steps ran, {len(ended) - ran} were done already; "
+        f"compare the runs with: ccr evaluate --compare {plan.work_dir / 'runs'}/*")
 
 
 noise_app = typer.Typer(help="Plant known noise in MT captions (in a copy) and measure how well scores find it.",
@@ -655,8 +648,7 @@ def noise_inject(
                            options=runner.options, on_config=_print_config)
     _print_summary(summary)
     for lang_, key in keys.items():
-        console.print(f"score the noisy {lang_} rows: ccr score {out_dir} --lang {lang_} --mt-model {key}",
-                      highlight=False, soft_wrap=True)
+        say(console, f"score the noisy {lang_} rows: ccr score {out_dir} --lang {lang_} --mt-model {key}")
 
 
 @noise_app.command("eval")
@@ -673,9 +665,8 @@ def noise_eval(
 
     langs = [x.strip() for x in lang.split(",") if x.strip()] if lang else []
     result = evaluate(corpus, langs=langs, mt_model=mt_model or [], out=out_dir)
-    out.print(result.table, highlight=False, markup=False, soft_wrap=True)
-    console.print(f"[green]noise eval[/]: {result.table_path}, {result.json_path}, {result.plot_path}",
-                  highlight=False, soft_wrap=True)
+    say(out, result.table)
+    say(console, ("noise eval", "green"), f": {result.table_path}, {result.json_path}, {result.plot_path}")
 
 
 def main() -> None:

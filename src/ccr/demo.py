@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ccr.errors import CcrError
+from ccr.printing import say
 
 DEMO_VIDEOS = 4  # short toy videos beside the images, so the visual stages show both paths
 TINY_NOTE = "demo models are tiny random stand-ins built on the spot: every score and metric below is meaningless"
@@ -26,7 +27,7 @@ def run_demo(dest: Path | str, *, real_models: bool = False, console: Any, out: 
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
         raise CcrError(f"{dest} is not empty; give the demo a new directory: ccr demo NEW_DIR")
-    console.print("[yellow]real default models (need a hub or a local cache)[/]" if real_models else f"[yellow]{TINY_NOTE}[/]")
+    say(console, ("real default models (need a hub or a local cache)" if real_models else TINY_NOTE, "yellow"))
     source = write_toy_corpus(dest / "toy", videos=DEMO_VIDEOS)
     corpus = dest / "corpus"
     options = RunOptions(progress=False)
@@ -36,14 +37,13 @@ def run_demo(dest: Path | str, *, real_models: bool = False, console: Any, out: 
     steps += _filter_steps(corpus, real_models)
     for name, step in steps:
         summary = step()
-        console.print(f"[green]{name}[/]: {summary.rows_in} rows in, "
-                      + ", ".join(f"{n} {t}" for t, n in summary.rows_out.items())
-                      + f", {summary.rows_failed} failed", highlight=False)
+        outs = ", ".join(f"{n} {t}" for t, n in summary.rows_out.items())
+        say(console, (name, "green"), f": {summary.rows_in} rows in, {outs}, {summary.rows_failed} failed")
     show(corpus, out)
     written = export(corpus, dest / "export" / "parquet", fmt="parquet")
     written += export(corpus, dest / "export" / "nrccr", fmt="nrccr", collection="toy")
-    console.print(f"[green]export[/]: {len(written)} files under {dest / 'export'}", highlight=False)
-    console.print(f"corpus: {corpus} (dataset card: {corpus / 'README.md'})", highlight=False)
+    say(console, ("export", "green"), f": {len(written)} files under {dest / 'export'}")
+    say(console, f"corpus: {corpus} (dataset card: {corpus / 'README.md'})")
     _train_and_evaluate(dest, corpus, real_models, console, out)
     _planted_noise(dest, corpus, real_models, console, out)
     _report(dest, corpus, console, out)
@@ -73,16 +73,16 @@ def _planted_noise(dest: Path, corpus: Path, real_models: bool, console: Any, ou
     from ccr.pipeline.stages import run
     from ccr.testing.toy_corpus import TARGET_LANGS
 
-    out.print(format_summary(summarize(corpus, TARGET_LANGS, plot=dest / "scores.png")), highlight=False, markup=False)
+    say(out, format_summary(summarize(corpus, TARGET_LANGS, plot=dest / "scores.png")))
     quiet = RunOptions(progress=False)
     noisy = dest / "noisy"
     summary, keys = inject(corpus, noisy, overrides={"rate": 0.2, "types": "swap", "lang": "de"}, options=quiet)
-    console.print(f"[green]noise inject[/]: {summary.rows_out.get('captions', 0)} German MT rows in {noisy} "
-                  f"(model {keys['de']}), 20% swapped", highlight=False)
+    say(console, ("noise inject", "green"), f": {summary.rows_out.get('captions', 0)} German MT rows in {noisy} "
+        f"(model {keys['de']}), 20% swapped")
     run("score", noisy, overrides={"lang": "de", "mt_model": keys["de"], "tiny": not real_models}, options=quiet)
     result = evaluate(noisy, out=dest / "noise-eval")
-    out.print(result.table, highlight=False, markup=False, soft_wrap=True)
-    console.print(f"[green]noise eval[/]: {result.plot_path}", highlight=False)
+    say(out, result.table)
+    say(console, ("noise eval", "green"), f": {result.plot_path}")
 
 
 def _report(dest: Path, corpus: Path, console: Any, out: Any) -> None:
@@ -90,9 +90,8 @@ def _report(dest: Path, corpus: Path, console: Any, out: Any) -> None:
     from ccr.report import build_report
 
     summary = build_report(corpus, dest / "report")
-    console.print(f"[green]report[/]: {summary.rows} rows, {summary.failures} failures; open it in a browser:",
-                  highlight=False)
-    out.print(str(summary.index), highlight=False, soft_wrap=True)
+    say(console, ("report", "green"), f": {summary.rows} rows, {summary.failures} failures; open it in a browser:")
+    say(out, str(summary.index))
 
 
 def _translation_steps(corpus: Path, real_models: bool) -> list[tuple[str, Any]]:
@@ -141,7 +140,7 @@ def _train_and_evaluate(dest: Path, corpus: Path, real_models: bool, console: An
     from ccr.train.metrics import format_table
 
     def log(line: str) -> None:
-        console.print(line, highlight=False, markup=False, soft_wrap=True)
+        say(console, line)
 
     opened = Corpus.open(corpus)
     overrides: dict[str, Any] = {"lang": "de", "epochs": 3, "batch_size": 16, "embed_dim": 64, "media_hidden": 64,
@@ -153,8 +152,7 @@ def _train_and_evaluate(dest: Path, corpus: Path, real_models: bool, console: An
         overrides["visual"] = "pixels"
     run_dir = dest / "run"
     result = train(corpus, run_dir, method="baseline", overrides=overrides, log=log)
-    console.print(f"[green]train[/]: baseline, {result.epochs} epochs, best epoch {result.best_epoch}; "
-                  f"run directory {run_dir}", highlight=False)
-    out.print(format_table(evaluate_run(run_dir, split="test", langs=["de"], log=log)), highlight=False,
-              markup=False, soft_wrap=True)
-    console.print(f"[green]evaluate[/]: {run_dir / 'eval' / 'test.de.json'}", highlight=False)
+    say(console, ("train", "green"), f": baseline, {result.epochs} epochs, best epoch {result.best_epoch}; "
+        f"run directory {run_dir}")
+    say(out, format_table(evaluate_run(run_dir, split="test", langs=["de"], log=log)))
+    say(console, ("evaluate", "green"), f": {run_dir / 'eval' / 'test.de.json'}")
