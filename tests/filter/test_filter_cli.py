@@ -24,18 +24,20 @@ def test_inject_score_eval_select_from_the_command_line(planted, tmp_path):
     assert ambiguous.exit_code == 2 and "Traceback" not in ambiguous.output
     assert "pick one with --mt-model KEY" in ambiguous.output
 
-    plot = tmp_path / "scores.png"
+    plot = tmp_path / "[" / "p].png"  # paths print as themselves, never as rich markup
     scored = cli.invoke(app, ["score", str(noisy), "--lang", "cs", "--mt-model", f"{MT_KEY}+noise", "--tiny",
                               "--plot", str(plot)], env=WIDE)
     assert scored.exit_code == 0, scored.output
     table = [line.split() for line in scored.output.splitlines() if line.startswith("cs ")]
     assert [row[1] for row in table] == ["xl_sim", "xm_sim", "dcot_conf"] and all(row[2] == "400" for row in table)
-    assert plot.read_bytes()[:4] == b"\x89PNG"
+    assert plot.read_bytes()[:4] == b"\x89PNG" and f"plot: {plot}" in scored.output.splitlines()
 
-    evaluated = cli.invoke(app, ["noise", "eval", str(noisy), "--out", str(tmp_path / "eval")], env=WIDE)
+    eval_dir = tmp_path / "[bold]" / "[" / "e]"
+    evaluated = cli.invoke(app, ["noise", "eval", str(noisy), "--out", str(eval_dir)], env=WIDE)
     assert evaluated.exit_code == 0, evaluated.output
     assert "| cs | dcot_conf | 400 | 80 |" in evaluated.output
-    results = json.loads((tmp_path / "eval" / "noise_eval.json").read_text())["languages"]["cs"]["scores"]
+    assert any(line.startswith(f"noise eval: {eval_dir}/") for line in evaluated.output.splitlines())
+    results = json.loads((eval_dir / "noise_eval.json").read_text())["languages"]["cs"]["scores"]
     assert results["dcot_conf"]["auroc"] >= 0.9
 
     selected = cli.invoke(app, ["select", str(noisy), "--top", "80", "--weighting", "normalized",
