@@ -188,7 +188,8 @@ def test_an_invalid_split_fails_its_media_and_every_caption_of_it(tmp_path, limi
     assert corpus.count("captions") == 0 and corpus.count("media") == 0
     reasons = {(f["table"], f["row_id"]): f["reason"] for f in failures(tmp_path / "corpus")}
     rule = "split 'test2017' is not one of train, val, test or a named test_*/val_* split"
-    assert reasons[("media", "1")].startswith(rule)
+    assert reasons[("media", "1")].startswith(rule) and reasons[("media", "1")].endswith(
+        "; the split comes from the source: rename it there")
     assert reasons[("captions", "1#en#0")].startswith(f"its media '1' failed: {rule}")
     assert reasons[("captions", "1#de#0")].startswith(f"its media '1' failed: {rule}")
     assert len(reasons) == 3
@@ -277,3 +278,23 @@ def test_what_an_entry_leaves_out_or_a_reader_makes_up_never_conflicts(tmp_path)
     assert sorted(corpus.table("captions")["caption_id"]) == ["1", "a", "b"]
     assert corpus.table("media").select("path", "modality").row(0) == ("clips/v.webm", "video")
     assert failures(tmp_path / "corpus") == []
+
+
+def test_an_unstated_split_never_conflicts_and_only_a_new_media_item_gets_the_default(tmp_path):
+    """Neither the row, its file's name nor --split names a split: its caption joins the media item
+    that the corpus holds as test, and only a media item seen for the first time becomes train."""
+    corpus = tmp_path / "corpus"
+    first = jsonl(tmp_path / "first.jsonl", [{"media_id": "m", "path": "m.png", "split": "test", "text": "a dog",
+                                              "caption_id": "a"}])
+    ingest("jsonl", first, corpus, options=QUIET)
+    more = jsonl(tmp_path / "more.jsonl", [{"media_id": "m", "lang": "de", "text": "ein Hund", "caption_id": "b"},
+                                           {"media_id": "n", "path": "n.png", "text": "a cat", "caption_id": "c"}])
+    ingest("jsonl", more, corpus, options=QUIET)
+    stair = write(tmp_path / "stair.json", json.dumps({"images": [{"id": "m", "file_name": "m.png"}],
+                                                       "annotations": [{"id": "d", "image_id": "m", "caption": "犬"}]}))
+    ingest("coco", stair, corpus, lang="ja", options=QUIET)
+    assert failures(corpus) == []
+    opened = Corpus.open(corpus)
+    assert dict(opened.table("media").select("media_id", "split").rows()) == {"m": "test", "n": "train"}
+    assert dict(opened.table("captions").select("caption_id", "split").rows()) == {
+        "a": "test", "b": "test", "c": "train", "d": "test"}

@@ -98,8 +98,8 @@ def test_coco_split_and_language_options(tmp_path: Path) -> None:
     assert {m.split for m in media} == {"train"}
     other = tmp_path / "stair.json"
     other.write_text(json.dumps(coco_doc()))
-    media, captions, _ = run("coco", other, lang="ja")
-    assert {m.split for m in media} == {"train"} and {c.lang for c in captions} == {"ja"}
+    media, captions, _ = run("coco", other, lang="ja")  # no split stated: open (a new media row is train)
+    assert {m.split for m in media} == {None} and {c.lang for c in captions} == {"ja"}
     media, captions, _ = run("coco", other, split="test")
     assert {m.split for m in media} == {"test"} and {c.split for c in captions} == {"test"}
 
@@ -407,9 +407,9 @@ def test_generic_jsonl_defaults_ids_and_survives_bad_lines(tmp_path: Path) -> No
     src = write_lines(tmp_path / "mine.jsonl", [lines[0], lines[1], b"\xff\xfe broken", b"{oops", *lines[2:]])
     media, captions, bad = run("jsonl", src)
     assert [(m.media_id, m.split, m.path, m.modality, m.duration) for m in media] == [
-        ("m1", "train", "m1.jpg", None, None),  # modality not stated: open (the media row says image)
+        ("m1", None, "m1.jpg", None, None),  # split and modality not stated: open (a new media row: train, image)
         ("7", "val", None, None, None),
-        ("v", "train", None, "video", 30.0),
+        ("v", None, None, "video", 30.0),
     ]
     assert [(c.caption_id, c.lang, c.text) for c in captions] == [
         ("m1#en#0", "en", "first"),

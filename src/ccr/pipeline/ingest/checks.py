@@ -5,7 +5,8 @@ A later entry that describes it differently (another path, split, modality or du
 failure naming both places, so a test caption never lands on a train image. A media item that is
 refused (a split that is no split, an unreadable file) takes all its captions with it, wherever
 they stand in the source: the verdict on each media item is decided once, before any caption needs
-it, from the source's first description.
+it, from the source's first description. A field that an entry leaves open (a split nothing
+states, a modality) never conflicts; its default applies only to a media item seen for the first time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ccr.pipeline.schema import MODALITIES, ORIGINS, SPLIT_RULE, is_split
 
 MediaKey = tuple[Any, ...]  # (split, modality, path, duration)
 _KEY_FIELDS = ("split", "modality", "path", "duration")
+DEFAULT_SPLIT = "train"  # of a new media item whose source states no split
 
 
 @dataclass
@@ -40,7 +42,7 @@ class Known:
 
 def media_key(m: Media) -> MediaKey:
     """The media row a description makes (a format that does not say image or video means image)."""
-    return (m.split, m.modality or "image", m.path, m.duration)
+    return (m.split or DEFAULT_SPLIT, m.modality or "image", m.path, m.duration)
 
 
 def caption_hash(media_id: str, lang: str, text: str, origin: str, parent_id: str | None) -> str:
@@ -91,7 +93,7 @@ def check_caption(c: Caption, known: Known) -> tuple[dict[str, Any] | None, str 
         return None, (None if seen == digest else f"duplicate caption_id {c.caption_id!r} with a different text")
     known.captions[c.caption_id] = digest
     media = known.first.get(c.media_id)
-    split = media.split if media is not None else known.media[c.media_id][0]
+    split = (media_key(media) if media is not None else known.media[c.media_id])[0]
     row = {"caption_id": c.caption_id, "media_id": c.media_id, "split": split, "lang": c.lang, "text": text,
            "origin": c.origin, "parent_id": c.parent_id, "model": c.model}
     for key in GROUNDING_KEYS:
@@ -154,8 +156,9 @@ def _verdict(mid: str, known: Known) -> str | None:
 
 
 def _media_problem(m: Media, known: Known) -> str | None:
-    if not is_split(m.split):
-        return f"split {m.split!r} is not one of {SPLIT_RULE}; set --split"
+    split = media_key(m)[0]
+    if not is_split(split):  # the source named it (--split and split words in file names are valid)
+        return f"split {split!r} is not one of {SPLIT_RULE}; the split comes from the source: rename it there"
     if m.modality is not None and m.modality not in MODALITIES:
         return f"modality {m.modality!r} is not image or video"
     if not known.verify_media:

@@ -27,7 +27,7 @@ def read(src: Path, opts: IngestOptions) -> Iterator[Record]:
         doc.get("annotations"), list
     ):
         raise CcrError(f"{src}: no 'images' and 'annotations' lists; expected {_COCO_SHAPE}")
-    split = opts.split or guess_split(src.name) or "train"
+    split = opts.split or guess_split(src.name)
     modality = opts.modality or "image"
     lang = opts.lang or "en"
     for i, image in enumerate(doc["images"]):

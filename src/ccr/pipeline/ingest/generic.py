@@ -166,7 +166,7 @@ _HEADERS: dict[str, Callable[[Path], list[str] | None]] = {"jsonl": _jsonl_keys,
 
 
 def _records(rows: Iterator[Row], src: Path, opts: IngestOptions) -> Iterator[Record]:
-    file_split = guess_split(src.name) or "train"
+    file_split = guess_split(src.name)
     seen: set[str] = set()
     counts: dict[tuple[str, str], int] = {}
     for where, row in rows:

@@ -23,7 +23,7 @@ _CHARADES_LINE = re.compile(r"^(?P<vid>\S+)\s+(?P<start>\S+)\s+(?P<end>\S+)##(?P
 
 
 def read(src: Path, opts: IngestOptions) -> Iterator[Record]:
-    split = opts.split or guess_split(src.name) or "train"
+    split = opts.split or guess_split(src.name)
     modality = opts.modality or "video"
     lang = opts.lang or "en"
     seen: set[str] = set()
@@ -56,7 +56,7 @@ def read_charades(src: Path, opts: IngestOptions) -> Iterator[Record]:
 
 
 def _read_charades_text(src: Path, opts: IngestOptions) -> Iterator[Record]:
-    split = opts.split or guess_split(src.name) or "train"
+    split = opts.split or guess_split(src.name)
     modality = opts.modality or "video"
     lang = opts.lang or "en"
     seen: set[str] = set()

@@ -79,7 +79,7 @@ def _caption_files(src: Path) -> list[Path]:
 
 def _read_file(path: Path, opts: IngestOptions, seen: set[str]) -> Iterator[Record]:
     stem = path.name.removesuffix(SUFFIX)
-    split = opts.split or guess_split(stem.split("_")[0]) or guess_split(stem) or "train"
+    split = opts.split or guess_split(stem.split("_")[0]) or guess_split(stem)
     key = model_from_name(path.name) or opts.mt_model
     for lineno, line in iter_lines(path):
         if isinstance(line, BadRecord):

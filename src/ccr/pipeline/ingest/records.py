@@ -17,7 +17,9 @@ from typing import Any
 @dataclass
 class Media:
     media_id: str
-    split: str
+    # None where neither the entry, its file's name nor --split says: a new media row is then
+    # train (ingest.checks), and the entry does not conflict with a split the corpus already holds.
+    split: str | None
     modality: str | None = "image"  # image | video; None only in a caption's claim that does not say
     path: str | None = None  # relative to the media root (the folder given with --media-root)
     duration: float | None = None  # seconds, videos only
@@ -31,7 +33,7 @@ class Media:
 class Caption:
     caption_id: str
     media_id: str
-    split: str
+    split: str | None  # as Media.split
     lang: str
     text: str
     origin: str = "human"  # human | mt | bt

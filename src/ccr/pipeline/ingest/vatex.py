@@ -25,7 +25,7 @@ def read(src: Path, opts: IngestOptions) -> Iterator[Record]:
     doc = load_json(src, _SHAPE)
     if not isinstance(doc, list):
         raise CcrError(f"{src}: the top level is not a list; expected {_SHAPE}")
-    split = opts.split or guess_split(src.name) or "train"
+    split = opts.split or guess_split(src.name)
     modality = opts.modality or "video"
     for i, entry in enumerate(doc):
         where = f"{src}:[{i}]"
