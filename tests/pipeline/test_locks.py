@@ -105,6 +105,11 @@ def test_workers_with_different_layouts_are_refused_while_one_runs(toy_corpus, t
             message = str(refused.value)
             assert "\n" not in message and f"pid {a.proc.pid}" in message
             assert "--num-shards 1" in message and "--num-shards 2" in message
+            assert message.endswith("so wait for it to finish"), "a second run of one shard would be refused too"
+        with pytest.raises(CcrError) as second:  # another unsharded run: its own --shard-index alone cannot help
+            run_stage(Corpus.open(toy_corpus), STAGE, UpperConfig(), RunOptions(**OPTS))
+        assert str(second.value) == (f"ccr upper is already running on this corpus (pid {a.proc.pid}); wait for it "
+                                     "to finish, or split the work: start every worker with --num-shards N --shard-index I")
         a.release()
     finally:
         a.stop()
@@ -117,9 +122,11 @@ def test_workers_with_different_layouts_are_refused_while_one_runs(toy_corpus, t
 def test_an_unsharded_run_is_refused_beside_a_sharded_one(toy_corpus, tmp_path):
     a = Paused(toy_corpus, tmp_path, "--num-shards", "2", "--shard-index", "1")
     try:
-        with pytest.raises(CcrError, match=r"--num-shards 2 --shard-index 1 \(pid \d+\).*--num-shards 1"):
+        with pytest.raises(CcrError, match=r"--num-shards 2 --shard-index 1 \(pid \d+\).*--num-shards 1.*"
+                                           r"wait for it to finish or use --num-shards 2 with another --shard-index$"):
             run_stage(Corpus.open(toy_corpus), STAGE, UpperConfig(), RunOptions(**OPTS))
-        with pytest.raises(CcrError, match=r"ccr upper shard 1/2 is already running on this corpus \(pid \d+\)"):
+        with pytest.raises(CcrError, match=r"ccr upper shard 1/2 is already running on this corpus \(pid \d+\); "
+                                           r"wait for it to finish, or give each worker its own --shard-index \(0\.\.1\)"):
             run_stage(Corpus.open(toy_corpus), STAGE, UpperConfig(), RunOptions(num_shards=2, shard_index=1, **OPTS))
         a.release()
     finally:

@@ -142,10 +142,12 @@ def _claim(directory: Path, stage: str, shard_index: int, num_shards: int) -> in
             os.close(fd)
             if holder.num_shards not in (None, num_shards):
                 raise CcrError(_clash(stage, holder, mine))
-            what = f"ccr {stage}" + (f" shard {shard_index}/{num_shards}" if num_shards > 1 else "")
             pid = f" (pid {holder.pid})" if holder.pid else ""
-            raise CcrError(f"{what} is already running on this corpus{pid}; wait for it to finish, "
-                           "or give each worker its own --shard-index")
+            if num_shards > 1:
+                raise CcrError(f"ccr {stage} shard {shard_index}/{num_shards} is already running on this corpus{pid}; "
+                               f"wait for it to finish, or give each worker its own --shard-index (0..{num_shards - 1})")
+            raise CcrError(f"ccr {stage} is already running on this corpus{pid}; wait for it to finish, or split the "
+                           "work: start every worker with --num-shards N --shard-index I")
         other = next((w for w in _live(directory, stage)
                       if w.shard_index != shard_index and w.num_shards not in (None, num_shards)), None)
         if other is not None:
@@ -156,9 +158,11 @@ def _claim(directory: Path, stage: str, shard_index: int, num_shards: int) -> in
 
 
 def _clash(stage: str, live: Worker, mine: Worker) -> str:
+    """The refusal of a second layout; joining is advice only where the live run left shards free."""
+    join = (f" or use --num-shards {live.num_shards} with another --shard-index"
+            if live.num_shards and live.num_shards > 1 else "")
     return (f"ccr {stage} is running here as {_layout(live)} (pid {live.pid}) and this run asks for {_layout(mine)}: "
-            f"workers of one stage must share --num-shards, so wait for it to finish or use --num-shards "
-            f"{live.num_shards}")
+            f"workers of one stage must share --num-shards, so wait for it to finish{join}")
 
 
 @contextmanager
