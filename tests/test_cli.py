@@ -42,3 +42,12 @@ def test_models_table_shows_defaults_and_tiny_names():
     assert result.exit_code == 0
     assert "Helsinki-NLP/opus-mt-en-de" in result.output
     assert "tiny/marian-en-de" in result.output
+
+
+def test_help_says_what_split_and_limit_take():
+    """Named test sets can be scored; ingest's --limit counts source entries, not ids in a plan."""
+    evaluate = CliRunner().invoke(app, ["evaluate", "--help"], env={"COLUMNS": "300"})
+    assert "split to score: test, val or a named test_*/val_* split such as test_2017_flickr" in evaluate.output
+    ingest = CliRunner().invoke(app, ["ingest", "--help"], env={"COLUMNS": "300"})
+    assert "only the first N source entries (lines, or JSON entries) in file order" in ingest.output
+    assert "the split of every entry, over what the source or its file name says" in ingest.output

@@ -79,20 +79,25 @@ class Runner:
     options: Any
 
 
-def runner_options(batch_size: int, runner: tuple[str, ...] = SHARDED, batch_help: str = "rows per batch"
-                   ) -> Callable[[F], F]:
+def runner_options(batch_size: int, runner: tuple[str, ...] = SHARDED, batch_help: str = "rows per batch",
+                   limit_help: str | None = None) -> Callable[[F], F]:
     """Give a command ``--config``, ``--set``, ``--batch-size`` and the ``runner`` options it supports.
 
     Typer reads the command's signature, so the shared options are appended to it here, once, and
     reach the command as one ``runner: Runner`` argument instead of nine parameters per stage.
+    ``limit_help`` says what ``--limit`` counts where a stage's rows are not ids (ingest's entries).
     """
+    annotations = {name: annotation for name, (annotation, _) in _RUNNER_OPTIONS.items()}
+    if limit_help:
+        annotations["limit"] = Annotated[int | None, typer.Option(help=limit_help)]
+
     def decorate(fn: F) -> F:
         kw = inspect.Parameter.KEYWORD_ONLY
         shared = [inspect.Parameter("config", kw, default=None, annotation=ConfigOpt),
                   inspect.Parameter("set_", kw, default=None, annotation=SetOpt),
                   inspect.Parameter("batch_size", kw, default=batch_size,
                                     annotation=Annotated[int, typer.Option(help=batch_help)])]
-        shared += [inspect.Parameter(name, kw, default=_RUNNER_OPTIONS[name][1], annotation=_RUNNER_OPTIONS[name][0])
+        shared += [inspect.Parameter(name, kw, default=_RUNNER_OPTIONS[name][1], annotation=annotations[name])
                    for name in runner]
         own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "runner"]
 
@@ -141,7 +146,8 @@ def _print_summary(summary: Any) -> None:
 
 @app.command()
 @friendly
-@runner_options(1024, ("limit", "force"))
+@runner_options(1024, ("limit", "force"), limit_help="only the first N source entries (lines, or JSON entries) in "
+                                                    "file order; a later run without it adds exactly the rest")
 def ingest(
     format: Annotated[str, typer.Argument(help="coco, karpathy, multi30k, vatex, qvhighlights, charades, tacos, "
                                                "nrccr, jsonl, csv, parquet")],
@@ -149,7 +155,8 @@ def ingest(
     corpus: Annotated[Path, typer.Argument(help="corpus directory (created if missing)")],
     media_root: Annotated[Path | None, typer.Option(help="where media paths are relative to (default: next to SRC)")] = None,
     split: Annotated[str | None, typer.Option(
-        help="split for formats that do not say: train, val, test or a named test_*/val_* split")] = None,
+        help="the split of every entry, over what the source or its file name says: train, val, test or a named "
+             "test_*/val_* split (default: the source's; train for a new item where nothing says)")] = None,
     lang: Annotated[str | None, typer.Option(help="caption language where the format does not say")] = None,
     modality: Annotated[str | None, typer.Option(help="image or video, where the format does not say")] = None,
     column: Annotated[list[str] | None, typer.Option(help="generic formats: OURS=THEIRS column mapping")] = None,
@@ -427,7 +434,8 @@ def evaluate(
     allow_mixed: Annotated[bool, typer.Option(
         help="--compare: print rows scored under different protocols, with the protocol as a column")] = False,
     plot: Annotated[Path, typer.Option(help="--compare: where the bar chart PNG goes")] = Path("compare.png"),
-    split: Annotated[str, typer.Option(help="split to score: test or val")] = "test",
+    split: Annotated[str, typer.Option(
+        help="split to score: test, val or a named test_*/val_* split such as test_2017_flickr")] = "test",
     lang: Annotated[str | None, typer.Option(help="query language(s), comma-separated (default: the run's)")] = None,
     translate_test_weight: Annotated[float | None, typer.Option(
         help="fuse with the queries' English MT at this weight in [0, 1], for any method (NRCCR's image test: "

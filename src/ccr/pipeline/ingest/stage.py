@@ -35,7 +35,7 @@ _RANGE = re.compile(r"(\d{10})-(\d{10})")
 class IngestConfig:
     format: str = ""  # source format, one of `ccr ingest --help`'s list (coco, karpathy, multi30k, ...)
     src: str = ""  # source file or directory
-    split: str | None = None  # split for formats that do not say (overrides guesses from file names)
+    split: str | None = None  # the split of every entry, over the source's and its file name's
     lang: str | None = None  # caption language where the format does not say (default en)
     modality: str | None = None  # image | video, where the format does not say
     columns: dict[str, str] = field(default_factory=dict)  # generic formats: our column -> source column
