@@ -75,7 +75,7 @@ class PipelineConfig:
 @dataclass
 class EvaluateOptions:
     run: str = ""  # id of the train step whose run to score
-    split: str = "test"  # test or val
+    split: str = "test"  # test, val or a named test_*/val_* split (test_2017_flickr)
     lang: list[str] = field(default_factory=list)  # query languages (default: the run's)
     # weight of the queries' xx->en MT fused with them, any method (NRCCR's image test: 0.5); none = native only
     translate_test_weight: float | None = None
