@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 from ccr.config import load_toml, parse_sets, resolve, runtime_field
 from ccr.errors import CcrError
 from ccr.train.legacy import renamed_hint
+from ccr.train.ranges import BELOW_ONE, COUNT, NON_NEGATIVE, SHARE, Range, at_least, check_ranges
 
 ARCH = {"arch": True}
 
@@ -90,6 +91,22 @@ class TrainConfig:
     progress: bool = runtime_field(True)
     aliases: dict[str, str] = runtime_field(dataclasses.MISSING, default_factory=dict)  # [models] table
 
+    ranges: ClassVar[dict[str, Range]] = {
+        "max_tokens": at_least(3, "a word piece besides the start and end tokens"), "max_frames": COUNT,
+        "val_translate_test_weight": SHARE, "text_frozen_layers": NON_NEGATIVE, "embed_dim": COUNT,
+        "media_hidden": COUNT, "media_layers": NON_NEGATIVE, "image_size": NON_NEGATIVE,
+        "image_encoder_lr": NON_NEGATIVE, "dropout": BELOW_ONE,
+        "epochs": COUNT, "batch_size": at_least(2, "contrastive losses need negatives"),
+        "lr": at_least(0, "0 keeps the initial weights: the untrained model as a baseline"),
+        "weight_decay": NON_NEGATIVE, "betas": BELOW_ONE, "warmup": NON_NEGATIVE,
+        "epoch_decay": Range(0, 1, low_open=True), "plateau_halving": NON_NEGATIVE, "grad_clip": NON_NEGATIVE,
+        "seed": Range(0, 2**32 - 1), "patience": NON_NEGATIVE,
+        "num_workers": NON_NEGATIVE, "threads": NON_NEGATIVE, "eval_batch_size": COUNT, "checkpoint_every": NON_NEGATIVE,
+    }
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
 
 @dataclass
 class MethodConfig:
@@ -100,6 +117,18 @@ class MethodConfig:
     """
 
     train_defaults: ClassVar[dict[str, Any]] = {}
+    ranges: ClassVar[dict[str, Range]] = {}  # every numeric field's range (``ccr.train.ranges``)
+    loss_weights: ClassVar[tuple[str, ...]] = ()  # fields of which one must be positive, or nothing is trained
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
+    def validate(self, train: TrainConfig) -> None:
+        """Refuse options that are each in range but do not go together, before the run writes a file."""
+        weights = {name: getattr(self, name) for name in self.loss_weights}
+        if weights and not any(w > 0 for w in weights.values()):
+            shown = ", ".join(f"{k}={v:g}" for k, v in weights.items())
+            raise CcrError(f"{shown}: every loss weight is 0, so nothing would be trained; make one positive")
 
 
 def arch_keys(cfg: Any) -> set[str]:
@@ -164,18 +193,20 @@ def resolve_configs(method_name: str, method_cfg: type, *, config: Path | None =
     method_layers.append(pinned.get("method", {}))
     train = resolve(TrainConfig, *train_layers)
     validate(train)
-    return train, resolve(method_cfg, *method_layers)
+    method = resolve(method_cfg, *method_layers)
+    method.validate(train)
+    return train, method
 
 
 def validate(cfg: TrainConfig) -> None:
+    """The rules across shared options (each option's own range is checked when the config is built)."""
     if not cfg.lang:
         raise CcrError("--lang: give at least one target language, e.g. --lang de")
-    if cfg.epochs < 1 or cfg.batch_size < 2:
-        raise CcrError("epochs must be >= 1 and batch_size >= 2 (contrastive losses need negatives)")
     if cfg.val_split == "test" or cfg.val_split.startswith("test_"):  # named test sets (test_2017_flickr) too
         raise CcrError(f"val_split={cfg.val_split}: model selection on the test split is not allowed; use val")
     if len(cfg.betas) != 2:
         raise CcrError(f"betas: expected two numbers, got {cfg.betas}")
-    if cfg.val_translate_test_weight is not None and not 0.0 <= cfg.val_translate_test_weight <= 1.0:
-        raise CcrError(f"val_translate_test_weight={cfg.val_translate_test_weight}: the xx->en MT queries' weight "
-                       f"must lie in [0, 1] (or none)")
+    if cfg.video_encoder == "rivrl" and (cfg.media_hidden % 4 or cfg.embed_dim % 2):
+        raise CcrError(f"video_encoder=rivrl: media_hidden={cfg.media_hidden} must be a multiple of 4 (its GRU and "
+                       f"attention take a quarter) and embed_dim={cfg.embed_dim} even (two latent spaces); "
+                       f"RIVRL: 2048 and 2048")

@@ -12,7 +12,7 @@ its abstract states them, proposals where it is silent (reference/video_methods.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -24,6 +24,10 @@ from ccr.train.grounding.criterion import SetCriterion
 from ccr.train.grounding.model import Grounder, TextStates
 from ccr.train.grounding.spans import kmeans_anchors
 from ccr.train.methods.base import BuildEnv, LossPlugin, Method, Outputs
+from ccr.train.ranges import BELOW_ONE, COUNT, NON_NEGATIVE, SHARE, Range
+
+if TYPE_CHECKING:
+    from ccr.train.config import TrainConfig
 
 
 @dataclass
@@ -66,6 +70,19 @@ class Config(MethodConfig):
     iou_alpha: float = 0.5  # ranking score = p(fg)^(1-a) * IoU^a (a = 0: classification only)
     nms_threshold: float = 0.0  # > 0: NMS at this IoU on the predicted windows (family default: off)
 
+    loss_weights: ClassVar[tuple[str, ...]] = ("l1_weight", "giou_weight", "class_weight", "iou_weight",
+                                               "saliency_weight")
+    ranges: ClassVar[dict[str, Range]] = dict.fromkeys(loss_weights, NON_NEGATIVE) | dict.fromkeys(
+        ("cost_l1", "cost_giou", "cost_class", "cost_region", "bg_weight", "saliency_margin", "region_attention",
+         "clip_length", "enc_layers"), NON_NEGATIVE) | dict.fromkeys(
+        ("num_queries", "hidden", "heads", "ffn", "dec_layers", "max_windows"), COUNT) | {
+        "input_dropout": BELOW_ONE, "iou_alpha": SHARE, "nms_threshold": SHARE}
+
+    def validate(self, train: TrainConfig) -> None:
+        super().validate(train)
+        if self.hidden % self.heads or self.hidden % 4:
+            raise CcrError(f"hidden={self.hidden} must be divisible by heads={self.heads} and by 4")
+
 
 class Rgtr(Method):
     """Towers: ``text`` gives token states, ``media`` is the grounding network over clips."""
@@ -82,8 +99,6 @@ class Rgtr(Method):
 
     def build_media_tower(self, env: BuildEnv) -> nn.Module:
         c = self.cfg
-        if c.hidden % c.heads or c.hidden % 4:
-            raise CcrError(f"hidden={c.hidden} must be divisible by heads={c.heads} and by 4")
         return Grounder(env.media_dim, int(env.text_encoder.config.hidden_size), num_queries=c.num_queries,
                         hidden=c.hidden, heads=c.heads, ffn=c.ffn, enc_layers=c.enc_layers, dec_layers=c.dec_layers,
                         dropout=env.train.dropout, input_dropout=c.input_dropout,

@@ -10,11 +10,12 @@ temperature. Corpus weights multiply the per-sample (visual, MT) terms, the pair
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from ccr.train.config import MethodConfig
 from ccr.train.methods.base import LossPlugin, Method
 from ccr.train.objectives import Alignment, Pair
+from ccr.train.ranges import NON_NEGATIVE, POSITIVE, Range
 
 
 @dataclass
@@ -26,6 +27,10 @@ class BaselineConfig(MethodConfig):
     learn_temperature: bool = True  # InfoNCE temperature is a parameter (LECCR: yes)
     w_en: float = 1.0  # weight of align(visual, English)
     w_mt: float = 0.6  # weight of align(visual, MT caption) (NRCCR tri_alpha: 0.6); 0 = English only
+
+    ranges: ClassVar[dict[str, Range]] = {"margin": NON_NEGATIVE, "temperature": POSITIVE, "w_en": NON_NEGATIVE,
+                                          "w_mt": NON_NEGATIVE}
+    loss_weights: ClassVar[tuple[str, ...]] = ("w_en", "w_mt")
 
 
 class Baseline(Method):

@@ -38,7 +38,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
@@ -47,6 +47,7 @@ from ccr.train.distributed import gather
 from ccr.train.losses import kl_divergence, ot_distance
 from ccr.train.methods.base import BuildEnv, LossPlugin, LossTerm, Method, Outputs, StepInfo
 from ccr.train.objectives import Alignment, Pair
+from ccr.train.ranges import COUNT, NON_NEGATIVE, POSITIVE, Range
 
 if TYPE_CHECKING:
     from ccr.train.batching import Batch
@@ -67,6 +68,10 @@ class Cl2cmConfig(MethodConfig):
     w_rel_intra: float = 1.0  # relational distillation: CL MT<->MT relations -> CM MT<->MT; 0 = off
     teacher_temperature: float = 0.07  # softmax temperature of the CL relations
     student_temperature: float = 0.07  # softmax temperature of the CM relations
+
+    loss_weights: ClassVar[tuple[str, ...]] = ("w_en", "w_mt", "w_sent", "w_word", "w_rel", "w_rel_intra")
+    ranges: ClassVar[dict[str, Range]] = dict.fromkeys(loss_weights, NON_NEGATIVE) | dict.fromkeys(
+        ("temperature", "teacher_temperature", "student_temperature", "ot_eps"), POSITIVE) | {"ot_iters": COUNT}
 
 
 class WordAlignment(LossPlugin):

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
 
@@ -60,9 +60,11 @@ from ccr.train.losses import positives, soft_cross_entropy
 from ccr.train.methods.base import LossPlugin, LossTerm, Outputs, StepInfo
 from ccr.train.methods.baseline import Baseline, BaselineConfig
 from ccr.train.objectives import Alignment, Pair
+from ccr.train.ranges import COUNT, NON_NEGATIVE, POSITIVE, SHARE, Range
 
 if TYPE_CHECKING:
     from ccr.train.batching import Batch
+    from ccr.train.config import TrainConfig
     from ccr.train.methods.base import BuildEnv
 
 
@@ -75,6 +77,16 @@ class DcotConfig(BaselineConfig):
     ot_eps: float = DCOT_EPS  # entropic regularisation, in standard deviations of the batch's costs
     ot_relax: float = DCOT_RELAX  # KL penalty on the marginals (unbalanced OT: an orphan may send less); 0 = balanced
     ot_iters: int = DCOT_ITERS  # Sinkhorn iterations at most
+
+    ranges: ClassVar[dict[str, Range]] = BaselineConfig.ranges | {
+        "w_mt": Range(0, low_open=True, why="dcot judges the (visual, MT) pairs"), "view_start": SHARE,
+        "view_end": SHARE, "warmup_epochs": NON_NEGATIVE, "ot_eps": POSITIVE, "ot_relax": NON_NEGATIVE,
+        "ot_iters": COUNT}
+
+    def validate(self, train: TrainConfig) -> None:
+        super().validate(train)
+        if self.confidence == "soft" and self.loss != "infonce":
+            raise CcrError("dcot: confidence=soft gives InfoNCE soft targets; set loss=infonce too")
 
 
 def view_weight(progress: float, start: float = 0.9, end: float = 0.1) -> float:
@@ -155,10 +167,6 @@ class Dcot(Baseline):
     Config = DcotConfig
 
     def __init__(self, cfg: DcotConfig, env: BuildEnv):
-        if cfg.confidence == "soft" and cfg.loss != "infonce":
-            raise CcrError("dcot: confidence=soft gives InfoNCE soft targets; set loss=infonce too")
-        if cfg.w_mt <= 0:
-            raise CcrError("dcot judges the (visual, MT) pairs; w_mt must be positive")
         self.n_train = env.n_train
         super().__init__(cfg, env)
 

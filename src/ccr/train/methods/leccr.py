@@ -76,12 +76,14 @@ from ccr.train.distributed import gather
 from ccr.train.losses import info_nce, kl_divergence, positives, soft_cross_entropy
 from ccr.train.methods.base import LossPlugin, LossTerm, Method, Outputs, StepInfo
 from ccr.train.objectives import Alignment, Pair
+from ccr.train.ranges import BELOW_ONE, COUNT, NON_NEGATIVE, POSITIVE, SHARE, Range
 from ccr.train.towers import frame_cls, masked_mean
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ccr.train.batching import Batch
+    from ccr.train.config import TrainConfig
     from ccr.train.media import MediaSource
     from ccr.train.methods.base import BuildEnv
 
@@ -112,6 +114,16 @@ class LeccrConfig(MethodConfig):
     w_reg: float = 0.01  # slot diversity (de: 0.05, video: 0.03)
     slot_fusion: float = 0.0  # share of the max-slot score at retrieval (LECCR video: 0.1, images: 0)
     allow_single_token: bool = False  # train on one visual vector per item (pooled features): the slots degenerate
+
+    ranges: ClassVar[dict[str, Range]] = dict.fromkeys(("w_et", "w_c", "w_cv", "w_reg", "slot_layers",
+                                                        "interaction_layers"), NON_NEGATIVE) | {
+        "n_slots": COUNT, "heads": COUNT, "attention_dropout": BELOW_ONE, "temperature": POSITIVE, "w_soft": SHARE,
+        "soft_alpha": SHARE, "slot_fusion": SHARE}
+
+    def validate(self, train: TrainConfig) -> None:
+        super().validate(train)
+        if train.media_hidden % self.heads:
+            raise CcrError(f"leccr: heads={self.heads} must divide the visual width media_hidden={train.media_hidden}")
 
 
 def minmax(x: torch.Tensor) -> torch.Tensor:
@@ -204,10 +216,6 @@ class Leccr(Method):
 
     def __init__(self, cfg: LeccrConfig, env: BuildEnv):
         width = env.train.media_hidden
-        if width % cfg.heads:
-            raise CcrError(f"leccr: heads={cfg.heads} must divide the visual width media_hidden={width}")
-        if not 0.0 <= cfg.slot_fusion <= 1.0 or not 0.0 <= cfg.w_soft <= 1.0:
-            raise CcrError("leccr: slot_fusion and w_soft are shares in [0, 1]")
         super().__init__(cfg, env)
         dropout = cfg.attention_dropout
         if cfg.slots == "learned":

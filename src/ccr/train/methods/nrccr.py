@@ -51,6 +51,7 @@ from ccr.train.distributed import gather
 from ccr.train.losses import feature_distillation, soft_cross_entropy
 from ccr.train.methods.base import AuxObjective, BuildEnv, LossPlugin, LossTerm, Method, Outputs, StepInfo
 from ccr.train.objectives import Alignment, Pair
+from ccr.train.ranges import COUNT, NON_NEGATIVE, POSITIVE, Range
 from ccr.train.towers import masked_mean
 
 if TYPE_CHECKING:
@@ -75,6 +76,11 @@ class NrccrConfig(MethodConfig):
     discriminator: bool = arch_field(True)  # language discriminator + generator term (in every script)
     w_adv: float = 0.001  # generator term: BCE(D(MT), English)
     discriminator_lr: float = 1e-3  # the discriminator's own Adam
+
+    loss_weights: ClassVar[tuple[str, ...]] = ("w_en", "w_mt", "w_sim", "w_feat", "w_bt", "w_adv")
+    ranges: ClassVar[dict[str, Range]] = dict.fromkeys(loss_weights, NON_NEGATIVE) | {
+        "margin": NON_NEGATIVE, "distill_temperature": POSITIVE, "huber_beta": NON_NEGATIVE, "teacher_heads": COUNT,
+        "discriminator_lr": NON_NEGATIVE}
 
 
 class CrossTeacher(nn.Module):

@@ -41,6 +41,7 @@ from ccr.train.distributed import gather
 from ccr.train.losses import positives, triplet_hardest
 from ccr.train.methods.base import LossPlugin, LossTerm, Method, Outputs, StepInfo
 from ccr.train.methods.leccr import minmax
+from ccr.train.ranges import COUNT, NON_NEGATIVE, SHARE, Range
 from ccr.train.video.concepts import concept_targets
 from ccr.train.video.rivrl import ConceptHeads, RivrlTower, jaccard, split_spaces
 
@@ -61,6 +62,11 @@ class RivrlConfig(MethodConfig):
     w_concept: float = 1.0  # triplets in the two concept spaces
     w_bce: float = 1.0  # concept BCE of video and text, both branches, times the batch size
     latent_share: float = 0.6  # retrieval: latent spaces' share of the fused score (the rest: concept spaces)
+
+    loss_weights: ClassVar[tuple[str, ...]] = ("w_latent", "w_concept", "w_bce")
+    ranges: ClassVar[dict[str, Range]] = dict.fromkeys(loss_weights, NON_NEGATIVE) | {
+        "concepts": COUNT, "concept_min_count": COUNT, "margin": NON_NEGATIVE, "concept_margin": NON_NEGATIVE,
+        "latent_share": SHARE}
 
 
 class RivrlObjective(LossPlugin):
