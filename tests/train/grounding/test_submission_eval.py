@@ -87,8 +87,32 @@ MALFORMED = [
      "gt.jsonl:2: relevant_windows must be a non-empty list"),
     ("gt", [GT[0] | {"saliency_scores": [[4, 4, 4]]}, GT[1]],
      "gt.jsonl:1: saliency_scores needs one list of annotator scores per relevant clip id"),
-    ("gt", [GT[0] | {"duration": "long"}, GT[1]], "gt.jsonl:1: duration must be a number"),
-    ("gt", [GT[0]], "cover different queries (0 ground-truth qids without a prediction, e.g. []; 1 predicted"),
+    ("gt", [GT[0] | {"duration": "long"}, GT[1]], "gt.jsonl:1: duration must be a positive number"),
+    # lines the standard eval would score as something other than meant (issue 15's reviewer)
+    ("submission", [SUBMISSION[0] | {"pred_saliency_scores": [0.9]}, SUBMISSION[1]],
+     "preds.jsonl:1: 1 pred_saliency_scores, but the ground truth's video of qid 1 has 5 clips (10 s in 2 s clips)"),
+    ("submission", [SUBMISSION[0], SUBMISSION[1] | {"pred_relevant_windows": [[6, 2, 0.8]]}],
+     "preds.jsonl:2: pred_relevant_windows[0] = [6, 2, 0.8] ends before it starts"),
+    ("submission", [SUBMISSION[0], SUBMISSION[1] | {"pred_relevant_windows": [[-2, 6, 0.8]]}],
+     "preds.jsonl:2: pred_relevant_windows[0] = [-2, 6, 0.8] starts before 0 s"),
+    ("submission", [SUBMISSION[0] | {"pred_relevant_windows": [[4, 8, 0.1], [0, 4, 0.9]]}, SUBMISSION[1]],
+     "preds.jsonl:1: pred_relevant_windows must be sorted by score, highest first"),
+    ("submission", [*SUBMISSION, SUBMISSION[1] | {"qid": 3}], "preds.jsonl:3: qid 3 is not in the ground truth"),
+    ("submission", [SUBMISSION[0], SUBMISSION[1] | {"qid": "2"}],
+     "preds.jsonl:2: qid '2' is not in the ground truth"),  # and says the ground truth has 2
+    ("submission", [SUBMISSION[0]], "gt.jsonl:2: qid 2 has no prediction in"),
+    ("submission", [SUBMISSION[0], {k: v for k, v in SUBMISSION[1].items() if k != "pred_saliency_scores"}],
+     ("preds.jsonl:2: this line has pred_relevant_windows where line 1 has pred_relevant_windows and "
+      "pred_saliency_scores")),
+    ("submission", [SUBMISSION[0], SUBMISSION[1] | {"vid": "v1"}],
+     "preds.jsonl:2: vid 'v1' is not the ground truth's video 'v2' for qid 2"),
+    ("gt", [GT[0]], "preds.jsonl:2: qid 2 is not in the ground truth"),
+    ("gt", [GT[0] | {"duration": 0}, GT[1]], "gt.jsonl:1: duration must be a positive number"),
+    ("gt", [GT[0] | {"relevant_windows": [[4, 0]]}, GT[1]], "gt.jsonl:1: relevant_windows[0] = [4, 0] ends before"),
+    ("gt", [GT[0] | {"saliency_scores": [[4, 4, 4], [2, 2]]}, GT[1]],
+     "gt.jsonl:1: saliency_scores needs the same number of annotators for every clip"),
+    ("gt", [GT[0], GT[1] | {"saliency_scores": [[1, 1], [4, 4]]}],
+     "gt.jsonl:2: saliency_scores by 2 annotators where line 1 has 3"),
 ]
 
 
@@ -101,6 +125,24 @@ def test_malformed_lines_are_one_line_errors_naming_file_and_line(tmp_path, whic
     assert len(result.output.strip().splitlines()) == 1 and message in result.output, result.output
     assert str(tmp_path / ("preds.jsonl" if which == "submission" else "gt.jsonl")) in result.output
     assert not (tmp_path / "preds_metrics.json").exists()
+
+
+def test_a_qid_written_as_text_is_told_how_the_ground_truth_writes_it(tmp_path):
+    sub = _jsonl(tmp_path / "preds.jsonl", [SUBMISSION[0], SUBMISSION[1] | {"qid": "2"}])
+    result = _evaluate("--submission", sub, "--gt", _jsonl(tmp_path / "gt.jsonl", GT))
+    assert result.exit_code == 2 and "(it has 2: write qids as the ground truth does)" in result.output
+
+
+def test_saliency_may_score_a_partial_last_clip_but_no_fewer_clips(tmp_path):
+    """A 9-s video holds 4 whole 2-s clips and half of a fifth: 4 or 5 scores, as feature extractors give."""
+    gt = _jsonl(tmp_path / "gt.jsonl", [GT[0] | {"duration": 9}, GT[1]])
+    for scores in ([0.9, 0.5, 0.1, 0.0], [0.9, 0.5, 0.1, 0.0, 0.0]):
+        sub = _jsonl(tmp_path / "preds.jsonl", [SUBMISSION[0] | {"pred_saliency_scores": scores}, SUBMISSION[1]])
+        assert _evaluate("--submission", sub, "--gt", gt).exit_code == 0
+    sub = _jsonl(tmp_path / "preds.jsonl", [SUBMISSION[0] | {"pred_saliency_scores": [0.9, 0.5, 0.1]}, SUBMISSION[1]])
+    result = _evaluate("--submission", sub, "--gt", gt)
+    assert result.exit_code == 2 and "preds.jsonl:1: 3 pred_saliency_scores" in result.output
+    assert "has 4-5 clips (9 s in 2 s clips)" in result.output
 
 
 def test_submission_needs_ground_truth_and_no_run(tmp_path):
