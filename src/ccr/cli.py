@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+
 from ccr.errors import CcrError
 from ccr.printing import plain_console, say
 
