@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,37 @@ def ray_local():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def no_hang():
+    """A read that blocks (a FIFO) or never ends (/dev/zero) fails the test instead of hanging it."""
+    def stop(*_: object) -> None:
+        raise TimeoutError("blocked on a FIFO or a device")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(30)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def cli_error():
+    """``cli_error(args, *names)``: run ``ccr ARGS``; expect exit 2 and, last, one ``error:`` line naming every
+    name (a stage command prints its resolved config before it)."""
+    from typer.testing import CliRunner
+
+    from ccr.cli import app
+
+    def run(args: list[object], *names: str) -> str:
+        result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "2000"})
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("error: ")]
+        assert errors == lines[-1:], result.output
+        assert all(name in errors[0] for name in names), (names, errors[0])
+        return errors[0]
+
+    return run

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ccr.errors import CcrError
-from ccr.paths import regular_file
+from ccr.paths import read_text
 
 C = TypeVar("C")
 
@@ -122,13 +122,8 @@ def load_toml(path: Path | None, section: str | None = None, *, what: str = "con
     """
     if path is None:
         return {}
-    path = regular_file(path, what)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise CcrError(f"{what} {path} cannot be read ({e.strerror or e}); check its permissions") from None
-    except UnicodeDecodeError:
-        raise CcrError(f"{what} {path} is not UTF-8 text; give a TOML file") from None
+        data = tomllib.loads(read_text(path, what, not_text="give a TOML file"))
     except tomllib.TOMLDecodeError as e:
         raise CcrError(f"{what} {path} is not valid TOML: {e}") from None
     if section and isinstance(data.get(section), dict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ccr import paths
 from ccr.errors import CcrError
 from ccr.printing import say
 
@@ -25,8 +26,9 @@ def run_demo(dest: Path | str, *, real_models: bool = False, console: Any, out: 
     from ccr.testing.toy_corpus import write_toy_corpus
 
     dest = Path(dest)
-    if dest.exists() and any(dest.iterdir()):
+    if dest.is_dir() and any(dest.iterdir()):
         raise CcrError(f"{dest} is not empty; give the demo a new directory: ccr demo NEW_DIR")
+    paths.output_dir(dest, "demo directory")
     say(console, ("real default models (need a hub or a local cache)" if real_models else TINY_NOTE, "yellow"))
     source = write_toy_corpus(dest / "toy", videos=DEMO_VIDEOS)
     corpus = dest / "corpus"

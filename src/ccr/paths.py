@@ -48,17 +48,26 @@ def regular_files(entries: Iterable[Path], what: str) -> list[Path]:
     return [regular_file(p, what) for p in entries if not p.is_dir()]
 
 
-def read_json(path: Path | str, what: str, *, fix: str) -> Any:
-    """A JSON file ccr wrote; one damaged by a disk error or a hand edit is one line naming it and ``fix``."""
+def read_text(path: Path | str, what: str, *, not_text: str) -> str:
+    """The UTF-8 text of a regular file; ``not_text`` says what to do when it is not UTF-8."""
     path = regular_file(path, what)
     try:
-        return json.loads(path.read_bytes())
+        return path.read_text(encoding="utf-8")
     except OSError as e:
         raise CcrError(f"{what} {path} cannot be read ({e.strerror or e}); check its permissions") from None
     except UnicodeDecodeError:
-        raise CcrError(f"{what} {path} is damaged (not UTF-8 text); {fix}") from None
+        raise CcrError(f"{what} {path} is not UTF-8 text; {not_text}") from None
+
+
+def read_json(path: Path | str, what: str, *, fix: str) -> dict[str, Any]:
+    """A JSON object ccr wrote; one damaged by a disk error or a hand edit is one line naming it and ``fix``."""
+    try:
+        data = json.loads(read_text(path, what, not_text=f"it is damaged: {fix}"))
     except json.JSONDecodeError as e:
         raise CcrError(f"{what} {path} is damaged (not valid JSON: {e.msg} at line {e.lineno}); {fix}") from None
+    if not isinstance(data, dict):
+        raise CcrError(f"{what} {path} is damaged (not a JSON object); {fix}")
+    return data
 
 
 def output_dir(path: Path | str, what: str) -> Path | None:
@@ -69,7 +78,10 @@ def output_dir(path: Path | str, what: str) -> Path | None:
     path = Path(path)
     chain = (path, *path.parents)
     with _unwritable(path, what):
-        existing = _nearest_directory(path, what)
+        existing = _nearest(path)
+        if not existing.is_dir():
+            where = "it is a file" if existing == path else f"{existing} is a file"
+            raise CcrError(f"{what} {path} is not a directory ({where}); move it away or give another directory")
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
@@ -86,18 +98,18 @@ def output_file(path: Path | str, what: str) -> Path:
     if path.is_dir():
         raise CcrError(f"{what} {path} is a directory; give a file name")
     with _unwritable(path, what):
-        with tempfile.TemporaryFile(dir=_nearest_directory(path.parent, f"{what} {path}: its directory")):
+        existing = _nearest(path.parent)
+        if not existing.is_dir():
+            raise CcrError(f"{what} {path} cannot be written: {existing} is a file, not a directory; "
+                           "move it away or give another path")
+        with tempfile.TemporaryFile(dir=existing):
             pass
     return path
 
 
-def _nearest_directory(path: Path, what: str) -> Path:
-    """``path`` or its nearest existing parent, which must be a directory."""
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    if not existing.is_dir():
-        where = "it is a file" if existing == path else f"{existing} is a file"
-        raise CcrError(f"{what} {path} is not a directory ({where}); move it away or give another directory")
-    return existing
+def _nearest(path: Path) -> Path:
+    """``path`` or its nearest parent that exists."""
+    return next(p for p in (path, *path.parents) if p.exists())
 
 
 @contextmanager

@@ -42,12 +42,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ccr import paths
 from ccr.config import runtime_field, semantic_dict
 from ccr.errors import CcrError
 from ccr.filter.common import chosen_mt_rows, seeded_order, target_languages
 from ccr.pipeline import atomic
 from ccr.pipeline.corpus import STATE, Corpus
-from ccr.pipeline.runner import BatchResult, Failure, Plan, RunOptions, RunSummary, Stage, table_chunks
+from ccr.pipeline.runner import (
+    BatchResult,
+    Failure,
+    Plan,
+    RunOptions,
+    RunSummary,
+    Stage,
+    run_stage,
+    table_chunks,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -237,13 +247,14 @@ def _skip(directory: str, names: list[str]) -> set[str]:
 def copy_corpus(src: Corpus, out: Path) -> Corpus:
     """Copy ``src`` to ``out`` (absent or empty) atomically: a killed copy leaves no half corpus at ``out``."""
     tmp = out.parent / f"{atomic.TMP_PREFIX}{uuid.uuid4().hex}-{out.name}"
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        shutil.copytree(src.root, tmp, ignore=_skip, copy_function=_link_or_copy)
-        Corpus(tmp).update_manifest(**{SOURCE_FIELD: str(src.root.resolve())})
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
+        with atomic.os_errors(out, "copy the corpus"):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(src.root, tmp, ignore=_skip, copy_function=_link_or_copy)
+            Corpus(tmp).update_manifest(**{SOURCE_FIELD: str(src.root.resolve())})
+            if out.exists():
+                out.rmdir()
+            os.replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return Corpus.open(out)
@@ -256,18 +267,26 @@ def inject(src: Path | str, out: Path | str, *, config: Path | None = None, sets
 
     Returns the stage summary and, per language, the model key of the noisy rows.
     """
-    from ccr.pipeline.stages import run
+    from ccr.pipeline.stages import resolve_config
 
+    stage, cfg = resolve_config("noise", config=config, sets=sets, overrides=overrides)  # before anything is copied
     source = Corpus.open(src)
     out = Path(out)
     if out.resolve() == source.root.resolve():
         raise CcrError("--out is the corpus itself; noise goes into a new directory: --out NEW_DIR")
-    if out.exists() and any(out.iterdir()):
+    made = paths.output_dir(out, "--out")
+    if any(out.iterdir()):
         existing = Corpus.open(out)
         if existing.manifest().get(SOURCE_FIELD) != str(source.root.resolve()):
             raise CcrError(f"{out} is not empty; give the noisy corpus a new directory: --out NEW_DIR")
     else:
-        copy_corpus(source, out)
-    summary = run("noise", out, config=config, sets=sets, overrides=overrides, options=options, on_config=on_config)
+        try:
+            copy_corpus(source, out)
+        except BaseException:
+            paths.discard(made)
+            raise
+    if on_config:
+        on_config("noise", cfg)
+    summary = run_stage(Corpus.open(out), stage, cfg, options)
     runs = [r for r in Corpus.open(out).runs() if r.get("stage") == "noise"]
     return summary, runs[-1].get("models", {}).get("noisy_models", {})

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ccr import paths
 from ccr.errors import CcrError
 from ccr.filter.common import SCORES
 from ccr.pipeline import atomic
@@ -128,7 +129,7 @@ def evaluate(corpus_dir: Path | str, *, langs: Sequence[str] = (), mt_model: Seq
                                 for lang, model in frame.select("lang", "model").unique().sort("lang").iter_rows())
         raise CcrError(f"the noisy rows in {corpus.root} have no scores yet; score them first: {commands}")
     table = format_table(results)
-    out.mkdir(parents=True, exist_ok=True)
+    paths.output_dir(out, "--out")
     json_path = atomic.write_json(out / "noise_eval.json", {"corpus": str(corpus.root), "languages": results})
     table_path = atomic.write_bytes(out / "noise_eval.md", (table + "\n").encode("utf-8"))
     plot_path = histograms(out / "noise_eval.png", panels, f"planted noise vs scores: {corpus.root.name}")

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ccr import paths
 from ccr.config import RUNTIME, runtime_field
 from ccr.dcot_settings import DCOT_EPS, DCOT_ITERS, DCOT_RELAX
 from ccr.errors import CcrError
@@ -40,7 +41,16 @@ from ccr.filter.common import SCORES, chosen_mt_rows
 from ccr.filter.dcot_conf import make_groups
 from ccr.models import ResolvedModel, quiet_loading, resolve, resolve_entry, role_entry
 from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import BatchResult, Chunk, DoneState, Failure, Plan, RunOptions, Stage, chunk_key
+from ccr.pipeline.runner import (
+    BatchResult,
+    Chunk,
+    DoneState,
+    Failure,
+    Plan,
+    RunOptions,
+    Stage,
+    chunk_key,
+)
 from ccr.translate.routes import run_languages
 
 if TYPE_CHECKING:
@@ -312,6 +322,8 @@ def score_values(corpus: Corpus, langs: Sequence[str], mt_model: Sequence[str]) 
 def summarize(corpus_dir: Path | str, langs: Sequence[str], mt_model: Sequence[str] = (), *,
               plot: Path | None = None) -> dict[str, dict[str, dict[str, float | int]]]:
     """Per language and view, the statistics of the scores now in the corpus; ``plot`` also draws them."""
+    if plot is not None:
+        paths.output_file(plot, "--plot")
     corpus = Corpus.open(corpus_dir)
     values = score_values(corpus, run_languages(langs), mt_model)
     if plot is not None:

@@ -89,11 +89,7 @@ class Corpus:
         return corpus
 
     def manifest(self) -> dict[str, Any]:
-        path = self.root / MANIFEST
-        data = paths.read_json(path, "manifest", fix="restore it from a backup")
-        if not isinstance(data, dict):
-            raise CcrError(f"manifest {path} is damaged (not a JSON object); restore it from a backup")
-        return data
+        return paths.read_json(self.root / MANIFEST, "manifest", fix="restore it from a backup")
 
     @property
     def media_root(self) -> Path | None:

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ccr import languages
+from ccr import languages, paths
 from ccr.errors import CcrError
+from ccr.pipeline import atomic
 from ccr.pipeline.corpus import Corpus
 from ccr.pipeline.schema import SPLIT_RULE, is_split
 
@@ -54,9 +55,21 @@ def export(corpus_dir: Path | str, dest: Path | str, *, fmt: str = "parquet", co
         raise CcrError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     corpus = Corpus.open(corpus_dir)
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
     lang_list = _split_list(langs, check_lang=True)
     split_list = _split_list(splits, check_lang=False)
+    for name in features or []:
+        corpus.features(name).meta  # noqa: B018 - a missing or damaged feature set is refused before any file is written
+    made = paths.output_dir(dest, "export destination")
+    try:
+        with atomic.os_errors(dest, "export"):
+            return _write(corpus, dest, fmt, collection, features or [], lang_list, split_list)
+    except BaseException:
+        paths.discard(made)  # a failed export leaves no empty directory behind
+        raise
+
+
+def _write(corpus: Corpus, dest: Path, fmt: str, collection: str | None, features: list[str],
+           lang_list: list[str] | None, split_list: list[str] | None) -> list[Path]:
     if fmt in ("parquet", "jsonl"):
         written = []
         for table in ("media", "captions", "descriptions", "slots", "failures"):
@@ -76,7 +89,7 @@ def export(corpus_dir: Path | str, dest: Path | str, *, fmt: str = "parquet", co
     captions = _filtered(corpus, "captions", lang_list, split_list).collect()
     written = list(write_nrccr(captions, dest, name))
     media = _filtered(corpus, "media", None, split_list).collect()
-    for feature in features or []:
+    for feature in features:
         written += export_features(corpus, feature, dest / "FeatureData" / feature, media)
     return written
 
@@ -86,7 +99,6 @@ def export_features(corpus: Corpus, name: str, out: Path, media: pl.DataFrame) -
     from ccr.vision.bigfile import write_bigfile, write_npy_features, write_video2frames
 
     store = corpus.features(name)
-    store.meta  # noqa: B018 - raises a clear error when the feature set is missing
     ids = [m for m in media["media_id"].to_list() if m in store]
     if not ids:
         raise CcrError(f"no {name} features for the exported media; run ccr features first")

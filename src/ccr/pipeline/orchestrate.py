@@ -126,7 +126,7 @@ def read_state(recipe: Recipe) -> dict[str, Any]:
     path = recipe.work_dir / STATE_FILE
     fix = "delete it and run again: each stage then skips what it finished"
     state = paths.read_json(path, "pipeline state", fix=fix) if path.exists() else {"steps": {}}
-    if not isinstance(state, dict) or not isinstance(state.get("steps"), dict):
+    if not isinstance(state.get("steps"), dict):
         raise CcrError(f"pipeline state {path} holds no steps; {fix}")
     by_id = {s.id: s for s in recipe.steps}
     for step_id in list(state["steps"]):

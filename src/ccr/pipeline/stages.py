@@ -50,12 +50,19 @@ def run(name: str, corpus_dir: Path | str, *, config: Path | None = None, sets: 
     The CLI, the demo and ``ccr pipeline`` all come through here. A ``[models]`` table in the TOML
     maps model names to local paths; it reaches stages whose config has an ``aliases`` field.
     """
+    stage, cfg = resolve_config(name, config=config, sets=sets, overrides=overrides)
+    if on_config:
+        on_config(name, cfg)
+    return run_stage(Corpus.open(corpus_dir), stage, cfg, options)
+
+
+def resolve_config(name: str, *, config: Path | None = None, sets: list[str] | None = None,
+                   overrides: dict[str, Any] | None = None) -> tuple[Stage, Any]:
+    """The stage and its resolved config, without running it: a command that prepares something
+    first (noise inject's copy) checks its options before that."""
     stage = get(name)
     layers = [load_toml(config, name), parse_sets(sets), {k: v for k, v in (overrides or {}).items() if v is not None}]
     aliases = load_toml(config).get("models", {}) if config else {}
     if aliases and any(f.name == "aliases" for f in dataclasses.fields(stage.config)):
         layers.insert(0, {"aliases": aliases})
-    cfg = resolve(stage.config, *layers)
-    if on_config:
-        on_config(name, cfg)
-    return run_stage(Corpus.open(corpus_dir), stage, cfg, options)
+    return stage, resolve(stage.config, *layers)

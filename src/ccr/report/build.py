@@ -24,12 +24,21 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ccr import __version__
+from ccr import __version__, paths
 from ccr.errors import CcrError
+from ccr.pipeline import atomic
 from ccr.pipeline.corpus import Corpus
 from ccr.pipeline.info import caption_counts, failure_counts, history, media_counts
 from ccr.report import stats
-from ccr.report.rows import CATEGORY_SCORES, MISSING, NUMERIC_SCORES, Partitions, RowPlan, read_corpus, slices
+from ccr.report.rows import (
+    CATEGORY_SCORES,
+    MISSING,
+    NUMERIC_SCORES,
+    Partitions,
+    RowPlan,
+    read_corpus,
+    slices,
+)
 from ccr.report.shards import ColumnWriter, ShardWriter, write_js
 from ccr.report.thumbnails import MediaItem, make_thumbnails
 
@@ -55,23 +64,21 @@ class ReportSummary:
     seconds: float
 
 
-def _prepare(out_dir: Path, corpus_root: Path) -> tuple[Path, bool]:
-    """The output directory and whether it is new, refusing one that would overwrite the corpus or
-    someone's files."""
+def _prepare(out_dir: Path, corpus_root: Path) -> tuple[Path, Path | None]:
+    """The output directory and the topmost directory made for it (None if it existed), refusing one
+    that would overwrite the corpus or someone's files."""
     out = out_dir.resolve()
     root = corpus_root.resolve()
     if out == root or root in out.parents:
         raise CcrError(f"--out {out_dir} is inside the corpus {corpus_root}; a report never writes to its corpus: "
                        "choose a directory outside it")
-    if out.exists() and not out.is_dir():
-        raise CcrError(f"--out {out_dir} is a file; give a directory")
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+    existed = out.exists()
+    made = paths.output_dir(out_dir, "--out")
+    if existed and any(out.iterdir()) and not (out / MARKER).exists():
         raise CcrError(f"--out {out_dir} is not empty and holds no ccr report; choose a new directory "
                        "(an existing report is rebuilt in place)")
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text(f"ccr {__version__} report\n", encoding="utf-8")
-    return out, created
+    atomic.write_bytes(out / MARKER, f"ccr {__version__} report\n".encode())
+    return out, made
 
 
 def _models(record: Any, prefix: str = "") -> list[str]:
@@ -217,7 +224,7 @@ def build_report(corpus_dir: Path | str, out_dir: Path | str, *, langs: str | Se
     """
     started = time.perf_counter()
     corpus = Corpus.open(corpus_dir)
-    out, created = _prepare(Path(out_dir), corpus.root)
+    out, made = _prepare(Path(out_dir), corpus.root)
     work, data = out / ".work", out / ".data-new"
     for path in (work, data):
         shutil.rmtree(path, ignore_errors=True)
@@ -230,7 +237,7 @@ def build_report(corpus_dir: Path | str, out_dir: Path | str, *, langs: str | Se
         columns = writers.finish(data, extremes)
         failed = _write_failures(failures, parts.items, data)
     except BaseException:
-        shutil.rmtree(out if created else data, ignore_errors=True)
+        shutil.rmtree(made or data, ignore_errors=True)
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)

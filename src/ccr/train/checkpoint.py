@@ -78,7 +78,7 @@ class RunDir:
         if not path.exists():
             raise CcrError(f"{self.root} is not a training run (no run.json); train one with ccr train")
         info = paths.read_json(path, "run file", fix="restore it from a copy, or train again into a new --out")
-        if not isinstance(info, dict) or not isinstance(info.get("method"), str):
+        if not isinstance(info.get("method"), str):
             raise CcrError(f"run file {path} names no method; it was not written by ccr train: restore it from "
                            "a copy, or train again into a new --out")
         return info

@@ -16,6 +16,7 @@ from typing import Any
 
 from ccr import paths
 from ccr.errors import CcrError
+from ccr.pipeline import atomic
 from ccr.train import protocol
 from ccr.train.checkpoint import RunDir
 
@@ -71,7 +72,7 @@ def collect(run_dirs: Sequence[Path | str], *, split: str = "test", langs: Seque
         rescore = f"score the run again: ccr evaluate {run_dir} --split {split}"
         for path in found:
             record = paths.read_json(path, "evaluation", fix=rescore)
-            if not isinstance(record, dict) or not isinstance(record.get("metrics"), dict):
+            if not isinstance(record.get("metrics"), dict):
                 raise CcrError(f"evaluation {path} holds no metrics; {rescore}")
             rows.append(Row(run_dir.name, info["method"], path.name.split(".")[1], record["metrics"],
                             protocol.of(record), _proposal(info)))
@@ -130,13 +131,13 @@ def format_comparison(rows: Sequence[Row], *, mixed: bool = False) -> str:
 
 def plot_comparison(rows: Sequence[Row], path: Path | str) -> Path:
     """Grouped bars per run and language over the table's columns (SumR goes in the legend)."""
+    path = paths.output_file(path, "--plot")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    path = Path(path)
     keys = [(key, label) for key, label in columns(rows) if key != "sumr"]
     width = 0.8 / max(len(rows), 1)
     x = np.arange(len(keys))
@@ -150,8 +151,7 @@ def plot_comparison(rows: Sequence[Row], path: Path | str) -> Path:
     ax.set_ylabel("%")
     ax.set_ylim(0, 100)
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    atomic.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
     plt.close(fig)
     return path
 

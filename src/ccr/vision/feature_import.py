@@ -18,7 +18,16 @@ import numpy as np
 from ccr.errors import CcrError
 from ccr.paths import regular_file
 from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import BatchResult, Chunk, DoneState, Failure, Plan, RunOptions, Stage, chunk_key
+from ccr.pipeline.runner import (
+    BatchResult,
+    Chunk,
+    DoneState,
+    Failure,
+    Plan,
+    RunOptions,
+    Stage,
+    chunk_key,
+)
 from ccr.vision import bigfile
 from ccr.vision.feature_store import write_meta
 

@@ -7,13 +7,13 @@ mapped, so ``get`` touches only the rows asked for and a 100k-video store costs 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ccr import paths
 from ccr.errors import CcrError
 from ccr.pipeline import atomic
 
@@ -70,7 +70,8 @@ class FeatureStore:
         if not path.exists():
             raise CcrError(f"no features named {self.name!r} in {self.corpus.root}; "
                            f"have: {', '.join(self.corpus.feature_names()) or 'none'} (run ccr features)")
-        return json.loads(path.read_text(encoding="utf-8"))
+        return paths.read_json(path, "feature meta", fix="delete it and run the command that made these features "
+                               "again: it writes meta.json anew and keeps the features")
 
     def _load(self) -> dict[str, tuple[int, int]]:
         if self._index is None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -33,19 +32,6 @@ def one_line_error(result, *names: str) -> str:
 def jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def no_hang():
-    """A source that blocks (a FIFO) or never ends (/dev/zero) fails the test instead of hanging it."""
-    def stop(*_: object) -> None:
-        raise TimeoutError("ingest blocked on its source")
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(30)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 def test_limit_then_a_full_run_keeps_every_caption(tmp_path):
@@ -98,3 +84,27 @@ def test_data_that_looks_like_markup_is_printed_as_it_is(tmp_path):
     reasons = sorted(Corpus.open(tmp_path / "C").failures()["reason"])
     assert reasons[0].startswith("media conflict: media_id '[/x]' has path 'b.jpg' here")
     assert reasons[1] == "unknown language code '[/x]'"
+
+
+@pytest.mark.parametrize("blocked", ["raw/train.de", "image_splits/train.txt"])
+def test_a_fifo_inside_a_multi30k_directory_is_refused_not_skipped(tmp_path, no_hang, blocked):
+    root = tmp_path / "m30k"
+    (root / "raw").mkdir(parents=True)
+    (root / "image_splits").mkdir()
+    for name, text in {"raw/train.en": "a dog\n", "raw/train.de": "ein Hund\n", "image_splits/train.txt": "1.jpg\n"}.items():
+        if name == blocked:
+            os.mkfifo(root / name)
+        else:
+            (root / name).write_text(text, encoding="utf-8")
+    one_line_error(ccr("ingest", "multi30k", root, tmp_path / "C"), str(root / blocked), "not a regular file")
+    assert not (tmp_path / "C").exists()
+
+
+def test_a_fifo_among_nrccr_caption_files_is_refused_not_skipped(tmp_path, no_hang):
+    text = tmp_path / "nrccr" / "TextData"
+    text.mkdir(parents=True)
+    (text / "toytrain.caption.txt").write_text("v1#enc#0 a dog runs\n", encoding="utf-8")
+    os.mkfifo(text / "toytrain_de.caption.txt")
+    one_line_error(ccr("ingest", "nrccr", tmp_path / "nrccr", tmp_path / "C"), str(text / "toytrain_de.caption.txt"),
+                   "not a regular file")
+    assert not (tmp_path / "C").exists()
