@@ -64,9 +64,22 @@ def ray_local():
 
 
 @pytest.fixture
-def no_hang():
-    """A read that blocks (a FIFO) or never ends (/dev/zero) fails the test instead of hanging it."""
+def no_hang(tmp_path: Path):
+    """A read that blocks (a FIFO) or never ends (/dev/zero) fails the test instead of hanging it.
+
+    On time-out the test's FIFOs are removed, then opened for writing and closed, so a reader
+    blocked in a thread the exception cannot reach (a stage's worker) sees the end of the file and
+    a retry finds no file: the test fails instead of waiting for ever.
+    """
     def stop(*_: object) -> None:
+        for fifo in [p for p in tmp_path.rglob("*") if p.is_fifo()]:
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # no reader waiting on it
+                fd = None
+            fifo.unlink()
+            if fd is not None:
+                os.close(fd)
         raise TimeoutError("blocked on a FIFO or a device")
 
     previous = signal.signal(signal.SIGALRM, stop)
