@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,3 +92,15 @@ def test_eval_explains_what_is_missing(planted, noisy, tmp_path):
     with pytest.raises(CcrError, match=f"have no scores yet; score them first: ccr score .* --lang cs --mt-model "
                                        f"{re.escape(key)}$"):
         evaluate(corpus, out=tmp_path / "b")
+
+
+def test_an_out_that_cannot_be_written_is_one_line_naming_it(scored, tmp_path):
+    corpus, _ = scored
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    for out, says in [(afile, "it is a file"), (afile / "eval", f"{afile} is a file"),
+                      (Path("/sys/ccr-test"), "cannot be written")]:
+        with pytest.raises(CcrError) as e:
+            evaluate(corpus, out=out)
+        assert "\n" not in str(e.value) and f"--out {out}" in str(e.value) and says in str(e.value), e.value
+    assert afile.read_text() == "keep me"
