@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from ccr.caption.stage import STAGE, CaptionConfig
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.ingest.stage import ingest
-from ccr.pipeline.runner import RunOptions, run_stage
+from ccr.corpus.corpus import Corpus
+from ccr.formats.ingest.stage import ingest
+from ccr.stages.runner import RunOptions, run_stage
 from ccr.testing.toy_corpus import write_toy_corpus
 
 RESULTS = Path(__file__).parent / "results"

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ccr.corpus.corpus import Corpus
+from ccr.formats.ingest.stage import ingest
 from ccr.models import cache_dir
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.ingest.stage import ingest
-from ccr.pipeline.runner import RunOptions, run_stage
+from ccr.stages.runner import RunOptions, run_stage
 from ccr.testing.tiny_models import CLIP_VIT_B32, build_tiny_clip
 from ccr.vision.features import STAGE, FeaturesConfig
 

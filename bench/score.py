@@ -57,8 +57,8 @@ import json, resource, sys, time
 import torch
 torch.set_num_threads(int(sys.argv[2]))
 import ccr.ot as ot
-from ccr.pipeline.runner import RunOptions
-from ccr.pipeline.stages import run
+from ccr.stages.runner import RunOptions
+from ccr.stages.table import run
 
 solve = ot.dual_view_confidence
 spent = [0.0]
@@ -85,8 +85,8 @@ import torch
 torch.set_num_threads(int(sys.argv[4]))
 from ccr.filter.noise import inject
 from ccr.filter.noise_eval import evaluate
-from ccr.pipeline.runner import RunOptions
-from ccr.pipeline.stages import run
+from ccr.stages.runner import RunOptions
+from ccr.stages.table import run
 
 clean, rate, work = Path(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3])
 balanced_settings = json.loads(sys.argv[5])

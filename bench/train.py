@@ -2,12 +2,12 @@
 
 Run: .venv/bin/python bench/train.py [--epochs 2] [--batch-size 128] [--threads 0] [--runs 3] [--methods a,b]
 
-Corpus: ``ccr.train.synthetic`` with 1,000 train items x 5 English captions (5,000 tuples with
+Corpus: ``ccr.testing.synthetic`` with 1,000 train items x 5 English captions (5,000 tuples with
 German MT and back-translations), 200 val items and 1,000 test items with 5 English captions
 each, and one MLLM-style description per item (LECCR's input); its English test captions are
 the 1k x 5k retrieval (5,000 queries against 1,000 items).
 
-Training: every method of ``ccr.train.methods.METHODS`` with the tiny BERT text tower (tiny/bert,
+Training: every method of ``ccr.train.model.methods.METHODS`` with the tiny BERT text tower (tiny/bert,
 32-d, 2 layers), 64-d heads, the given global batch; samples/s counts training tuples per second
 of training time (validation excluded), median over epochs. A method the synthetic corpus cannot
 feed is listed with the reason instead.
@@ -35,11 +35,11 @@ from typing import Any
 import numpy as np
 
 from ccr.errors import CcrError
-from ccr.train.evaluate import evaluate_run
-from ccr.train.loop import train
-from ccr.train.methods import METHODS
-from ccr.train.metrics import retrieval_metrics
-from ccr.train.synthetic import write_synthetic_corpus
+from ccr.testing.synthetic import write_synthetic_corpus
+from ccr.train.eval.evaluate import evaluate_run
+from ccr.train.eval.metrics import retrieval_metrics
+from ccr.train.model.methods import METHODS
+from ccr.train.run.loop import train
 
 RESULTS = Path(__file__).parent / "results"
 TOWERS = {"text_tower": "tiny/bert", "embed_dim": 64, "media_hidden": 64, "lr": 1e-3, "progress": False}

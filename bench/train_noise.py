@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/train_noise.py [--noise 0.3] [--seeds 0 1 2] [--epochs 20] [--methods ...] [--out F]
 
-Corpus: ``ccr.train.synthetic`` (learnable by design: items are sums of concept vectors, captions
+Corpus: ``ccr.testing.synthetic`` (learnable by design: items are sums of concept vectors, captions
 name the concepts, the MT caption translates word by word, val/test queries are human German
 captions in other templates on unseen concept combinations), 200 train items x 2 English
 captions (400 tuples), 80 val and 200 test items, 2 of 32 concepts per item: small enough that
@@ -39,15 +39,14 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from ccr.pipeline.corpus import Corpus
-from ccr.train.data import train_records
-from ccr.train.evaluate import evaluate_run
-from ccr.train.loop import train
-from ccr.train.methods import METHODS
-from ccr.train.synthetic import EN_DE, write_synthetic_corpus
-
 from train import RESULTS, environment  # noqa: E402  (bench/train.py: same machine record)
+
+from ccr.corpus.corpus import Corpus
+from ccr.testing.synthetic import EN_DE, write_synthetic_corpus
+from ccr.train.data.rows import train_records
+from ccr.train.eval.evaluate import evaluate_run
+from ccr.train.model.methods import METHODS
+from ccr.train.run.loop import train
 
 SHARED = {"text_tower": "tiny/bert", "embed_dim": 64, "media_hidden": 64, "batch_size": 32, "lr": 1e-3,
           "progress": False, "threads": 1, "patience": 0}
@@ -107,7 +106,7 @@ def main() -> None:
         noisy = planted_noise(corpus)
         for i, spec in enumerate(args.methods):
             if spec.partition(":")[0] not in METHODS:
-                runs[spec] = {"absent": "not in ccr.train.methods.METHODS when this ran"}
+                runs[spec] = {"absent": "not in ccr.train.model.methods.METHODS when this ran"}
                 continue
             per_seed = [run_one(corpus, Path(tmp) / f"run{i}-{s}", spec, s, args.epochs)
                         for s in args.seeds]

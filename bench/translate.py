@@ -67,8 +67,8 @@ def captions(n: int, seed: int = 0) -> list[str]:
 
 def write_corpus(dest: Path, texts: list[str]) -> Path:
     """An ingested corpus: one image per caption, all English, split train."""
-    from ccr.pipeline.ingest.stage import ingest
-    from ccr.pipeline.runner import RunOptions
+    from ccr.formats.ingest.stage import ingest
+    from ccr.stages.runner import RunOptions
 
     if (dest / "manifest.json").exists():
         return dest
@@ -91,8 +91,8 @@ def opus_mt_shaped_model(workdir: Path) -> Path:
 
 
 def time_ours(base: Path, scratch: Path, model: Path, beam: int) -> float:
-    from ccr.pipeline import stages
-    from ccr.pipeline.runner import RunOptions
+    from ccr.stages import table as stages
+    from ccr.stages.runner import RunOptions
 
     shutil.rmtree(scratch, ignore_errors=True)
     shutil.copytree(base, scratch)
@@ -163,8 +163,8 @@ class HF:
 
 def memory_child(corpus: Path) -> None:
     """Runs in a subprocess: translate ``corpus`` with the tiny model and print the peak RSS."""
-    from ccr.pipeline import stages
-    from ccr.pipeline.runner import RunOptions
+    from ccr.stages import table as stages
+    from ccr.stages.runner import RunOptions
 
     summary = stages.run("translate", corpus, overrides={"lang": "de", "tiny": True, "beam_size": 1,
                                                          "max_length": OUT_LEN},

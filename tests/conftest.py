@@ -35,8 +35,8 @@ def toy_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def _toy_corpus_master(tmp_path_factory: pytest.TempPathFactory, toy_source: Path) -> Path:
-    from ccr.pipeline.ingest.stage import ingest
-    from ccr.pipeline.runner import RunOptions
+    from ccr.formats.ingest.stage import ingest
+    from ccr.stages.runner import RunOptions
 
     dest = tmp_path_factory.mktemp("toy-corpus") / "corpus"
     ingest("jsonl", toy_source / "captions.jsonl", dest, options=RunOptions(progress=False))

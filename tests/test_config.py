@@ -3,7 +3,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from ccr.config import fingerprint, load_toml, parse_sets, resolve, runtime_field, semantic_dict
+from ccr.config import (
+    fingerprint,
+    load_toml,
+    parse_sets,
+    resolve,
+    runtime_field,
+    semantic_dict,
+)
 from ccr.errors import CcrError
 
 

@@ -2,7 +2,7 @@ import polars as pl
 from typer.testing import CliRunner
 
 from ccr.cli import app
-from ccr.pipeline.corpus import Corpus
+from ccr.corpus.corpus import Corpus
 
 
 def test_demo_runs_the_pipeline_on_the_toy_corpus(tmp_path):

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ccr.cli import app
-from ccr.pipeline.corpus import Corpus
+from ccr.corpus.corpus import Corpus
 from ccr.pipeline.recipe import load_recipe
 from ccr.testing.standins import WRITERS, write_standins
 

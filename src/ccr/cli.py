@@ -42,7 +42,7 @@ def friendly(fn: F) -> F:
         except CcrError as e:
             say(console, ("error:", "bold red"), f" {e}")
             raise typer.Exit(2) from None
-        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during a stage run (ccr.pipeline.interrupt)
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during a stage run (ccr.stages.interrupt)
             signum = getattr(e, "signum", 2)
             what = "terminated" if signum == 15 else "interrupted"
             say(console, (what, "yellow"),
@@ -104,7 +104,7 @@ def runner_options(batch_size: int, runner: tuple[str, ...] = SHARDED, batch_hel
 
         @functools.wraps(fn)
         def command(*args: Any, **kwargs: Any) -> Any:
-            from ccr.pipeline.runner import RunOptions
+            from ccr.stages.runner import RunOptions
 
             values = {p.name: kwargs.pop(p.name) for p in shared}
             config, sets = values.pop("config"), values.pop("set_")
@@ -118,7 +118,7 @@ def runner_options(batch_size: int, runner: tuple[str, ...] = SHARDED, batch_hel
 
 def run_stage_command(name: str, corpus: Path, runner: Runner, overrides: dict[str, Any]) -> Any:
     """What every stage command does after parsing: resolve the config, run, print the summary."""
-    from ccr.pipeline.stages import run
+    from ccr.stages.table import run
 
     summary = run(name, corpus, config=runner.config, sets=runner.sets, overrides=overrides, options=runner.options,
                   on_config=_print_config)
@@ -166,8 +166,8 @@ def ingest(
     runner: Runner,
 ) -> None:
     """Read a dataset in one of the field's formats into a corpus directory."""
-    from ccr.pipeline.ingest.generic import parse_columns
-    from ccr.pipeline.ingest.stage import ingest as run_ingest
+    from ccr.formats.ingest.generic import parse_columns
+    from ccr.formats.ingest.stage import ingest as run_ingest
 
     columns = parse_columns(column or [])
     summary = run_ingest(format, src, corpus, media_root=media_root, split=split, lang=lang, modality=modality,
@@ -188,7 +188,7 @@ def export(
     split: Annotated[str | None, typer.Option(help="only these splits (comma-separated)")] = None,
 ) -> None:
     """Write a corpus as Parquet/JSONL, or as NRCCR caption files with BigFile/npy features."""
-    from ccr.pipeline.export import export as run_export
+    from ccr.formats.export import export as run_export
 
     written = run_export(corpus, dest, fmt=format, collection=collection, features=features or [],
                          langs=lang, splits=split)
@@ -224,7 +224,7 @@ def info(
         help="outstanding failures by stage and reason, with a few example ids (and file:line)")] = False,
 ) -> None:
     """Rows per split x language x origin, stage history, failures."""
-    from ccr.pipeline.info import show
+    from ccr.corpus.info import show
 
     show(corpus, out, failures=failures)
 
@@ -394,7 +394,7 @@ def backtranslate(
 def train(
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="run directory; resumed if it holds a checkpoint")],
-    method: Annotated[str, typer.Option(help="training method: baseline, or any name in ccr.train.methods")] = "baseline",
+    method: Annotated[str, typer.Option(help="training method: baseline, or any name in ccr.train.model.methods")] = "baseline",
     lang: Annotated[str | None, typer.Option(help="target language(s) of the MT captions, comma-separated (default: de)")] = None,
     mt_model: Annotated[str | None, typer.Option(help="model key of the MT rows, where a language has several")] = None,
     visual: Annotated[str | None, typer.Option(help="feature set NAME, auto (the only one) or pixels (default: auto)")] = None,
@@ -409,7 +409,7 @@ def train(
     set_: SetOpt = None,
 ) -> None:
     """Train a retrieval model on a corpus (torchrun --nproc-per-node N $(which ccr) train ... for DDP)."""
-    from ccr.train.loop import train as run_train
+    from ccr.train.run.loop import train as run_train
 
     result = run_train(corpus, out_dir, method=method, config=config, sets=set_, fresh=fresh,
                        overrides={"lang": lang, "mt_model": mt_model, "visual": visual, "text_tower": text_tower,
@@ -475,15 +475,15 @@ def evaluate(
     if submission is not None or gt is not None:
         if submission is None or gt is None or run_dirs:
             raise CcrError("--submission FILE --gt FILE scores a predictions file: give both, and no run directory")
-        from ccr.train.grounding.submission import evaluate_files
-        from ccr.train.metrics import format_table
+        from ccr.train.eval.metrics import format_table
+        from ccr.train.eval.submission import evaluate_files
 
         metrics, path = evaluate_files(submission, gt, out=out_file)
         say(out, format_table({submission.name: metrics["brief"]}, first_column="submission"))
         say(console, ("evaluate", "green"), f": {path}")
         return
     if compare:
-        from ccr.train.compare import compare_runs, plot_comparison
+        from ccr.train.eval.compare import compare_runs, plot_comparison
 
         rows, text = compare_runs(run_dirs, split=split, langs=langs, allow_mixed=allow_mixed)
         say(out, text)
@@ -495,8 +495,8 @@ def evaluate(
         raise CcrError(f"ccr evaluate scores one run ({len(run_dirs)} given); to put several side by side "
                        f"add --compare")
     run_dir = run_dirs[0]
-    from ccr.train.evaluate import evaluate_run
-    from ccr.train.metrics import format_table
+    from ccr.train.eval.evaluate import evaluate_run
+    from ccr.train.eval.metrics import format_table
 
     results = evaluate_run(run_dir, split=split, langs=langs, translate_test_weight=translate_test_weight,
                            checkpoint=checkpoint, corpus=corpus, device=device or "auto", queries=queries,

@@ -19,10 +19,10 @@ TINY_NOTE = "demo models are tiny random stand-ins built on the spot: every scor
 
 def run_demo(dest: Path | str, *, real_models: bool = False, console: Any, out: Any) -> Path:
     """Build ``dest/toy`` (source files), ``dest/corpus`` and ``dest/export``; returns the corpus path."""
-    from ccr.pipeline.export import export
-    from ccr.pipeline.info import show
-    from ccr.pipeline.ingest.stage import ingest
-    from ccr.pipeline.runner import RunOptions
+    from ccr.corpus.info import show
+    from ccr.formats.export import export
+    from ccr.formats.ingest.stage import ingest
+    from ccr.stages.runner import RunOptions
     from ccr.testing.toy_corpus import write_toy_corpus
 
     dest = Path(dest)
@@ -56,8 +56,8 @@ def _filter_steps(corpus: Path, real_models: bool) -> list[tuple[str, Any]]:
     """score (both views and DCOT) every MT language, then keep the best 80% with normalised weights."""
     from functools import partial
 
-    from ccr.pipeline.runner import RunOptions
-    from ccr.pipeline.stages import run
+    from ccr.stages.runner import RunOptions
+    from ccr.stages.table import run
     from ccr.testing.toy_corpus import TARGET_LANGS
 
     quiet = RunOptions(progress=False)
@@ -71,8 +71,8 @@ def _planted_noise(dest: Path, corpus: Path, real_models: bool, console: Any, ou
     from ccr.filter.noise import inject
     from ccr.filter.noise_eval import evaluate
     from ccr.filter.score import format_summary, summarize
-    from ccr.pipeline.runner import RunOptions
-    from ccr.pipeline.stages import run
+    from ccr.stages.runner import RunOptions
+    from ccr.stages.table import run
     from ccr.testing.toy_corpus import TARGET_LANGS
 
     say(out, format_summary(summarize(corpus, TARGET_LANGS, plot=dest / "scores.png")))
@@ -100,8 +100,8 @@ def _translation_steps(corpus: Path, real_models: bool) -> list[tuple[str, Any]]
     """translate -> backtranslate (with the translate-test queries) into every toy language."""
     from functools import partial
 
-    from ccr.pipeline.runner import RunOptions
-    from ccr.pipeline.stages import run
+    from ccr.stages.runner import RunOptions
+    from ccr.stages.table import run
     from ccr.testing.toy_corpus import TARGET_LANGS
 
     common: dict[str, Any] = {"lang": ",".join(TARGET_LANGS)}
@@ -115,8 +115,8 @@ def _visual_steps(corpus: Path, real_models: bool) -> list[tuple[str, Any]]:
     """features -> caption -> slots; tiny models unless real ones were asked for (then the defaults)."""
     from functools import partial
 
-    from ccr.pipeline.runner import RunOptions
-    from ccr.pipeline.stages import run
+    from ccr.stages.runner import RunOptions
+    from ccr.stages.table import run
 
     tiny = not real_models
     plan = [
@@ -135,11 +135,11 @@ def _train_and_evaluate(dest: Path, corpus: Path, real_models: bool, console: An
     Without German MT captions in the corpus (no translate step has run) the baseline trains on
     English captions alone and German is scored zero-shot through the multilingual text tower.
     """
-    from ccr.pipeline.corpus import Corpus
-    from ccr.train.data import translated_languages
-    from ccr.train.evaluate import evaluate_run
-    from ccr.train.loop import train
-    from ccr.train.metrics import format_table
+    from ccr.corpus.corpus import Corpus
+    from ccr.train.data.rows import translated_languages
+    from ccr.train.eval.evaluate import evaluate_run
+    from ccr.train.eval.metrics import format_table
+    from ccr.train.run.loop import train
 
     def log(line: str) -> None:
         say(console, line)

@@ -147,7 +147,7 @@ def _local_revision(path: Path) -> str:
 
 
 def _tiny(name: str) -> Path:
-    from ccr.pipeline.locks import exclusive
+    from ccr.corpus.locks import exclusive
     from ccr.testing.tiny_models import TINY_BUILDERS
 
     if name not in TINY_BUILDERS:

@@ -13,9 +13,9 @@ from ccr import models
 from ccr.caption.describe import Describer, Request
 from ccr.caption.prompts import PROMPTS
 from ccr.caption.stage import STAGE, CaptionConfig, read_descriptions
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import RunOptions, run_stage
+from ccr.stages.runner import RunOptions, run_stage
 from ccr.vision.media import Sampling, load_visual
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "vision"))

@@ -14,9 +14,9 @@ import polars as pl
 import pytest
 
 from ccr.caption.slots import STAGE, SlotsConfig, cluster, make_slots, segments
+from ccr.corpus.corpus import Commit, Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Commit, Corpus
-from ccr.pipeline.runner import RunOptions, run_stage
+from ccr.stages.runner import RunOptions, run_stage
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 STORE = "slots-k2-all-minilm-l6-v2"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from ccr.cli import app
-from ccr.pipeline.corpus import Corpus
+from ccr.corpus.corpus import Corpus
 
 
 def test_features_caption_and_slots_commands(toy_corpus):

@@ -40,7 +40,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def _noisy_master(planted: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     from ccr.filter.noise import inject
-    from ccr.pipeline.runner import RunOptions
+    from ccr.stages.runner import RunOptions
 
     out = tmp_path_factory.mktemp("noisy") / "corpus"
     _, keys = inject(planted, out, overrides={"rate": NOISE_RATE, "types": "swap", "seed": 0},
@@ -51,8 +51,8 @@ def _noisy_master(planted: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
 def _score(corpus: Path, key: str) -> None:
     import torch
 
-    from ccr.pipeline.runner import RunOptions
-    from ccr.pipeline.stages import run
+    from ccr.stages.runner import RunOptions
+    from ccr.stages.table import run
 
     torch.set_num_threads(1)
     run("score", corpus, overrides={"lang": "cs", "mt_model": key, **SCORE}, options=RunOptions(progress=False))
@@ -71,7 +71,7 @@ def _scored_master(_noisy_master: tuple[Path, str], tmp_path_factory: pytest.Tem
 def scored_sparse(planted: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The planted corpus with 5% of its MT captions swapped (20 of 400), scored; shared, do not modify."""
     from ccr.filter.noise import inject
-    from ccr.pipeline.runner import RunOptions
+    from ccr.stages.runner import RunOptions
 
     out = tmp_path_factory.mktemp("sparse") / "corpus"
     _, keys = inject(planted, out, overrides={"rate": SPARSE_RATE, "types": "swap", "seed": 0},

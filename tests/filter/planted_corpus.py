@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ccr.pipeline.ingest.stage import ingest
-from ccr.pipeline.runner import RunOptions
-from ccr.pipeline.stages import run
+from ccr.formats.ingest.stage import ingest
+from ccr.stages.runner import RunOptions
+from ccr.stages.table import run
 
 MT_KEY = "planted@1"
 FEATURES = "clip-planted"

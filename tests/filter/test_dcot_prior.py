@@ -16,14 +16,14 @@ import torch
 import torch.nn.functional as F
 from planted_corpus import FEATURES, SCORE
 
+from ccr.corpus.corpus import Corpus
 from ccr.filter.dcot_conf import make_groups
 from ccr.filter.score import ScoreConfig
 from ccr.models import resolve
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import RunOptions
-from ccr.pipeline.stages import run
-from ccr.train.methods.base import StepInfo
-from ccr.train.methods.dcot import DcotConfig, DualViewAlignment
+from ccr.stages.runner import RunOptions
+from ccr.stages.table import run
+from ccr.train.model.methods.base import StepInfo
+from ccr.train.model.methods.dcot import DcotConfig, DualViewAlignment
 
 ONE_ENCODER = {"lang": "cs", **SCORE, "embedder": "tiny/mclip-text", "mclip_text": "tiny/mclip-text"}
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ccr.corpus.corpus import Commit, Corpus
 from ccr.errors import CcrError
 from ccr.filter.noise_eval import auroc, evaluate, precision_at
-from ccr.pipeline.corpus import Commit, Corpus
-from ccr.pipeline.runner import RunOptions
-from ccr.pipeline.stages import run
+from ccr.stages.runner import RunOptions
+from ccr.stages.table import run
 
 
 def test_dcot_finds_planted_swaps_at_least_as_well_as_either_view(scored, tmp_path):

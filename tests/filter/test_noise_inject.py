@@ -8,11 +8,11 @@ import polars as pl
 import pytest
 from planted_corpus import MT_KEY
 
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
 from ccr.filter.noise import NOISE_TYPES, corrupt, inject
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import RunOptions
-from ccr.pipeline.stages import run
+from ccr.stages.runner import RunOptions
+from ccr.stages.table import run
 
 QUIET = RunOptions(progress=False)
 NOISY_KEY = f"{MT_KEY}+noise"

@@ -9,13 +9,19 @@ import polars as pl
 import pytest
 from planted_corpus import FEATURES, MT_KEY, SCORE
 
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
 from ccr.filter.dcot_conf import make_groups
-from ccr.filter.score import ScoreConfig, choose_features, family_mismatch, format_summary, summarize
+from ccr.filter.score import (
+    ScoreConfig,
+    choose_features,
+    family_mismatch,
+    format_summary,
+    summarize,
+)
 from ccr.filter.score import plan as score_plan
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import RunOptions
-from ccr.pipeline.stages import run
+from ccr.stages.runner import RunOptions
+from ccr.stages.table import run
 
 MT_ROWS = 400  # 200 media x 2 captions
 

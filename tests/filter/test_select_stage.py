@@ -5,11 +5,11 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
 from ccr.filter.select import parse_thresholds
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import RunOptions
-from ccr.pipeline.stages import run
+from ccr.stages.runner import RunOptions
+from ccr.stages.table import run
 
 QUIET = RunOptions(progress=False)
 
@@ -19,7 +19,7 @@ def _rows(corpus, key: str) -> pl.DataFrame:
 
 
 def test_top_percent_keeps_the_best_rows_and_the_trainer_drops_the_rest(scored):
-    from ccr.train.data import train_records
+    from ccr.train.data.rows import train_records
 
     corpus, key = scored
     run("select", corpus, overrides={"top": 80, "mt_model": key}, options=QUIET)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ccr.pipeline.corpus import Corpus
+from ccr.corpus.corpus import Corpus
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_paths import one_line_error  # noqa: E402

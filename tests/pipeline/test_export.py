@@ -4,13 +4,13 @@ import numpy as np
 import polars as pl
 import pytest
 
+from ccr.corpus.corpus import Commit, Corpus
+from ccr.corpus.feature_store import write_meta
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Commit, Corpus
-from ccr.pipeline.export import export
-from ccr.pipeline.ingest.stage import ingest
-from ccr.pipeline.runner import RunOptions
-from ccr.vision.bigfile import read_bigfile, read_npy_features, read_video2frames
-from ccr.vision.feature_store import write_meta
+from ccr.formats.bigfile import read_bigfile, read_npy_features, read_video2frames
+from ccr.formats.export import export
+from ccr.formats.ingest.stage import ingest
+from ccr.stages.runner import RunOptions
 
 QUIET = RunOptions(progress=False)
 

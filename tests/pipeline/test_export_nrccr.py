@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 
 from ccr.errors import CcrError
-from ccr.pipeline.export_nrccr import COLUMNS, write_nrccr
-from ccr.pipeline.ingest import READERS, IngestOptions
-from ccr.pipeline.ingest.records import BadRecord, Caption
+from ccr.formats.export_nrccr import COLUMNS, write_nrccr
+from ccr.formats.ingest import READERS, IngestOptions
+from ccr.formats.ingest.records import BadRecord, Caption
 
 # Lines in each file are in (media id, k) order, the order the exporter writes, so the files must
 # come back byte for byte. Ids carry the .jpg suffix as the Multi30K NRCCR files do; the fixture has

@@ -5,10 +5,10 @@ import polars as pl
 from typer.testing import CliRunner
 
 from ccr.cli import _print_summary, app, console
-from ccr.pipeline.corpus import Commit, Corpus
-from ccr.pipeline.info import caption_counts, failure_groups, reason_kind
-from ccr.pipeline.ingest.stage import ingest
-from ccr.pipeline.runner import RunOptions, RunSummary, run_stage
+from ccr.corpus.corpus import Commit, Corpus
+from ccr.corpus.info import caption_counts, failure_groups, reason_kind
+from ccr.formats.ingest.stage import ingest
+from ccr.stages.runner import RunOptions, RunSummary, run_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from upper_stage import STAGE, UpperConfig  # noqa: E402

@@ -8,10 +8,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ccr.cli import app
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.ingest.stage import ingest
-from ccr.pipeline.runner import RunOptions
+from ccr.formats.ingest.stage import ingest
+from ccr.stages.runner import RunOptions
 
 QUIET = RunOptions(progress=False)
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ccr.cli import app
-from ccr.pipeline.corpus import Corpus
+from ccr.corpus.corpus import Corpus
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "legacy" / "corpus"
 # the demo's translate settings, on the CPU (the fingerprint holds the resolved compute type)

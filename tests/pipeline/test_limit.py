@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from ccr.pipeline import stages
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import DoneState, RunOptions, run_stage
+from ccr.corpus.corpus import Corpus
+from ccr.stages import table as stages
+from ccr.stages.runner import DoneState, RunOptions, run_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_runner import OPTS, assert_same, snapshot  # noqa: E402
@@ -65,7 +65,7 @@ def test_translate_limit_twice_gives_the_limit_once(toy_corpus, tmp_path):
 
 
 def test_import_features_limit_is_resume_safe(toy_corpus, tmp_path):
-    from ccr.vision.bigfile import write_npz
+    from ccr.formats.bigfile import write_npz
 
     media = sorted(Corpus.open(toy_corpus).table("media")["media_id"].to_list())[:6]
     for media_id in reversed(media):
@@ -94,7 +94,7 @@ def test_a_grouped_limit_takes_whole_groups_and_shards_union():
 
 
 def test_the_progress_total_is_what_this_run_still_owes(toy_corpus):
-    from ccr.pipeline import runner
+    from ccr.stages import runner
 
     totals = []
     real = runner.Progress

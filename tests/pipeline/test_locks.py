@@ -13,9 +13,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import RunOptions, run_stage
+from ccr.stages.runner import RunOptions, run_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_runner import assert_same, snapshot  # noqa: E402

@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ccr.cli import app
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import RunOptions, run_stage
+from ccr.stages.runner import RunOptions, run_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from upper_stage import STAGE, UpperConfig  # noqa: E402
@@ -44,7 +44,7 @@ def refused(corpus: Path, *names: str) -> str:
 
 
 def features_source(tmp_path: Path, corpus: Path) -> Path:
-    from ccr.vision.bigfile import write_npz
+    from ccr.formats.bigfile import write_npz
 
     media_id = Corpus.open(corpus).table("media")["media_id"][0]
     write_npz(tmp_path / "npz", media_id, np.ones((1, 4), dtype=np.float32))

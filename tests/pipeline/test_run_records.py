@@ -15,8 +15,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from ccr.cli import app
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import RunOptions, run_stage
+from ccr.corpus.corpus import Corpus
+from ccr.stages.runner import RunOptions, run_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_runner import OPTS, assert_same, snapshot  # noqa: E402

@@ -9,9 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import RunOptions, run_stage
+from ccr.stages.runner import RunOptions, run_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from upper_stage import STAGE, UpperConfig  # noqa: E402
@@ -178,7 +178,7 @@ def test_a_marker_killed_before_its_rename_is_not_a_commit(toy_corpus):
 
 
 def test_side_tables_override_only_the_rows_they_have(toy_corpus):
-    from ccr.pipeline.corpus import Commit
+    from ccr.corpus.corpus import Commit
 
     corpus = Corpus.open(toy_corpus)
     first = corpus.table("captions").sort("caption_id").row(0, named=True)

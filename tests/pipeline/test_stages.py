@@ -2,10 +2,10 @@ import json
 
 import pytest
 
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.pipeline import stages
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import RunOptions
+from ccr.stages import table as stages
+from ccr.stages.runner import RunOptions
 
 
 def test_stage_config_layers_toml_then_sets_then_flags(tmp_path):

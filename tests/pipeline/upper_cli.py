@@ -15,7 +15,7 @@ import typer
 import upper_stage
 
 from ccr.cli import Runner, app, friendly, run_stage_command, runner_options
-from ccr.pipeline import stages
+from ccr.stages import table as stages
 
 stages.STAGES["upper"] = "upper_stage:STAGE"
 

@@ -14,8 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ccr.config import runtime_field
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import BatchResult, Plan, RunOptions, Stage, run_stage, table_chunks
+from ccr.corpus.corpus import Corpus
+from ccr.stages.runner import (
+    BatchResult,
+    Plan,
+    RunOptions,
+    Stage,
+    run_stage,
+    table_chunks,
+)
 
 
 @dataclass

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ccr.pipeline.corpus import Commit, Corpus
-from ccr.pipeline.ingest.stage import ingest
-from ccr.pipeline.runner import RunOptions
+from ccr.corpus.corpus import Commit, Corpus
+from ccr.formats.ingest.stage import ingest
+from ccr.stages.runner import RunOptions
 from ccr.testing.toy_corpus import scene_caption, toy_scenes, write_toy_corpus
 
 NOISE_RATE = 0.05

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from report_browser import Visit, visit
 
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.info import caption_counts
+from ccr.corpus.corpus import Corpus
+from ccr.corpus.info import caption_counts
 from ccr.report import build_report
 
 

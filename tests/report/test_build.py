@@ -13,8 +13,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ccr.cli import app
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
 from ccr.report import build_report, rows
 from ccr.report.shards import read_js
 from ccr.report.thumbnails import MediaItem, make_one

@@ -133,7 +133,12 @@ def test_marian_vocab_pads_to_a_real_size(tmp_path: Path) -> None:
 
 def test_clip_loads_with_auto_processor(tiny: Callable[[str], Path]) -> None:
     import torch
-    from transformers import AutoProcessor, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
+    from transformers import (
+        AutoProcessor,
+        CLIPImageProcessorPil,
+        CLIPModel,
+        CLIPTokenizer,
+    )
 
     model_dir = tiny("clip")
     model = CLIPModel.from_pretrained(model_dir).eval()

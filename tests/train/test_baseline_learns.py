@@ -1,6 +1,6 @@
 """The baseline learns the synthetic corpus; plug-in hooks and auxiliary optimizers work.
 
-Design (ccr.train.synthetic): 32 latent concepts, each a fixed random 32-d vector and an English
+Design (ccr.testing.synthetic): 32 latent concepts, each a fixed random 32-d vector and an English
 and a German word; an item's features are the sum of its two concepts' vectors plus noise, its
 captions name the two concepts, the MT caption translates word by word, and val/test German
 captions use other templates on unseen concept pairs. Retrieving them needs word -> concept
@@ -15,17 +15,17 @@ import pytest
 from train_helpers import AuxBaseline, load_checkpoint, sets
 
 import ccr.train
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
 from ccr.models import resolve
-from ccr.pipeline.corpus import Corpus
 from ccr.train.api import instantiate
-from ccr.train.data import eval_records
-from ccr.train.evaluate import evaluate_run
-from ccr.train.loop import train
-from ccr.train.methods import METHODS
-from ccr.train.methods.baseline import Baseline
-from ccr.train.metrics import retrieval_metrics
-from ccr.train.towers import load_text_encoder
+from ccr.train.data.rows import eval_records
+from ccr.train.eval.evaluate import evaluate_run
+from ccr.train.eval.metrics import retrieval_metrics
+from ccr.train.model.methods import METHODS
+from ccr.train.model.methods.baseline import Baseline
+from ccr.train.model.towers import load_text_encoder
+from ccr.train.run.loop import train
 
 
 def _sumr(model, records) -> dict[str, float]:

@@ -14,8 +14,8 @@ from train_helpers import sets
 from typer.testing import CliRunner
 
 from ccr.cli import app
-from ccr.train.evaluate import evaluate_run
-from ccr.train.loop import train
+from ccr.train.eval.evaluate import evaluate_run
+from ccr.train.run.loop import train
 
 QUIET = {"log": lambda _: None}
 KEYS = ("t2v_r1", "t2v_r5", "t2v_r10", "v2t_r1", "v2t_r5", "v2t_r10", "sumr")

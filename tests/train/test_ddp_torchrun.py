@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from train_helpers import load_checkpoint, sets
 
-from ccr.train.loop import train
+from ccr.train.run.loop import train
 
 
 def test_torchrun_two_gloo_processes_train_like_one(tmp_path, synth_corpus):

@@ -13,7 +13,7 @@ import torch
 from train_helpers import sets
 
 from ccr.errors import CcrError
-from ccr.train.distributed import check_device
+from ccr.train.run.distributed import check_device
 
 ONE_GPU_TWO_PROCESSES = ("2 processes on this machine need a GPU each, but this machine has 1 CUDA device; start at "
                          "most 1 (torchrun --nproc-per-node 1), or pass --device cpu to run them all on the CPU (gloo)")

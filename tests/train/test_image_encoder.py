@@ -14,15 +14,19 @@ import torch
 from train_helpers import load_checkpoint, sets
 
 import ccr.train
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
 from ccr.models import resolve
-from ccr.pipeline.corpus import Corpus
-from ccr.train.data import eval_records
-from ccr.train.evaluate import evaluate_run
-from ccr.train.image_encoder import ClipPixelSource, load_clip_vision, random_resized_crop
-from ccr.train.loop import train
-from ccr.train.metrics import retrieval_metrics
-from ccr.train.synthetic import write_synthetic_corpus
+from ccr.testing.synthetic import write_synthetic_corpus
+from ccr.train.data.rows import eval_records
+from ccr.train.eval.evaluate import evaluate_run
+from ccr.train.eval.metrics import retrieval_metrics
+from ccr.train.model.image_encoder import (
+    ClipPixelSource,
+    load_clip_vision,
+    random_resized_crop,
+)
+from ccr.train.run.loop import train
 
 # attention pooling finds the two lit patches among 37 tokens; mean pooling dilutes them (no learning in 12 epochs).
 # No augmentation here: a concept is a place on the board, which crops and flips move.

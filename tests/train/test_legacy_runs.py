@@ -19,8 +19,8 @@ import torch
 from typer.testing import CliRunner
 
 from ccr.cli import app
-from ccr.train.evaluate import evaluate_run
-from ccr.train.loop import train
+from ccr.train.eval.evaluate import evaluate_run
+from ccr.train.run.loop import train
 
 LEGACY = Path(__file__).parents[1] / "fixtures" / "legacy"
 # The settings the fixture's runs were trained with (tests/fixtures/legacy/README.md).

@@ -6,9 +6,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ccr.train.losses import (Temperature, feature_distillation, info_nce, kl_divergence, ot_distance, positives,
-                              soft_cross_entropy, triplet_hardest)
-from ccr.train.optim import lr_factor
+from ccr.train.model.losses import (
+    Temperature,
+    feature_distillation,
+    info_nce,
+    kl_divergence,
+    ot_distance,
+    positives,
+    soft_cross_entropy,
+    triplet_hardest,
+)
+from ccr.train.run.optim import lr_factor
 
 
 def test_triplet_hardest_negative_by_hand():

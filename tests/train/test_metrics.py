@@ -7,10 +7,10 @@ import statistics
 import numpy as np
 import pytest
 
-from ccr.train.metrics import (
+from ccr.train.eval.metrics import (
     METRIC_KEYS,
-    fuse_scores,
     format_table,
+    fuse_scores,
     retrieval_metrics,
     retrieval_ranks,
 )

@@ -16,7 +16,7 @@ from ccr.config import resolve
 from ccr.errors import CcrError
 from ccr.pipeline.recipe import load_recipe
 from ccr.train.config import MethodConfig, TrainConfig, resolve_configs
-from ccr.train.methods import METHODS, get
+from ccr.train.model.methods import METHODS, get
 from ccr.train.ranges import Range, numeric_fields
 
 CONFIGS = {"train": TrainConfig} | {name: get(name).Config for name in METHODS}

@@ -10,9 +10,9 @@ import json
 import pytest
 from train_helpers import sets
 
-from ccr.train.loop import train
-from ccr.train.methods.nrccr import NrccrConfig
-from ccr.train.methods.rivrl import RivrlConfig
+from ccr.train.model.methods.nrccr import NrccrConfig
+from ccr.train.model.methods.rivrl import RivrlConfig
+from ccr.train.run.loop import train
 
 
 @pytest.mark.parametrize(("every", "factors"), [(1, [1, 0.5, 0.25, 0.125, 0.0625]), (2, [1, 0.5, 0.5, 0.25, 0.25])])

@@ -13,7 +13,7 @@ import pytest
 from ccr.errors import CcrError
 from ccr.pipeline.recipe import load_recipe
 from ccr.train.config import resolve_configs
-from ccr.train.methods.nrccr import NrccrConfig
+from ccr.train.model.methods.nrccr import NrccrConfig
 
 HINT = "{old} was renamed {new} and its meaning turned round"
 
@@ -46,7 +46,7 @@ def test_a_recipe_with_the_old_names_lists_each_with_its_hint(tmp_path):
 
 
 def test_a_method_class_that_still_sets_translate_test_fails_when_defined():
-    from ccr.train.methods.baseline import Baseline
+    from ccr.train.model.methods.baseline import Baseline
 
     with pytest.raises(TypeError, match="translate_test: methods no longer pick their evaluation protocol"):
         type("OldMethod", (Baseline,), {"name": "old", "translate_test": 0.5})

@@ -13,7 +13,7 @@ import pytest
 import torch
 from train_helpers import same_run, sets, sigkill_after_first_epoch, sigkill_at_step
 
-from ccr.train.loop import train
+from ccr.train.run.loop import train
 
 ARGS = sets(epochs=3, checkpoint_every=4, device="cpu")
 LEGACY = Path(__file__).parents[1] / "fixtures" / "legacy"
@@ -35,7 +35,7 @@ def _resume(run, corpus, args=ARGS):
 
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, synth_corpus, reference):
     run = tmp_path / "killed"
-    killed_at = sigkill_after_first_epoch(f"from ccr.train.loop import train; train({str(synth_corpus)!r}, "
+    killed_at = sigkill_after_first_epoch(f"from ccr.train.run.loop import train; train({str(synth_corpus)!r}, "
                                           f"{str(run)!r}, sets={ARGS!r})", run)
     assert 1 <= killed_at["epoch"] < 3 and not killed_at["finished"]
 
@@ -49,7 +49,7 @@ def test_sigkill_mid_epoch_after_a_checkpoint_resumes_at_that_batch(tmp_path, sy
     """Killed as step 18 begins: ``last.pt`` holds step 16 (4 batches into epoch 2) and step 17 is lost.
     The resume skips those 4 batches and draws the same dropout masks as the uninterrupted run."""
     run = tmp_path / "killed"
-    killed_at = sigkill_at_step(f"from ccr.train.loop import train; train({str(synth_corpus)!r}, {str(run)!r}, "
+    killed_at = sigkill_at_step(f"from ccr.train.run.loop import train; train({str(synth_corpus)!r}, {str(run)!r}, "
                                 f"sets={ARGS!r})", run, 17)
     assert (killed_at["epoch"], killed_at["step"], killed_at["step_in_epoch"]) == (1, 16, 4)
 

@@ -1,6 +1,6 @@
 """RIVRL learns a video corpus end to end: ``--method rivrl``, and its tower under other methods.
 
-Corpus design (``ccr.train.synthetic`` with ``scenes=True``): 200 train / 40 val / 40 test
+Corpus design (``ccr.testing.synthetic`` with ``scenes=True``): 200 train / 40 val / 40 test
 videos of 2 to 8 frames; each video shows two of 32 concepts, one per contiguous scene, every
 frame only its scene's concept (a fixed random 32-d vector) plus noise, and its captions name
 both concepts. No single frame shows the whole video, frame counts differ within every batch,
@@ -18,20 +18,20 @@ from typer.testing import CliRunner
 
 import ccr.train
 from ccr.cli import app
+from ccr.corpus.corpus import Corpus
 from ccr.models import resolve
-from ccr.pipeline.corpus import Corpus
 from ccr.train.api import instantiate
-from ccr.train.batching import build_eval_data
-from ccr.train.data import eval_records
-from ccr.train.evaluate import evaluate_model, evaluate_run
-from ccr.train.loop import train
-from ccr.train.towers import load_text_encoder
-from ccr.train.video.rivrl import RivrlTower
+from ccr.train.data.batching import build_eval_data
+from ccr.train.data.rows import eval_records
+from ccr.train.eval.evaluate import evaluate_model, evaluate_run
+from ccr.train.model.towers import load_text_encoder
+from ccr.train.model.video.rivrl import RivrlTower
+from ccr.train.run.loop import train
 
 
 @pytest.fixture(scope="module")
 def video_corpus(tmp_path_factory):
-    from ccr.train.synthetic import write_synthetic_corpus
+    from ccr.testing.synthetic import write_synthetic_corpus
 
     return write_synthetic_corpus(tmp_path_factory.mktemp("video"), frames=8, scenes=True)
 

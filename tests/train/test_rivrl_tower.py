@@ -15,13 +15,19 @@ from ccr.errors import CcrError
 from ccr.models import resolve
 from ccr.train.api import instantiate
 from ccr.train.config import TrainConfig, resolve_configs
-from ccr.train.methods import get as get_method
-from ccr.train.methods.base import StepInfo
-from ccr.train.methods.rivrl import RivrlConfig
-from ccr.train.tokens import tokenize
-from ccr.train.towers import load_text_encoder
-from ccr.train.video.concepts import caption_words, concept_targets
-from ccr.train.video.rivrl import JointLatent, RivrlTower, jaccard, segment_mask, split_spaces
+from ccr.train.data.tokens import tokenize
+from ccr.train.model.methods import get as get_method
+from ccr.train.model.methods.base import StepInfo
+from ccr.train.model.methods.rivrl import RivrlConfig
+from ccr.train.model.towers import load_text_encoder
+from ccr.train.model.video.concepts import caption_words, concept_targets
+from ccr.train.model.video.rivrl import (
+    JointLatent,
+    RivrlTower,
+    jaccard,
+    segment_mask,
+    split_spaces,
+)
 
 LENGTHS = [1, 2, 3, 7]  # below, at and above the segment window of 3
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ccr.train.evaluate import evaluate_run
+from ccr.train.eval.evaluate import evaluate_run
 
 
 @pytest.fixture(scope="module")

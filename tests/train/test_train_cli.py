@@ -6,7 +6,7 @@ from train_helpers import sets
 from typer.testing import CliRunner
 
 from ccr.cli import app
-from ccr.train.metrics import METRIC_KEYS
+from ccr.train.eval.metrics import METRIC_KEYS
 
 
 def _set_args(**extra):

@@ -6,7 +6,7 @@ import pytest
 
 from ccr.errors import CcrError
 from ccr.train.config import MethodConfig, TrainConfig, check_disjoint, resolve_configs
-from ccr.train.methods.baseline import BaselineConfig
+from ccr.train.model.methods.baseline import BaselineConfig
 
 
 def test_layers_route_keys_to_their_config_in_order(tmp_path):

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
+from ccr.corpus.corpus import Commit, Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Commit, Corpus
-from ccr.train.batching import EpochCollate, EpochSampler
-from ccr.train.data import eval_records, train_records, translated_languages
-from ccr.train.media import PIXEL_GRID, open_source
-from ccr.train.synthetic import write_synthetic_corpus
-from ccr.train.tokens import TokenTable
+from ccr.testing.synthetic import write_synthetic_corpus
+from ccr.train.data.batching import EpochCollate, EpochSampler
+from ccr.train.data.media import PIXEL_GRID, open_source
+from ccr.train.data.rows import eval_records, train_records, translated_languages
+from ccr.train.data.tokens import TokenTable
 
 KEYS = frozenset({"en", "mt", "bt"})
 
@@ -71,8 +71,8 @@ def test_the_gallery_is_the_items_captioned_in_the_language_unless_the_whole_spl
     """MSCOCO's protocol in small: English captions for four test images, Japanese for two of them."""
     import json
 
-    from ccr.pipeline.ingest.stage import ingest
-    from ccr.pipeline.runner import RunOptions
+    from ccr.formats.ingest.stage import ingest
+    from ccr.stages.runner import RunOptions
 
     rows = [{"media_id": f"m{i}", "split": "test", "lang": "en", "text": f"image {i}", "caption_id": f"m{i}#en#0",
              "modality": "image", "path": f"m{i}.jpg"} for i in range(4)]
@@ -173,7 +173,7 @@ def test_descriptions_reach_training_and_gallery_batches_when_asked(tmp_path):
     from transformers import AutoTokenizer
 
     from ccr.models import resolve
-    from ccr.train.batching import build_eval_data, build_train_data
+    from ccr.train.data.batching import build_eval_data, build_train_data
 
     corpus = Corpus.open(write_synthetic_corpus(tmp_path, n_train=4, n_val=2, n_test=2))
     media = sorted(corpus.table("media")["media_id"].to_list())

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ccr.train.methods.base import AuxObjective, LossPlugin, LossTerm
-from ccr.train.methods.baseline import Baseline
+from ccr.train.model.methods.base import AuxObjective, LossPlugin, LossTerm
+from ccr.train.model.methods.baseline import Baseline
 
 # Tiny towers that still learn the synthetic corpus in a few epochs (~0.3 s per epoch on 2 cores);
 # one thread, because two threads on tiny matrices slow down tenfold when other processes share the cores.
@@ -61,7 +61,7 @@ def sigkill_after_first_epoch(code: str, run: Path) -> dict:
 
 _KILL_AT_STEP = """
 import os, signal
-from ccr.train import loop
+from ccr.train.run import loop
 step = loop._step
 def killing(state, batch, info):
     if info.step == {step}:

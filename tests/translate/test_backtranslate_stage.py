@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 
 from ccr import models
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.export import export
+from ccr.formats.export import export
 
 sys.path.insert(0, str(Path(__file__).parent))
 from translate_helpers import run  # noqa: E402

@@ -10,7 +10,13 @@ from ccr import models
 from ccr.errors import CcrError
 from ccr.testing.tiny_models import training_text
 from ccr.translate import engine
-from ccr.translate.engine import Decoding, MarianTranslator, converted, resolve_compute_type, thread_counts
+from ccr.translate.engine import (
+    Decoding,
+    MarianTranslator,
+    converted,
+    resolve_compute_type,
+    thread_counts,
+)
 from ccr.translate.routes import resolve_routes
 
 

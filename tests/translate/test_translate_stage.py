@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from ccr import models
 from ccr.cli import app
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.ingest.stage import ingest
-from ccr.pipeline.runner import RunOptions
+from ccr.formats.ingest.stage import ingest
+from ccr.stages.runner import RunOptions
 from ccr.testing.toy_corpus import write_toy_corpus
 from ccr.translate import schedule
 from ccr.translate.engine import MarianTranslator
@@ -133,8 +133,8 @@ def test_batch_size_chunks_threads_and_sort_windows_change_neither_outputs_nor_f
 
 _CHILD = """
 import sys
-from ccr.pipeline import stages
-from ccr.pipeline.runner import RunOptions
+from ccr.stages import table as stages
+from ccr.stages.runner import RunOptions
 stages.run("translate", sys.argv[1], overrides={"tiny": True, "max_length": 16, "beam_size": 4, "lang": "de,fr"},
            options=RunOptions(batch_size=4, chunk_rows=8, progress=False))
 """

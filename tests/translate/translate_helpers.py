@@ -11,9 +11,9 @@ from typing import Any
 
 import polars as pl
 
-from ccr.pipeline import stages
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import RunOptions, RunSummary
+from ccr.corpus.corpus import Corpus
+from ccr.stages import table as stages
+from ccr.stages.runner import RunOptions, RunSummary
 
 TINY: dict[str, Any] = {"tiny": True, "max_length": 10}
 

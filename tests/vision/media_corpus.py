@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.ingest.stage import ingest
-from ccr.pipeline.runner import RunOptions
+from ccr.corpus.corpus import Corpus
+from ccr.formats.ingest.stage import ingest
+from ccr.stages.runner import RunOptions
 from ccr.testing.toy_corpus import write_toy_corpus
 
 # media_id -> why the stages must fail it
@@ -68,8 +68,8 @@ def corpus_dir(media_master: Path, tmp_path: Path) -> Path:
 
 _RUN = """
 import json, sys
-from ccr.pipeline.runner import RunOptions
-from ccr.pipeline.stages import run
+from ccr.stages.runner import RunOptions
+from ccr.stages.table import run
 run(sys.argv[1], sys.argv[2], overrides=json.loads(sys.argv[3]),
     options=RunOptions(batch_size=1, chunk_rows=1, progress=False))
 """

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ccr.errors import CcrError
-from ccr.vision.bigfile import (
+from ccr.formats.bigfile import (
     frames_by_video,
     read_bigfile,
     read_npy_features,

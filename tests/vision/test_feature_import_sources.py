@@ -8,8 +8,8 @@ import numpy as np
 from typer.testing import CliRunner
 
 from ccr.cli import app
-from ccr.pipeline.corpus import Corpus
-from ccr.vision.bigfile import write_bigfile, write_npy_features, write_npz
+from ccr.corpus.corpus import Corpus
+from ccr.formats.bigfile import write_bigfile, write_npy_features, write_npz
 
 
 def media_ids(corpus):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from ccr.corpus.corpus import Commit, Corpus
+from ccr.corpus.feature_store import write_meta
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Commit, Corpus
-from ccr.vision.feature_store import write_meta
 
 
 def _commit(corpus, name, key, rows):
@@ -49,11 +49,11 @@ def test_missing_feature_set_is_a_clear_error(tmp_path):
 
 
 def test_bigfile_export_then_import_round_trips_and_unknown_ids_fail(tmp_path):
-    from ccr.pipeline.export import export
-    from ccr.pipeline.ingest.stage import ingest
-    from ccr.pipeline.runner import RunOptions
-    from ccr.pipeline.stages import run
-    from ccr.vision.bigfile import write_bigfile, write_video2frames
+    from ccr.formats.bigfile import write_bigfile, write_video2frames
+    from ccr.formats.export import export
+    from ccr.formats.ingest.stage import ingest
+    from ccr.stages.runner import RunOptions
+    from ccr.stages.table import run
 
     src = tmp_path / "v.jsonl"
     src.write_text('{"media_id": "v1", "split": "test", "lang": "en", "text": "a clip", "modality": "video"}\n'
@@ -78,10 +78,10 @@ def test_bigfile_export_then_import_round_trips_and_unknown_ids_fail(tmp_path):
 
 
 def test_npy_and_npz_imports(tmp_path):
-    from ccr.pipeline.ingest.stage import ingest
-    from ccr.pipeline.runner import RunOptions
-    from ccr.pipeline.stages import run
-    from ccr.vision.bigfile import write_npy_features, write_npz
+    from ccr.formats.bigfile import write_npy_features, write_npz
+    from ccr.formats.ingest.stage import ingest
+    from ccr.stages.runner import RunOptions
+    from ccr.stages.table import run
 
     src = tmp_path / "c.jsonl"
     src.write_text('{"media_id": "a", "split": "train", "lang": "en", "text": "x"}\n'

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
 from ccr.models import resolve
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import RunOptions, run_stage
+from ccr.stages.runner import RunOptions, run_stage
 from ccr.vision.features import STAGE, FeaturesConfig
 from ccr.vision.media import Sampling, load_visual
 

@@ -32,12 +32,12 @@ import numpy as np
 from ccr.caption.prompts import PROMPT_SETS
 from ccr.caption.stage import read_descriptions
 from ccr.config import RUNTIME, runtime_field
+from ccr.corpus.corpus import Corpus
+from ccr.corpus.feature_store import FeatureStore, write_meta
 from ccr.errors import CcrError
 from ccr.models import resolve
-from ccr.pipeline.checks import at_least
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import BatchResult, Failure, Plan, Stage, table_chunks
-from ccr.vision.feature_store import FeatureStore, write_meta
+from ccr.stages.checks import at_least
+from ccr.stages.runner import BatchResult, Failure, Plan, Stage, table_chunks
 from ccr.vision.features import model_slug, torch_settings
 
 TIE = 1e-6  # scores this close count as equal, so float noise between batchings cannot change a choice

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from ccr.caption import prompts as prompt_table
 from ccr.caption.describe import Describer, Request, family_of, resolve_mllm
 from ccr.config import RUNTIME, runtime_field
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import BatchResult, Plan, Stage
+from ccr.stages.runner import BatchResult, Plan, Stage
 from ccr.vision.features import load_rows, media_input, torch_settings
 from ccr.vision.media import Sampling
 

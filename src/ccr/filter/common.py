@@ -18,7 +18,7 @@ from ccr.translate.select import choose_mt_models, mt_rows
 if TYPE_CHECKING:
     import polars as pl
 
-    from ccr.pipeline.corpus import Corpus
+    from ccr.corpus.corpus import Corpus
 
 # Per-pair scores where higher means "more likely a correct pair" (DESIGN.md, "Column names").
 SCORES = ("xl_sim", "xm_sim", "dcot_conf", "rt_sim")

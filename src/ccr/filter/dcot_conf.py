@@ -12,7 +12,7 @@ What differs is only where the inputs come from:
   CLIP image-text cosine moves in [0.2, 0.35], a sentence embedder's in [0, 1]), so a raw mix
   would hand the decision to the wider view and no single ``eps`` would fit every encoder.
 * A fixed view weight λ (``--set view_weight=``); the curriculum that moves it over training is
-  ``ccr.train.methods.dcot.view_weight``.
+  ``ccr.train.model.methods.dcot.view_weight``.
 * Random groups of about B pairs of one language instead of training batches, chosen by a seeded
   hash of the row ids (``make_groups``), so a pair's confidence does not depend on batch size,
   shard count or how often the stage was interrupted.

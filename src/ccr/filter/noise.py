@@ -44,11 +44,11 @@ from typing import TYPE_CHECKING, Any
 
 from ccr import paths
 from ccr.config import runtime_field, semantic_dict
+from ccr.corpus import atomic
+from ccr.corpus.corpus import STATE, Corpus
 from ccr.errors import CcrError
 from ccr.filter.common import chosen_mt_rows, seeded_order, target_languages
-from ccr.pipeline import atomic
-from ccr.pipeline.corpus import STATE, Corpus
-from ccr.pipeline.runner import (
+from ccr.stages.runner import (
     BatchResult,
     Failure,
     Plan,
@@ -267,7 +267,7 @@ def inject(src: Path | str, out: Path | str, *, config: Path | None = None, sets
 
     Returns the stage summary and, per language, the model key of the noisy rows.
     """
-    from ccr.pipeline.stages import resolve_config
+    from ccr.stages.table import resolve_config
 
     stage, cfg = resolve_config("noise", config=config, sets=sets, overrides=overrides)  # before anything is copied
     source = Corpus.open(src)

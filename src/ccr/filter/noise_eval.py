@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from ccr import paths
+from ccr.corpus import atomic
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
 from ccr.filter.common import SCORES
-from ccr.pipeline import atomic
-from ccr.pipeline.corpus import Corpus
 
 # Scores read as "higher = cleaner": the filter's views plus translate's log-probability and select's weight.
 EVALUATED = (*SCORES, "mt_logprob", "weight")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ccr.pipeline import atomic
+from ccr.corpus import atomic
 
 BINS = 40
 

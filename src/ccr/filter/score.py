@@ -35,13 +35,13 @@ import numpy as np
 
 from ccr import paths
 from ccr.config import RUNTIME, runtime_field
+from ccr.corpus.corpus import Corpus
 from ccr.dcot_settings import DCOT_EPS, DCOT_ITERS, DCOT_RELAX
 from ccr.errors import CcrError
 from ccr.filter.common import SCORES, chosen_mt_rows
 from ccr.filter.dcot_conf import make_groups
 from ccr.models import ResolvedModel, quiet_loading, resolve, resolve_entry, role_entry
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import (
+from ccr.stages.runner import (
     BatchResult,
     Chunk,
     DoneState,

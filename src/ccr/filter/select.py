@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ccr.config import runtime_field
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
 from ccr.filter.common import chosen_mt_rows, target_languages
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import BatchResult, Failure, Plan, Stage, table_chunks
+from ccr.stages.runner import BatchResult, Failure, Plan, Stage, table_chunks
 
 if TYPE_CHECKING:
     import polars as pl

@@ -17,8 +17,8 @@ from typing import Any
 
 from ccr import paths
 from ccr.config import fingerprint
+from ccr.corpus import atomic
 from ccr.errors import CcrError
-from ccr.pipeline import atomic
 from ccr.pipeline.recipe import PATH_OPTIONS, RUN_STAGES, Recipe, Step
 
 STATE_FILE = "pipeline.json"
@@ -112,7 +112,7 @@ def step_keys(recipe: Recipe) -> dict[str, str]:
 
 def _output(recipe: Recipe, step: Step) -> Path:
     """What exists once a step has finished: the corpus manifest, a run's run.json, a run's eval/."""
-    from ccr.pipeline.corpus import MANIFEST
+    from ccr.corpus.corpus import MANIFEST
 
     if step.stage == "train":
         return recipe.run_dir(step.id) / "run.json"
@@ -192,9 +192,9 @@ def _run_step(recipe: Recipe, step: Step, *, changed: bool, log: Callable[[str],
 def _corpus_stage(recipe: Recipe, step: Step, options: dict[str, Any], log: Callable[[str], None]) -> None:
     import dataclasses
 
-    from ccr.pipeline import stages
-    from ccr.pipeline.ingest.stage import ingest
-    from ccr.pipeline.runner import RunOptions
+    from ccr.formats.ingest.stage import ingest
+    from ccr.stages import table as stages
+    from ccr.stages.runner import RunOptions
 
     run_options = RunOptions(batch_size=step.batch_size or BATCH.get(step.stage, 64),
                              chunk_rows=recipe.settings.chunk_rows, progress=recipe.settings.progress)
@@ -213,7 +213,7 @@ def _corpus_stage(recipe: Recipe, step: Step, options: dict[str, Any], log: Call
 
 
 def _train(recipe: Recipe, step: Step, options: dict[str, Any], *, fresh: bool, log: Callable[[str], None]) -> None:
-    from ccr.train.loop import train
+    from ccr.train.run.loop import train
 
     method = str(options.pop("method", "baseline"))
     if recipe.models:
@@ -225,8 +225,8 @@ def _train(recipe: Recipe, step: Step, options: dict[str, Any], *, fresh: bool, 
 
 
 def _evaluate(recipe: Recipe, options: dict[str, Any], log: Callable[[str], None]) -> None:
-    from ccr.train.evaluate import evaluate_run
-    from ccr.train.metrics import format_table
+    from ccr.train.eval.evaluate import evaluate_run
+    from ccr.train.eval.metrics import format_table
 
     run_dir = recipe.run_dir(options["run"])
     results = evaluate_run(run_dir, split=options.get("split", "test"), langs=options.get("lang") or None,

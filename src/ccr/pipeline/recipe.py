@@ -212,7 +212,7 @@ def _parse_steps(raw: list[Any], problems: list[str]) -> list[Step]:
 
 
 def stage_names() -> list[str]:
-    from ccr.pipeline import stages
+    from ccr.stages import table as stages
 
     return [s for s in stages.names() if s not in NOT_IN_PIPELINES] + list(RUN_STAGES)
 
@@ -241,7 +241,7 @@ def _option_classes(step: Step, problems: list[str]) -> list[type] | None:
         return [EvaluateOptions]
     if step.stage == "train":
         from ccr.train.config import TrainConfig
-        from ccr.train.methods import get
+        from ccr.train.model.methods import get
 
         method = str(step.options.get("method", "baseline"))
         try:
@@ -251,7 +251,7 @@ def _option_classes(step: Step, problems: list[str]) -> list[type] | None:
         except ImportError as e:
             problems.append(f"step {step.id!r}: method {method!r} cannot be loaded ({e}); update ccr")
         return None
-    from ccr.pipeline import stages
+    from ccr.stages import table as stages
 
     return [stages.get(step.stage).config]
 
@@ -294,7 +294,7 @@ def _train_needs(step: Step) -> set[str]:
     """A train step needs captions, visual input unless ``visual = "pixels"``, and its method's data keys."""
     needs = {"captions"} if step.options.get("visual") == "pixels" else {"captions", "features"}
     try:
-        from ccr.train.methods import get
+        from ccr.train.model.methods import get
 
         cls = get(str(step.options.get("method", "baseline")))
         names = {f.name for f in dataclasses.fields(cls.Config)}
@@ -328,7 +328,7 @@ def _check_order(steps: list[Step], settings: PipelineConfig, problems: list[str
 
 def _corpus_has(root: Path) -> set[str]:
     """What an existing corpus already offers, so a recipe may start from one (``--from``)."""
-    from ccr.pipeline.corpus import MANIFEST, Corpus
+    from ccr.corpus.corpus import MANIFEST, Corpus
 
     if not (root / MANIFEST).exists():
         return set()

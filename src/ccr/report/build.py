@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ccr import __version__, paths
+from ccr.corpus import atomic
+from ccr.corpus.corpus import Corpus
+from ccr.corpus.info import caption_counts, failure_counts, history, media_counts
 from ccr.errors import CcrError
-from ccr.pipeline import atomic
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.info import caption_counts, failure_counts, history, media_counts
 from ccr.report import stats
 from ccr.report.rows import (
     CATEGORY_SCORES,

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ccr.corpus.corpus import Corpus, join_side
+from ccr.corpus.schema import SPLIT_RULE, is_split
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus, join_side
-from ccr.pipeline.schema import SPLIT_RULE, is_split
 from ccr.report.spill import Spill, part_of, shard_batches, shard_columns
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def read_corpus(corpus: Corpus, work: Path, langs: str | Sequence[str] | None, s
     """
     import polars as pl
 
-    from ccr.pipeline.schema import column_types
+    from ccr.corpus.schema import column_types
 
     if limit is not None and limit < 1:
         raise CcrError(f"--limit {limit}: give a positive number of rows")

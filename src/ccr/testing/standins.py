@@ -87,7 +87,7 @@ def _video_features(scenes: list[ToyScene], seed: int) -> dict[str, np.ndarray]:
 def _nrccr_video_collection(root: Path, collection: str, feature: str, seed: int) -> None:
     """NRCCR's video layout: ``TextData/{coll}train.caption.txt``, ``{coll}{val,test}_zh.caption.txt``,
     and a frame-level BigFile ``FeatureData/FEATURE`` with ``video2frames.txt``."""
-    from ccr.vision.bigfile import write_bigfile, write_video2frames
+    from ccr.formats.bigfile import write_bigfile, write_video2frames
 
     base = root / collection
     scenes = [ToyScene(f"video{s.media_id[1:]}", s.split, "video", s.background, s.objects) for s in _scenes(seed)]

@@ -386,7 +386,12 @@ def build_tiny_clip(
 ) -> Path:
     """A CLIP dual encoder; `build_tiny_clip(d, **CLIP_VIT_B32)` gives a random ViT-B/32-sized one."""
     from transformers import (
-        CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTextConfig, CLIPVisionConfig,
+        CLIPConfig,
+        CLIPImageProcessorPil,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTextConfig,
+        CLIPVisionConfig,
     )
 
     out_dir = Path(out_dir)
@@ -555,8 +560,15 @@ def build_tiny_llava(out_dir: Path, *, family: str = "llava", seed: int = 0) -> 
     LLaVA-NeXT-Video need a video processor, and every transformers video processor requires torchvision.
     """
     from transformers import (
-        CLIPImageProcessorPil, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration,
-        LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextImageProcessorPil, LlavaNextProcessor,
+        CLIPImageProcessorPil,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessorPil,
+        LlavaNextProcessor,
         LlavaProcessor,
     )
 

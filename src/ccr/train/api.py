@@ -15,16 +15,17 @@ import numpy as np
 import torch
 
 from ccr.errors import CcrError
-from ccr.train import checkpoint as ckpt
-from ccr.train import distributed, legacy
-from ccr.train.batching import media_batch, to_device
+from ccr.train import legacy
 from ccr.train.config import TrainConfig, resolve_configs
-from ccr.train.image_encoder import ClipInput, load_encoder, visual_source
-from ccr.train.media import MediaSource, open_slots
-from ccr.train.methods import get as get_method
-from ccr.train.methods.base import BuildEnv, Method
-from ccr.train.tokens import tokenize
-from ccr.train.towers import load_text_encoder
+from ccr.train.data.batching import media_batch, to_device
+from ccr.train.data.media import MediaSource, open_slots
+from ccr.train.data.tokens import tokenize
+from ccr.train.model.image_encoder import ClipInput, load_encoder, visual_source
+from ccr.train.model.methods import get as get_method
+from ccr.train.model.methods.base import BuildEnv, Method
+from ccr.train.model.towers import load_text_encoder
+from ccr.train.run import checkpoint as ckpt
+from ccr.train.run import distributed
 
 
 def instantiate(method_cls: type[Method], train_cfg: TrainConfig, method_cfg: Any, *, encoder: torch.nn.Module,
@@ -53,7 +54,7 @@ class TrainedModel:
         self._slots: MediaSource | None = None
 
     def corpus(self) -> Any:
-        from ccr.pipeline.corpus import Corpus
+        from ccr.corpus.corpus import Corpus
 
         if self._corpus is None:
             if self._corpus_path is None or not Path(self._corpus_path).exists():
@@ -81,7 +82,7 @@ class TrainedModel:
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str], *, lang: str | None = None, batch_size: int = 256) -> np.ndarray:
         """Embeddings of ad-hoc queries (the method's ``encode_queries``, its ``emb`` output)."""
-        from ccr.train.evaluate import eval_mode
+        from ccr.train.eval.evaluate import eval_mode
 
         parts = []
         with eval_mode(self.method):
@@ -95,7 +96,7 @@ class TrainedModel:
     def encode_media(self, media: Sequence[str] | np.ndarray | Sequence[np.ndarray], *,
                      batch_size: int = 256) -> np.ndarray:
         """Media ids of the corpus, or features: ``[N, D]``, ``[N, T, D]`` or a list of ``[T, D]``."""
-        from ccr.train.evaluate import eval_mode
+        from ccr.train.eval.evaluate import eval_mode
 
         parts = []
         with eval_mode(self.method):
@@ -106,7 +107,7 @@ class TrainedModel:
 
     def _media_batch(self, items: Sequence[Any]) -> dict[str, Any]:
         """A gallery batch: media by id (with any side information the method's gallery reads) or raw features."""
-        from ccr.train.data import descriptions
+        from ccr.train.data.rows import descriptions
 
         keys = self.gallery_keys()
         if all(isinstance(m, str) for m in items):

@@ -19,7 +19,15 @@ from typing import Any, ClassVar, Literal
 from ccr.config import load_toml, parse_sets, resolve, runtime_field
 from ccr.errors import CcrError
 from ccr.train.legacy import renamed_hint
-from ccr.train.ranges import BELOW_ONE, COUNT, NON_NEGATIVE, SHARE, Range, at_least, check_ranges
+from ccr.train.ranges import (
+    BELOW_ONE,
+    COUNT,
+    NON_NEGATIVE,
+    SHARE,
+    Range,
+    at_least,
+    check_ranges,
+)
 
 ARCH = {"arch": True}
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ccr.config import runtime_field
+from ccr.corpus.corpus import Corpus
+from ccr.corpus.schema import EVAL_SPLIT
 from ccr.errors import CcrError
 from ccr.models import ResolvedModel, resolve, resolve_entry, role_entry
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import Plan, Stage
-from ccr.pipeline.schema import EVAL_SPLIT
+from ccr.stages.runner import Plan, Stage
 from ccr.translate import worker
 from ccr.translate.routes import provenance, resolve_routes, run_languages
 from ccr.translate.schedule import items_from

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ccr.corpus.locks import exclusive
 from ccr.errors import CcrError
 from ccr.models import ResolvedModel, cache_dir, quiet_loading, slug
-from ccr.pipeline.locks import exclusive
 
 AUTO = "auto"
 EOS = "</s>"

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import Chunk, DoneState, RunOptions, chunk_key
+from ccr.stages.runner import Chunk, DoneState, RunOptions, chunk_key
 from ccr.translate.routes import Route
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def refuse_existing(corpus: Corpus, stage: str, items: pl.LazyFrame, done: DoneS
 
 def _foreign_rows(corpus: Corpus, items: pl.LazyFrame, done: DoneState) -> bool:
     """Whether the corpus holds rows of the items' kinds beyond those this fingerprint committed."""
-    from ccr.pipeline.info import grouped_counts
+    from ccr.corpus.info import grouped_counts
 
     keys = ["origin", "lang", "model"]
     kinds = items.select(keys).unique().collect()

@@ -3,7 +3,7 @@
 The rule every consumer shares: ``--mt-model KEY`` when several models made rows for a language,
 else the only one, else an error listing the choices. ``backtranslate``, ``score`` and ``noise``
 (through ``ccr.filter.common``) call these two functions; the trainer applies the same rule to its
-own tables with ``ccr.train.data.choose_model``.
+own tables with ``ccr.train.data.rows.choose_model``.
 """
 
 from __future__ import annotations

@@ -12,11 +12,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ccr.config import runtime_field
-from ccr.pipeline.checks import at_least, not_above
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import BatchResult, Failure, Plan
+from ccr.corpus.corpus import Corpus
+from ccr.stages.checks import at_least, not_above
+from ccr.stages.runner import BatchResult, Failure, Plan
 from ccr.translate import signals
-from ccr.translate.engine import Decoding, MarianTranslator, Translation, resolve_compute_type, resolve_device
+from ccr.translate.engine import (
+    Decoding,
+    MarianTranslator,
+    Translation,
+    resolve_compute_type,
+    resolve_device,
+)
 from ccr.translate.routes import from_provenance
 from ccr.translate.schedule import owed_chunks
 

@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from ccr.corpus.corpus import Corpus
+from ccr.corpus.feature_store import write_meta
 from ccr.errors import CcrError
+from ccr.formats import bigfile
 from ccr.paths import regular_file
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import (
+from ccr.stages.runner import (
     BatchResult,
     Chunk,
     DoneState,
@@ -28,8 +30,6 @@ from ccr.pipeline.runner import (
     Stage,
     chunk_key,
 )
-from ccr.vision import bigfile
-from ccr.vision.feature_store import write_meta
 
 FORMATS = ("bigfile", "npy", "npz")
 

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from ccr.config import RUNTIME, runtime_field
+from ccr.corpus.corpus import Corpus
+from ccr.corpus.feature_store import FeatureStore, write_meta
+from ccr.corpus.schema import MODALITIES
 from ccr.errors import CcrError
 from ccr.models import ResolvedModel, resolve, slug
-from ccr.pipeline.checks import at_least
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import BatchResult, Chunk, Failure, Plan, Stage, table_chunks
-from ccr.pipeline.schema import MODALITIES
-from ccr.vision.feature_store import FeatureStore, write_meta
+from ccr.stages.checks import at_least
+from ccr.stages.runner import BatchResult, Chunk, Failure, Plan, Stage, table_chunks
 from ccr.vision.media import MediaError, Sampling, Visual, load_visual
 
 VARIANTS = ("pooled", "patches", "clips2s")

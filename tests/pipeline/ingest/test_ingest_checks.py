@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.ingest.stage import ingest
-from ccr.pipeline.runner import RunOptions
+from ccr.formats.ingest.stage import ingest
+from ccr.stages.runner import RunOptions
 
 QUIET = RunOptions(progress=False)
 ONE_BY_ONE = RunOptions(progress=False, chunk_rows=1, batch_size=1)
@@ -155,7 +155,7 @@ def test_a_conflict_names_what_differs_and_where_the_first_description_stands(tm
 
 def test_multi30k_named_test_sets_are_splits_that_evaluation_can_score(tmp_path):
     from ccr.train.config import TrainConfig, validate
-    from ccr.train.data import eval_records
+    from ccr.train.data.rows import eval_records
 
     task = tmp_path / "data" / "task1"
     for split, images in (("train", "1.jpg\n"), ("test_2016_flickr", "2.jpg\n"), ("test_2017_flickr", "3.jpg\n"),

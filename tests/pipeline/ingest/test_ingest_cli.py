@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ccr.cli import app
-from ccr.pipeline.corpus import Corpus
+from ccr.corpus.corpus import Corpus
 
 
 def ccr(*args: object):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.ingest.stage import ingest
-from ccr.pipeline.runner import RunOptions
+from ccr.corpus.corpus import Corpus
+from ccr.formats.ingest.stage import ingest
+from ccr.stages.runner import RunOptions
 
 LEGACY = Path(__file__).parents[2] / "fixtures" / "legacy" / "corpus"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ccr.errors import CcrError
-from ccr.pipeline.ingest import READERS, IngestOptions, formats, reader
-from ccr.pipeline.ingest.records import BadRecord, Caption, Media
+from ccr.formats.ingest import READERS, IngestOptions, formats, reader
+from ccr.formats.ingest.records import BadRecord, Caption, Media
 
 
 def run(fmt: str, src: Path, **opts: object) -> tuple[list[Media], list[Caption], list[BadRecord]]:
@@ -44,7 +44,7 @@ def test_registry_lists_every_format() -> None:
 
 def test_importing_the_registry_loads_no_table_library() -> None:
     code = (
-        "import sys, ccr.pipeline.ingest\n"
+        "import sys, ccr.formats.ingest\n"
         "heavy = [m for m in ('polars', 'pyarrow', 'numpy', 'torch') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )

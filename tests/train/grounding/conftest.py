@@ -9,8 +9,8 @@ import pytest
 
 @pytest.fixture(scope="session")
 def grounding_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """80 train / 16 val / 16 test videos, two planted moments each (see ccr.train.grounding.synthetic)."""
-    from ccr.train.grounding.synthetic import write_grounding_corpus
+    """80 train / 16 val / 16 test videos, two planted moments each (see ccr.testing.grounding_synthetic)."""
+    from ccr.testing.grounding_synthetic import write_grounding_corpus
 
     return write_grounding_corpus(tmp_path_factory.mktemp("grounding"))
 
@@ -20,7 +20,7 @@ def rgtr_run(tmp_path_factory: pytest.TempPathFactory, grounding_corpus: Path) -
     """RGTR trained 30 epochs on German MT queries (cross-lingual), selected on the German MT val queries."""
     from rgtr_helpers import rgtr_sets
 
-    from ccr.train.loop import train
+    from ccr.train.run.loop import train
 
     out = tmp_path_factory.mktemp("rgtr") / "de"
     train(grounding_corpus, out, method="rgtr", sets=rgtr_sets(epochs=30, lang="de", queries="mt"), log=lambda _: None)

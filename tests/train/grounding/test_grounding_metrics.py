@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ccr.errors import CcrError
-from ccr.train.grounding.metrics import (
+from ccr.train.eval.grounding_metrics import (
     MR_THRESHOLDS,
     evaluate_qvhighlights,
     evaluate_single_window,

@@ -14,11 +14,11 @@ import polars as pl
 import pytest
 from rgtr_helpers import rgtr_sets
 
+from ccr.corpus.corpus import Commit, Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Commit, Corpus
-from ccr.pipeline.ingest.stage import ingest
-from ccr.pipeline.runner import RunOptions
-from ccr.train.loop import train
+from ccr.formats.ingest.stage import ingest
+from ccr.stages.runner import RunOptions
+from ccr.train.run.loop import train
 
 
 def _row(qid: int, vid: str, duration: float, windows: list[list[float]] | None) -> dict:

@@ -1,6 +1,6 @@
 """RGTR learns planted moments across languages, and its predictions file is the standard format.
 
-Design (ccr.train.grounding.synthetic): every video has two planted moments of different concepts;
+Design (ccr.testing.grounding_synthetic): every video has two planted moments of different concepts;
 a query names one of them. Clip features show where *something* happens, only the query says which
 moment is meant, so an untrained model (same anchors from clustering, no gradient step: lr 0) sits
 at chance, and a model that reads the query localises its moment. Training uses German MT queries
@@ -19,9 +19,13 @@ from typer.testing import CliRunner
 
 from ccr.cli import app
 from ccr.errors import CcrError
-from ccr.train.evaluate import evaluate_run
-from ccr.train.grounding.metrics import evaluate_qvhighlights, evaluate_single_window, read_jsonl
-from ccr.train.loop import train
+from ccr.train.eval.evaluate import evaluate_run
+from ccr.train.eval.grounding_metrics import (
+    evaluate_qvhighlights,
+    evaluate_single_window,
+    read_jsonl,
+)
+from ccr.train.run.loop import train
 
 QUIET = {"log": lambda _: None}
 

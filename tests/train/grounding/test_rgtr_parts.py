@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from ccr.train.grounding.criterion import SetCriterion, saliency_hinge
-from ccr.train.grounding.rgtr import Config
-from ccr.train.grounding.spans import kmeans_anchors, nms, round_windows
+from ccr.train.model.grounding.criterion import SetCriterion, saliency_hinge
+from ccr.train.model.grounding.spans import kmeans_anchors, nms, round_windows
+from ccr.train.model.methods.rgtr import Config
 
 
 def test_anchors_are_the_centres_of_the_training_moments():

@@ -6,7 +6,7 @@ training is bit-reproducible (CUDA kernels need not be)."""
 from rgtr_helpers import rgtr_sets
 from train_helpers import same_run, sigkill_after_first_epoch
 
-from ccr.train.loop import train
+from ccr.train.run.loop import train
 
 
 def test_rgtr_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, grounding_corpus):
@@ -14,7 +14,7 @@ def test_rgtr_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, groundi
     train(grounding_corpus, tmp_path / "reference", method="rgtr", sets=args, log=lambda _: None)
 
     run = tmp_path / "killed"
-    code = (f"from ccr.train.loop import train; "
+    code = (f"from ccr.train.run.loop import train; "
             f"train({str(grounding_corpus)!r}, {str(run)!r}, method='rgtr', sets={args!r})")
     killed_at = sigkill_after_first_epoch(code, run)
     assert 1 <= killed_at["epoch"] < 3 and not killed_at["finished"]

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ccr.cli import app
-from ccr.train.evaluate import evaluate_run
+from ccr.train.eval.evaluate import evaluate_run
 
 # Two 10-s videos, 2-s clips (5 each), three annotators.
 GT = [

@@ -10,17 +10,17 @@ import torch
 from train_helpers import sets
 
 import ccr.train
+from ccr.corpus.corpus import Corpus
 from ccr.models import resolve
-from ccr.pipeline.corpus import Corpus
 from ccr.train.api import instantiate
 from ccr.train.config import resolve_configs
-from ccr.train.data import eval_records
-from ccr.train.loop import train
-from ccr.train.methods import get as get_method
-from ccr.train.methods.base import Method, StepInfo
-from ccr.train.metrics import retrieval_metrics
-from ccr.train.tokens import tokenize
-from ccr.train.towers import load_text_encoder
+from ccr.train.data.rows import eval_records
+from ccr.train.data.tokens import tokenize
+from ccr.train.eval.metrics import retrieval_metrics
+from ccr.train.model.methods import get as get_method
+from ccr.train.model.methods.base import Method, StepInfo
+from ccr.train.model.towers import load_text_encoder
+from ccr.train.run.loop import train
 
 MEDIA_DIM = 32  # the synthetic corpus's feature width
 STEP = StepInfo(epoch=0, step=0, total_steps=10, steps_per_epoch=10)

@@ -1,6 +1,6 @@
 """CL2CM learns the synthetic corpus; its cross-lingual network aligns words by OT and only teaches.
 
-Corpus: see test_nrccr.py and ccr.train.synthetic (chance SumR on the 40 test items is about 80).
+Corpus: see test_nrccr.py and ccr.testing.synthetic (chance SumR on the 40 test items is about 80).
 The unit tests pin down the proposal's pieces: the word-level plan has the uniform marginals of
 the real tokens and nothing on padding; the relational targets are detached, so no CM loss
 reaches the CL network; inference runs the CM network alone.
@@ -9,11 +9,18 @@ reaches the CL network; inference runs the CM network alone.
 import pytest
 import torch
 import torch.nn.functional as F
-from methods_helpers_nc import STEP, batch, build, history, train_run, trained_and_untrained_sumr
+from methods_helpers_nc import (
+    STEP,
+    batch,
+    build,
+    history,
+    train_run,
+    trained_and_untrained_sumr,
+)
 
 import ccr.train
-from ccr.train.losses import token_plan
-from ccr.train.methods.cl2cm import RelationalDistillation
+from ccr.train.model.losses import token_plan
+from ccr.train.model.methods.cl2cm import RelationalDistillation
 
 CL_TERMS = {"sent", "word"}
 CM_TERMS = {"ve", "vt", "rel", "rel_tt"}

@@ -6,7 +6,7 @@ batch (an orphan), as a caption swapped with another item's mostly does; a "cros
 mismatch keeps the MT caption on its English source but moves the visual item elsewhere, so only
 the cross-modal view can see it.
 
-Learning (tests/train/conftest.py, ccr.train.synthetic): chance SumR on the 40 test items is about
+Learning (tests/train/conftest.py, ccr.testing.synthetic): chance SumR on the 40 test items is about
 80; the untrained model scores near it and six epochs of the tiny towers score several times
 more. Noise detection: the same generator with 30% of the training MT captions swapped with
 other items'; after training, the kept confidences must rank clean tuples above swapped ones.
@@ -21,15 +21,20 @@ import torch.nn.functional as F
 from methods_helpers_nc import build, history, train_run, trained_and_untrained_sumr
 from train_helpers import load_checkpoint, sets
 
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
-from ccr.train.data import train_records
-from ccr.train.loop import train
-from ccr.train.losses import info_nce, positives, triplet_hardest
-from ccr.train.methods.base import StepInfo
 from ccr.ot import dual_view_confidence
-from ccr.train.methods.dcot import DcotConfig, DualViewAlignment, relative, view_weight
-from ccr.train.synthetic import EN_DE, write_synthetic_corpus
+from ccr.testing.synthetic import EN_DE, write_synthetic_corpus
+from ccr.train.data.rows import train_records
+from ccr.train.model.losses import info_nce, positives, triplet_hardest
+from ccr.train.model.methods.base import StepInfo
+from ccr.train.model.methods.dcot import (
+    DcotConfig,
+    DualViewAlignment,
+    relative,
+    view_weight,
+)
+from ccr.train.run.loop import train
 
 N, DIM = 16, 32
 

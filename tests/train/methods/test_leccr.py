@@ -1,6 +1,6 @@
 """LECCR learns a synthetic corpus with MLLM descriptions; its slots, gallery side and score fusion work.
 
-Corpus: ``ccr.train.synthetic`` with ``descriptions=True``: the trainer tests' design (32 concepts,
+Corpus: ``ccr.testing.synthetic`` with ``descriptions=True``: the trainer tests' design (32 concepts,
 each a random feature vector and an English and a German word; an item's features are the sum of
 its two concepts' vectors plus noise; German test captions use other templates on unseen concept
 pairs) plus one description per item of every split, one English sentence per concept ("in this
@@ -14,31 +14,38 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from methods_helpers_nc import MEDIA_DIM, STEP, build, history, train_run, trained_and_untrained_sumr
+from methods_helpers_nc import (
+    MEDIA_DIM,
+    STEP,
+    build,
+    history,
+    train_run,
+    trained_and_untrained_sumr,
+)
 from train_helpers import load_checkpoint, sets
 from typer.testing import CliRunner
 
 import ccr.train
 from ccr.caption.slots import STAGE, SlotsConfig
 from ccr.cli import app
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
 from ccr.models import resolve
-from ccr.pipeline.corpus import Corpus
-from ccr.pipeline.runner import RunOptions, run_stage
+from ccr.stages.runner import RunOptions, run_stage
+from ccr.testing.synthetic import write_synthetic_corpus
 from ccr.train.api import instantiate
-from ccr.train.batching import media_batch
 from ccr.train.config import resolve_configs
-from ccr.train.data import descriptions, eval_records
-from ccr.train.evaluate import evaluate_run
-from ccr.train.image_encoder import load_encoder
-from ccr.train.loop import train
-from ccr.train.media import open_slots
-from ccr.train.methods import get as get_method
-from ccr.train.methods.leccr import LeccrConfig, best_slot, minmax, slot_overlap
-from ccr.train.metrics import retrieval_metrics
-from ccr.train.synthetic import write_synthetic_corpus
-from ccr.train.tokens import tokenize
-from ccr.train.towers import load_text_encoder
+from ccr.train.data.batching import media_batch
+from ccr.train.data.media import open_slots
+from ccr.train.data.rows import descriptions, eval_records
+from ccr.train.data.tokens import tokenize
+from ccr.train.eval.evaluate import evaluate_run
+from ccr.train.eval.metrics import retrieval_metrics
+from ccr.train.model.image_encoder import load_encoder
+from ccr.train.model.methods import get as get_method
+from ccr.train.model.methods.leccr import LeccrConfig, best_slot, minmax, slot_overlap
+from ccr.train.model.towers import load_text_encoder
+from ccr.train.run.loop import train
 
 TERMS = {"ve", "vt", "et", "soft", "slot", "cv", "reg", "loss"}
 TOKENS = 4  # visual tokens (frames) per item

@@ -1,6 +1,6 @@
 """NRCCR learns the synthetic corpus, and its pieces work as the paper's code does.
 
-Corpus (tests/train/conftest.py, ccr.train.synthetic): 32 concepts, each a random feature vector
+Corpus (tests/train/conftest.py, ccr.testing.synthetic): 32 concepts, each a random feature vector
 and an English and a German word; an item's features are the sum of its two concepts' vectors plus
 noise, the MT caption translates its English caption word by word and the back-translation maps it
 back; German test captions use other templates on unseen concept pairs. Chance SumR on the 40 test
@@ -12,17 +12,24 @@ import json
 
 import pytest
 import torch
-from methods_helpers_nc import STEP, batch, build, history, train_run, trained_and_untrained_sumr
+from methods_helpers_nc import (
+    STEP,
+    batch,
+    build,
+    history,
+    train_run,
+    trained_and_untrained_sumr,
+)
 from train_helpers import load_checkpoint
 
 import ccr.train
+from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.pipeline.corpus import Corpus
-from ccr.train import optim
-from ccr.train.data import eval_records
-from ccr.train.evaluate import evaluate_run
-from ccr.train.metrics import fuse_scores, retrieval_metrics
-from ccr.train.towers import masked_mean
+from ccr.train.data.rows import eval_records
+from ccr.train.eval.evaluate import evaluate_run
+from ccr.train.eval.metrics import fuse_scores, retrieval_metrics
+from ccr.train.model.towers import masked_mean
+from ccr.train.run import optim
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,111 @@
+"""The feature store: ``features/NAME/`` with one reader for every consumer (DESIGN.md).
+
+Shards are Arrow IPC files (``media_id``, ``t``, raw little-endian ``values``) opened memory-
+mapped, so ``get`` touches only the rows asked for and a 100k-video store costs no RAM to open.
+``meta.json`` says what made the features (model, revision, dim, dtype, variant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ccr import paths
+from ccr.corpus import atomic
+from ccr.errors import CcrError
+
+if TYPE_CHECKING:
+    from ccr.corpus.corpus import Corpus
+
+
+def write_shard(path: Path, rows: Sequence[dict[str, Any]]) -> int:
+    """Rows ``{"media_id": str, "features": array [T, D] or [D]}`` -> one Arrow IPC shard."""
+    import pyarrow as pa
+
+    ids, ts, values, dims, dtypes = [], [], [], set(), set()
+    for r in rows:
+        arr = np.asarray(r["features"])
+        arr = arr[None, :] if arr.ndim == 1 else arr
+        if arr.ndim != 2:
+            raise ValueError(f"features of {r['media_id']} have shape {arr.shape}; expected [T, D]")
+        ids.append(str(r["media_id"]))
+        ts.append(arr.shape[0])
+        dims.add(arr.shape[1])
+        dtypes.add(arr.dtype.str)
+        values.append(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
+    if len(dims) > 1 or len(dtypes) > 1:
+        raise ValueError(f"one shard must hold one dim and dtype, got dims {dims} and dtypes {dtypes}")
+    schema = pa.schema([("media_id", pa.string()), ("t", pa.int32()), ("values", pa.large_binary())],
+                       metadata={"dim": str(dims.pop() if dims else 0), "dtype": dtypes.pop() if dtypes else "<f2"})
+    table = pa.table({"media_id": ids, "t": pa.array(ts, pa.int32()), "values": pa.array(values, pa.large_binary())},
+                     schema=schema)
+
+    def _write(tmp: Path) -> None:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+
+    atomic.write_with(path, _write)
+    return table.num_rows
+
+
+def write_meta(corpus: Corpus, name: str, meta: dict[str, Any]) -> None:
+    atomic.write_json(corpus.root / "features" / name / "meta.json", meta)
+
+
+class FeatureStore:
+    """Read-only view of one extractor's features; state = the id -> (shard, row) index."""
+
+    def __init__(self, corpus: Corpus, name: str):
+        self.corpus, self.name = corpus, name
+        self.dir = corpus.root / "features" / name
+        self._index: dict[str, tuple[int, int]] | None = None
+        self._tables: list[Any] = []
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        path = self.dir / "meta.json"
+        if not path.exists():
+            raise CcrError(f"no features named {self.name!r} in {self.corpus.root}; "
+                           f"have: {', '.join(self.corpus.feature_names()) or 'none'} (run ccr features)")
+        return paths.read_json(path, "feature meta", fix="delete it and run the command that made these features "
+                               "again: it writes meta.json anew and keeps the features")
+
+    def _load(self) -> dict[str, tuple[int, int]]:
+        if self._index is None:
+            import pyarrow as pa
+
+            self._index, self._tables = {}, []
+            for shard, path in enumerate(self.corpus.files(f"features/{self.name}")):
+                table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+                self._tables.append(table)
+                for row, media_id in enumerate(table.column("media_id").to_pylist()):
+                    self._index[media_id] = (shard, row)
+        return self._index
+
+    def ids(self) -> list[str]:
+        return sorted(self._load())
+
+    def __contains__(self, media_id: str) -> bool:
+        return media_id in self._load()
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def get(self, media_id: str) -> np.ndarray:
+        """Features of one item as ``[T, D]`` (T = 1 for a pooled image)."""
+        index = self._load()
+        if media_id not in index:
+            raise KeyError(f"no {self.name} features for media {media_id!r}")
+        shard, row = index[media_id]
+        table = self._tables[shard]
+        dim = int(table.schema.metadata[b"dim"])
+        dtype = np.dtype(table.schema.metadata[b"dtype"].decode())
+        t = table.column("t")[row].as_py()
+        buf = table.column("values")[row].as_buffer()
+        return np.frombuffer(buf, dtype=dtype).reshape(t, dim)
+
+    def get_many(self, media_ids: Iterable[str]) -> list[np.ndarray]:
+        return [self.get(m) for m in media_ids]

@@ -1,0 +1,261 @@
+"""Generic tables (jsonl, csv, parquet) with one caption per row, for sources no other reader knows.
+
+Columns are our own names (media_id, caption_id, split, lang, text, path, modality, duration, origin,
+parent_id, model, and the grounding fields); ``IngestOptions.columns`` maps them to differently
+named source columns, so a user never has to rewrite a file to ingest it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ccr.errors import CcrError
+from ccr.formats.ingest.grounding import GROUNDING_KEYS, grounding_extra
+from ccr.formats.ingest.records import BadRecord, Caption, Media, Record
+from ccr.formats.ingest.textio import as_id, guess_split, iter_jsonl, iter_lines
+
+if TYPE_CHECKING:
+    from ccr.formats.ingest import IngestOptions
+
+Row = tuple[str, dict[str, Any] | BadRecord]
+
+_TEXT_COLUMNS = ("split", "lang", "path", "modality", "origin", "parent_id", "model")
+_LIST_COLUMNS = {"relevant_windows", "relevant_clip_ids", "saliency_scores"}
+COLUMNS = ("media_id", "caption_id", "text", *_TEXT_COLUMNS, *GROUNDING_KEYS)
+_REQUIRED = ("media_id", "text")
+_PARQUET_BATCH = 8192
+_JSONL_PROBE = 1000  # jsonl has no header: the columns are the keys of its first rows
+
+
+def read_jsonl(src: Path, opts: IngestOptions) -> Iterator[Record]:
+    rows = ((f"{src}:{lineno}", row) for lineno, row in iter_jsonl(src))
+    yield from _records(rows, src, opts)
+
+
+def read_csv(src: Path, opts: IngestOptions) -> Iterator[Record]:
+    yield from _records(_csv_rows(src), src, opts)
+
+
+def read_parquet(src: Path, opts: IngestOptions) -> Iterator[Record]:
+    yield from _records(_parquet_rows(src), src, opts)
+
+
+def parse_columns(specs: list[str]) -> dict[str, str]:
+    """``--column OURS=THEIRS`` values as a mapping; a malformed one is an argument error, never ignored."""
+    columns: dict[str, str] = {}
+    for spec in specs:
+        ours, sep, theirs = (part.strip() for part in spec.partition("="))
+        if not sep or not ours or not theirs:
+            raise CcrError(f"--column {spec!r}: expected OURS=THEIRS, e.g. --column text=caption")
+        if columns.get(ours, theirs) != theirs:
+            raise CcrError(f"--column {spec!r}: {ours!r} is already mapped to {columns[ours]!r}; map it once")
+        columns[ours] = theirs
+    return columns
+
+
+def check_columns(fmt: str, src: Path, columns: dict[str, str]) -> None:
+    """Refuse, before any row is read, a mapping that names no column of the source, and a source
+    without the columns every row needs: otherwise every row would become a failure."""
+    header = _HEADERS.get(fmt)
+    if header is None:
+        if columns:
+            raise CcrError(f"--column maps the columns of jsonl, csv and parquet sources; {fmt} has its own layout")
+        return
+    for ours, theirs in columns.items():
+        if ours not in COLUMNS:
+            raise CcrError(f"--column {ours}={theirs}: {ours!r} is not a ccr column; use one of {', '.join(COLUMNS)}")
+    have = header(src)
+    if have is None:  # an empty source: nothing to map, and no row will fail for it
+        return
+    listing = ", ".join(repr(c) for c in have[:20]) + (", ..." if len(have) > 20 else "") or "none"
+    for ours, theirs in columns.items():
+        if theirs not in have:
+            raise CcrError(f"--column {ours}={theirs}: {src} has no column {theirs!r} (it has {listing})")
+    for name in _REQUIRED:
+        if name not in columns and name not in have:
+            raise CcrError(f"{src} has no {name!r} column (it has {listing}); "
+                           f"name the one that holds it with --column {name}=THEIRS")
+
+
+def _csv_header(src: Path) -> list[str] | None:
+    for _, line in iter_lines(src):
+        if isinstance(line, BadRecord):
+            raise _header_not_utf8(src)
+        return next(csv.reader([line]), [])
+    return None
+
+
+def _header_not_utf8(src: Path) -> CcrError:
+    return CcrError(f"{src}: the header line is not UTF-8; expected a CSV header naming the columns")
+
+
+def _jsonl_keys(src: Path) -> list[str] | None:
+    keys: dict[str, None] = {}
+    for n, (_, row) in enumerate(iter_jsonl(src)):
+        if n == _JSONL_PROBE:
+            break
+        if not isinstance(row, BadRecord):
+            keys.update(dict.fromkeys(row))
+    return list(keys) or None
+
+
+def _parquet_header(src: Path) -> list[str] | None:
+    return list(_parquet_file(src).schema_arrow.names)
+
+
+def _csv_rows(src: Path) -> Iterator[Row]:
+    """Rows as dicts of strings; an undecodable line is reported and skipped, the rest still parse."""
+    bad: list[tuple[int, BadRecord]] = []
+    position = {"line": 0}
+
+    def lines() -> Iterator[str]:
+        for lineno, line in iter_lines(src):
+            position["line"] = lineno
+            if isinstance(line, BadRecord):
+                bad.append((lineno, line))
+            else:
+                yield line + "\n"
+
+    reader = csv.reader(lines())
+    header = next(reader, None)
+    if bad and bad[0][0] == 1:
+        raise _header_not_utf8(src)
+    if header is None:
+        return
+    for values in reader:
+        while bad:
+            record = bad.pop(0)[1]
+            yield record.source, record
+        if not values:
+            continue
+        where = f"{src}:{position['line']}"
+        if len(values) != len(header):
+            yield where, BadRecord(where, f"has {len(values)} fields but the header has {len(header)}")
+            continue
+        yield where, dict(zip(header, values, strict=True))
+    for _, record in bad:
+        yield record.source, record
+
+
+def _parquet_file(src: Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not src.is_file():
+        raise CcrError(f"{src}: no such file")
+    try:
+        return pq.ParquetFile(src)
+    except (OSError, pa.ArrowException) as err:
+        raise CcrError(f"{src}: not a readable Parquet file ({err})") from None
+
+
+def _parquet_rows(src: Path) -> Iterator[Row]:
+    index = 0
+    for batch in _parquet_file(src).iter_batches(batch_size=_PARQUET_BATCH):
+        for row in batch.to_pylist():
+            index += 1
+            yield f"{src}:{index}", row
+
+
+_HEADERS: dict[str, Callable[[Path], list[str] | None]] = {"jsonl": _jsonl_keys, "csv": _csv_header,
+                                                          "parquet": _parquet_header}
+
+
+def _records(rows: Iterator[Row], src: Path, opts: IngestOptions) -> Iterator[Record]:
+    file_split = guess_split(src.name)
+    seen: set[str] = set()
+    counts: dict[tuple[str, str], int] = {}
+    for where, row in rows:
+        if isinstance(row, BadRecord):
+            yield row
+            continue
+        values = _values(row, opts.columns)
+        if isinstance(values, str):
+            yield BadRecord(where, values, row_id=as_id(row.get(opts.columns.get("caption_id", "caption_id"))))
+            continue
+        media_id = values["media_id"]
+        lang = values.get("lang") or opts.lang or "en"
+        split = opts.split or values.get("split") or file_split
+        caption_id = values.get("caption_id")
+        if caption_id is None:
+            k = counts.get((media_id, lang), 0)
+            counts[(media_id, lang)] = k + 1
+            caption_id = f"{media_id}#{lang}#{k}"
+        media = Media(  # a row without modality leaves it open (a new media row defaults to image)
+            media_id=media_id,
+            split=split,
+            modality=values.get("modality") or opts.modality,
+            path=values.get("path"),
+            duration=values.get("duration"),
+            source=where,
+        )
+        if media_id not in seen:
+            seen.add(media_id)
+            yield media
+        yield Caption(
+            caption_id=caption_id,
+            media_id=media_id,
+            split=split,
+            lang=lang,
+            text=values["text"],
+            origin=values.get("origin") or "human",
+            parent_id=values.get("parent_id"),
+            model=values.get("model"),
+            extra=values["extra"],
+            source=where,
+            media=media,
+        )
+
+
+def _values(row: dict[str, Any], columns: dict[str, str]) -> dict[str, Any] | str:
+    """Our columns of one source row, type-checked; or the reason the row is unusable."""
+    got = {name: _cell(row.get(columns.get(name, name)), name) for name in COLUMNS}
+    out: dict[str, Any] = {}
+    media_id = as_id(got["media_id"])
+    if media_id is None:
+        return "'media_id' missing or not an integer/string"
+    out["media_id"] = media_id
+    if got["caption_id"] is not None:
+        out["caption_id"] = as_id(got["caption_id"])
+        if out["caption_id"] is None:
+            return "'caption_id' is not an integer/string"
+    text = got["text"]
+    if not isinstance(text, str):
+        return "'text' missing or not a string"
+    out["text"] = text
+    for name in _TEXT_COLUMNS:
+        value = got[name]
+        if value is not None and not isinstance(value, str):
+            return f"'{name}' is not a string"
+        out[name] = value
+    # duration is checked as grounding's is (a media row may carry it without any grounding field)
+    grounding = {key: got[key] for key in GROUNDING_KEYS if got[key] is not None}
+    extra = grounding_extra(grounding) if grounding else {}
+    if isinstance(extra, str):
+        return extra
+    out["duration"] = extra.get("duration")
+    if set(extra) == {"duration"}:
+        extra = {}
+    out["extra"] = extra
+    return out
+
+
+def _cell(value: Any, name: str) -> Any:
+    """A source cell as the column's type: CSV cells are strings, so lists and durations are parsed."""
+    if value == "" and name != "text":
+        return None
+    if isinstance(value, str) and name in _LIST_COLUMNS:
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    if isinstance(value, str) and name == "duration":
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value

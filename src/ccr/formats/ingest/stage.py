@@ -1,0 +1,215 @@
+"""The ingest stage: read a source into the corpus, every record through the same checks.
+
+Readers only parse; ``checks`` judges every record the same way whatever its format, and whatever
+fails becomes a failure row naming its file and line (or entry) and the reason: nothing is dropped
+in silence. The unit of work is the source entry (a line, or a JSON entry) in file order: chunks
+are keyed by their entry range, within a fingerprint that covers the source's content, so
+``--limit N`` ingests the first N entries, rerunning it has nothing left to do, and a later full
+run adds exactly the rest.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ccr import languages
+from ccr.corpus.corpus import MANIFEST, Corpus
+from ccr.corpus.schema import MODALITIES, SPLIT_RULE, is_split
+from ccr.errors import CcrError
+from ccr.formats.ingest.checks import Known, caption_hash, check_caption, check_media
+from ccr.formats.ingest.generic import check_columns
+from ccr.formats.ingest.records import BadRecord, Media, Record, entries
+from ccr.formats.ingest.source import check_source, fingerprint
+from ccr.stages.runner import (
+    BatchResult,
+    Chunk,
+    DoneState,
+    Failure,
+    Plan,
+    RunOptions,
+    Stage,
+)
+
+Entry = list[Record]  # the records of one source line or entry
+_RANGE = re.compile(r"(\d{10})-(\d{10})")
+
+
+@dataclass
+class IngestConfig:
+    format: str = ""  # source format, one of `ccr ingest --help`'s list (coco, karpathy, multi30k, ...)
+    src: str = ""  # source file or directory
+    split: str | None = None  # the split of every entry, over the source's and its file name's
+    lang: str | None = None  # caption language where the format does not say (default en)
+    modality: str | None = None  # image | video, where the format does not say
+    columns: dict[str, str] = field(default_factory=dict)  # generic formats: our column -> source column
+    mt_model: str = "google"  # model key of derived rows in NRCCR files
+    max_chars: int = 10_000  # longer captions are failures (a broken line, not a caption)
+    verify_media: bool = False  # open every media file; missing or unreadable ones become failures
+
+
+def check(cfg: IngestConfig) -> None:
+    """Every option and the source path, checked before a corpus is created or a byte is hashed."""
+    from ccr.formats.ingest import DIRECTORY_FORMATS, formats
+
+    if cfg.format not in formats():
+        raise CcrError(f"unknown ingest format {cfg.format!r}; choose one of: {', '.join(formats())}")
+    if cfg.lang:
+        languages.check(cfg.lang)
+    if cfg.split and not is_split(cfg.split):
+        raise CcrError(f"--split {cfg.split!r}: use one of {SPLIT_RULE}")
+    if cfg.modality and cfg.modality not in MODALITIES:
+        raise CcrError(f"--modality {cfg.modality!r}: use image or video")
+    if cfg.max_chars < 1:
+        raise CcrError(f"max_chars={cfg.max_chars}: give a positive number of characters")
+    src = Path(cfg.src)
+    check_source(src, cfg.format, takes_directory=cfg.format in DIRECTORY_FORMATS)
+    check_columns(cfg.format, src, cfg.columns)
+
+
+def _read(cfg: IngestConfig) -> Iterator[Record]:
+    from ccr.formats.ingest import READERS, IngestOptions
+
+    opts = IngestOptions(split=cfg.split, lang=cfg.lang, modality=cfg.modality, columns=dict(cfg.columns),
+                         mt_model=cfg.mt_model)
+    return READERS[cfg.format](Path(cfg.src), opts)
+
+
+def plan(corpus: Corpus, cfg: IngestConfig) -> Plan:
+    def chunks(corpus: Corpus, done: DoneState, options: RunOptions) -> Iterator[Chunk]:
+        yield from _chunks(entries(_read(cfg)), done.keys, options)
+
+    return Plan(
+        input_table="source",
+        chunks=chunks,
+        fingerprint_parts={"source": fingerprint(Path(cfg.src))},
+        models={},
+        id_of=_entry_id,
+    )
+
+
+def _chunks(source: Iterable[Entry], done_keys: set[str], options: RunOptions) -> Iterator[Chunk]:
+    """Chunks of the entries not yet done, each a contiguous range keyed ``START-END`` (entry numbers).
+
+    An entry range done before, however it was cut (another ``--limit`` or chunk size), is passed
+    over; where one starts, the runner is handed its key, so it counts as a shard already done.
+    """
+    ranges = sorted(r for r in map(_range, done_keys) if r is not None)
+    starts = [start for start, _ in ranges]
+    batch: list[Entry] = []
+    first = 0
+    for index, entry in enumerate(source):
+        if options.limit is not None and index >= options.limit:
+            break
+        at = bisect.bisect_right(starts, index) - 1
+        if at >= 0 and index < ranges[at][1]:
+            if batch:
+                yield _chunk(first, batch)
+                batch = []
+            if index == ranges[at][0]:
+                yield _chunk(index, [], end=ranges[at][1])
+            continue
+        if not batch:
+            first = index
+        batch.append(entry)
+        if len(batch) == options.chunk_rows:
+            yield _chunk(first, batch)
+            batch = []
+    if batch:
+        yield _chunk(first, batch)
+
+
+def _chunk(start: int, batch: list[Entry], end: int | None = None) -> Chunk:
+    end = start + len(batch) if end is None else end
+    return Chunk(key=f"{start:010d}-{end:010d}", items=batch, ids=[_entry_id(e) for e in batch])
+
+
+def _range(key: str) -> tuple[int, int] | None:
+    """The entry range of a chunk key; None for keys of earlier versions (chunks numbered by position)."""
+    match = _RANGE.fullmatch(key)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def _entry_id(entry: Entry) -> str:
+    """An entry is the input row of ingest; its id is where it stands in the source."""
+    return entry[0].source
+
+
+def setup(corpus: Corpus, cfg: IngestConfig, plan_: Plan) -> Known:
+    media: dict[str, tuple[Any, ...]] = {}
+    if corpus.files("media"):
+        for r in corpus.table("media", with_side_tables=False).iter_rows(named=True):
+            media[r["media_id"]] = (r["split"], r["modality"], r["path"], r["duration"])
+    captions: dict[str, str] = {}
+    if corpus.files("captions"):
+        df = corpus.table("captions", with_side_tables=False)
+        for r in df.select("caption_id", "media_id", "lang", "text", "origin", "parent_id").iter_rows():
+            captions[r[0]] = caption_hash(r[1], r[2], r[3], r[4], r[5])
+    failures = corpus.failures()
+    failed_before = {r["row_id"]: r["reason"] for r in failures.iter_rows(named=True)
+                     if r["stage"] == "ingest" and r["table"] == "media" and r["row_id"] not in media}
+    first: dict[str, Media] = {}
+    for record in _read(cfg):
+        if isinstance(record, Media) and record.media_id not in media:
+            first.setdefault(record.media_id, record)
+    return Known(media=media, first=first, failed_before=failed_before, captions=captions, root=corpus.media_root,
+                 max_chars=cfg.max_chars, verify_media=cfg.verify_media)
+
+
+def process(batch: Sequence[Entry], known: Known, cfg: IngestConfig) -> BatchResult:
+    out = BatchResult(rows={"media": [], "captions": []})
+    for record in (r for entry in batch for r in entry):
+        if isinstance(record, BadRecord):
+            out.failures.append(Failure(record.row_id or record.source, record.reason, table="source",
+                                        source=record.source))
+            continue
+        if isinstance(record, Media):
+            table, row_id, (row, problem) = "media", record.media_id, check_media(record, known)
+        else:
+            table, row_id, (row, problem) = "captions", record.caption_id, check_caption(record, known)
+        if problem:
+            out.failures.append(Failure(row_id or record.source, problem, table=table, source=record.source))
+        elif row is not None:
+            out.rows[table].append(row)
+    return out
+
+
+STAGE = Stage(name="ingest", version="2", config=IngestConfig, plan=plan, setup=setup, process=process,
+              help="read a source dataset into the corpus", check=check)
+
+
+def ingest(fmt: str, src: Path | str, corpus_dir: Path | str, *, media_root: Path | str | None = None,
+           split: str | None = None, lang: str | None = None, modality: str | None = None,
+           columns: dict[str, str] | None = None, verify_media: bool = False, config: Path | None = None,
+           sets: list[str] | None = None, options: RunOptions | None = None,
+           on_config: Callable[[str, Any], None] | None = None) -> Any:
+    """Ingest ``src`` into ``corpus_dir``; the Python twin of ``ccr ingest``.
+
+    The corpus is created only once the options and the source have passed their checks (and, for a
+    new corpus, the source has yielded its first record), so a run that fails at once leaves no
+    empty corpus directory behind.
+    """
+    from ccr.config import load_toml, parse_sets, resolve
+    from ccr.stages.runner import run_stage
+
+    src = Path(src)
+    root = Path(media_root) if media_root else (src if src.is_dir() else src.parent)
+    cli = {k: v for k, v in {"format": fmt, "src": str(src), "split": split, "lang": lang, "modality": modality,
+                             "columns": columns or None, "verify_media": verify_media or None}.items()
+           if v is not None}
+    cfg = resolve(IngestConfig, load_toml(config, "ingest"), parse_sets(sets), cli)
+    options = options or RunOptions()
+    options.validate()
+    check(cfg)
+    if not (Path(corpus_dir) / MANIFEST).exists():
+        next(_read(cfg), None)  # a source the reader refuses outright (no 'images' list, ...) fails here
+    if on_config:
+        on_config("ingest", cfg)
+    corpus = Corpus.open(corpus_dir, create=True)
+    if media_root is not None or corpus.media_root is None:
+        corpus.update_manifest(media_root=str(root.resolve()))
+    return run_stage(corpus, STAGE, cfg, options)

@@ -1,0 +1,119 @@
+"""Line and JSON reading shared by the ingest readers.
+
+A bad line in the middle of a large file must cost one failure row, not the file: lines are read
+as bytes and decoded one by one, so invalid UTF-8 or a broken JSON line becomes a ``BadRecord``
+and the lines after it still parse. A file that cannot be opened at all is a ``CcrError``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from ccr.errors import CcrError
+from ccr.formats.ingest.records import BadRecord
+from ccr.paths import regular_file
+
+_BOM = b"\xef\xbb\xbf"
+_SPLIT_WORDS = re.compile(r"restval|train|val|test")
+
+
+def open_bytes(path: Path) -> IO[bytes]:
+    """Opens plain or gzip files alike: the public Multi30K and VATEX releases ship both."""
+    regular_file(path, "file")
+    try:
+        return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+    except OSError as err:
+        raise CcrError(f"{path}: cannot be read ({err})") from None
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, str | BadRecord]]:
+    """Yields (1-based line number, line without its ending) or a BadRecord for undecodable bytes."""
+    with open_bytes(path) as fh:
+        try:
+            for lineno, raw in enumerate(fh, 1):
+                raw = raw.rstrip(b"\n").rstrip(b"\r")
+                if lineno == 1 and raw.startswith(_BOM):
+                    raw = raw[len(_BOM) :]
+                try:
+                    yield lineno, raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    yield lineno, BadRecord(f"{path}:{lineno}", f"invalid UTF-8 at byte {err.start}")
+        except (OSError, EOFError) as err:
+            raise CcrError(f"{path}: the file is damaged and cannot be read to the end ({err})") from None
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRecord]]:
+    """Yields each non-blank line's JSON object, or a BadRecord for a line that is not one."""
+    for lineno, line in iter_lines(path):
+        if isinstance(line, BadRecord):
+            yield lineno, line
+            continue
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            yield lineno, BadRecord(f"{path}:{lineno}", f"malformed JSON: {err.msg} at column {err.colno}")
+            continue
+        if not isinstance(obj, dict):
+            yield lineno, BadRecord(f"{path}:{lineno}", f"expected a JSON object, got {type(obj).__name__}")
+            continue
+        yield lineno, obj
+
+
+def load_json(path: Path, expected: str) -> Any:
+    """Loads a one-document JSON file; ``expected`` describes the shape for the error message."""
+    with open_bytes(path) as fh:
+        try:
+            data = fh.read()
+        except (OSError, EOFError) as err:
+            raise CcrError(f"{path}: cannot be read ({err})") from None
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise CcrError(f"{path}: not UTF-8 (byte {err.start}); expected {expected}") from None
+    except json.JSONDecodeError as err:
+        raise CcrError(f"{path}: not valid JSON ({err.msg}, line {err.lineno}); expected {expected}") from None
+
+
+def first_content_line(path: Path) -> str | None:
+    """The first non-blank decodable line, used to tell a jsonl file from a text format."""
+    for _, line in iter_lines(path):
+        if isinstance(line, str) and line.strip():
+            return line
+    return None
+
+
+def guess_split(name: str) -> str | None:
+    """Split named in a file name (``captions_val2014.json``, ``multi30ktest_de``), restval -> train.
+
+    The last match wins because datasets append the split after the collection name.
+    """
+    matches = _SPLIT_WORDS.findall(name.lower())
+    if not matches:
+        return None
+    word = matches[-1]
+    return "train" if word == "restval" else word
+
+
+def as_id(value: Any) -> str | None:
+    """An id from JSON: strings as they are, integers as decimal text; anything else is invalid."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    return None
+
+
+def as_number(value: Any) -> float | None:
+    """A JSON number as float; booleans and strings are not numbers."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
