@@ -91,4 +91,6 @@ def read_descriptions(corpus: Corpus) -> pl.LazyFrame:
 
 
 STAGE = Stage(name="caption", version="1", config=CaptionConfig, plan=plan, setup=setup, process=process,
-              help="MLLM descriptions of every image and video into descriptions/")
+              help="MLLM descriptions of every image and video into descriptions/",
+              batch_size=8, needs=frozenset({"media"}), provides={"descriptions": "MLLM descriptions"},
+              smoke={"mllm": "tiny/llava", "max_new_tokens": 16}, path_options=("media_root",))

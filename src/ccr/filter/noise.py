@@ -219,7 +219,8 @@ def process(batch: Sequence[dict[str, Any]], state: None, cfg: NoiseConfig) -> B
 
 STAGE = Stage(name="noise", version="1", config=NoiseConfig, plan=plan, setup=setup, process=process,
               help="add a noisy copy of MT captions (model KEY+noise) with the truth in noise_type; "
-                   "runs on a copy made by ccr noise inject")
+                   "runs on a copy made by ccr noise inject",
+              batch_size=4096, runner=(), needs=frozenset({"mt"}), in_pipelines=False)
 
 
 # ---- the copy -----------------------------------------------------------------------------------

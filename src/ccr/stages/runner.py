@@ -10,7 +10,7 @@ import hashlib
 import heapq
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,10 @@ class Plan:
     id_of: Callable[[Any], str] = lambda item: str(item)
 
 
+# Options of the runner (``RunOptions``) a stage can offer on its command line.
+RUNNER_OPTIONS = ("num_shards", "shard_index", "limit", "force", "retry_failed", "engine")
+
+
 @dataclass(frozen=True)
 class Stage:
     """One entry of the stage table (``ccr.stages.table.STAGES``)."""
@@ -73,6 +77,17 @@ class Stage:
     help: str = ""
     # refuses an invalid config with one line before anything is planned (beam_size=0, ...)
     check: Callable[[Any], None] | None = None
+    # What the CLI, recipes and the demo need to know, said once here rather than in each of them.
+    batch_size: int = 64  # rows per batch when none is given
+    batch_help: str = "rows per batch"
+    runner: tuple[str, ...] = RUNNER_OPTIONS  # the runner options the stage supports
+    limit_help: str | None = None  # what --limit counts, where a stage's rows are not ids
+    needs: frozenset[str] = frozenset()  # corpus data keys it reads (DESIGN.md "Data flow")
+    provides: Mapping[str, str] = field(default_factory=dict)  # data key -> what it is, for messages
+    smoke: Mapping[str, Any] = field(default_factory=dict)  # options that swap in ccr.testing's random stand-ins
+    path_options: tuple[str, ...] = ()  # options naming source files (a recipe resolves them; a changed file redoes the step)
+    required: tuple[str, ...] = ()  # options that have no default
+    in_pipelines: bool = True  # False: writes a separate corpus, so a recipe cannot chain it
 
 
 @dataclass

@@ -179,7 +179,12 @@ def process(batch: Sequence[Entry], known: Known, cfg: IngestConfig) -> BatchRes
 
 
 STAGE = Stage(name="ingest", version="2", config=IngestConfig, plan=plan, setup=setup, process=process,
-              help="read a source dataset into the corpus", check=check)
+              help="read a source dataset into the corpus", check=check,
+              batch_size=1024, runner=("limit", "force"),
+              limit_help="only the first N source entries (lines, or JSON entries) in file order; a later run "
+                         "without it adds exactly the rest",
+              provides={"media": "media rows", "captions": "captions"}, path_options=("src", "media_root"),
+              required=("format", "src"))
 
 
 def ingest(fmt: str, src: Path | str, corpus_dir: Path | str, *, media_root: Path | str | None = None,
