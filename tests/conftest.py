@@ -1,7 +1,8 @@
 """Shared fixtures: an offline environment, one cache of tiny models, the toy corpus.
 
-Tiny models and the toy corpus are built once per test run (session scope); tests that change a
-corpus get their own copy.
+Tiny models and the corpora tests share are built once per test run, also when pytest-xdist runs
+the suite in several processes: ``build_once`` builds into a directory all workers share, under a
+file lock, and the others wait and reuse it. Tests that change a corpus get their own copy.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,29 +20,60 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _shared_root(factory: pytest.TempPathFactory) -> Path:
+    """One directory for the whole run: under xdist each worker's base temp sits inside it."""
+    base = factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared"
+
+
+@pytest.fixture(scope="session")
+def build_once(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Callable[[Path], object]], Path]:
+    """``build_once(name, make)``: ``make(dir)`` runs once per test run, whichever worker asks first;
+    every worker gets ``dir``. Treat it as read-only: tests that change it copy it first."""
+    from filelock import FileLock
+
+    root = _shared_root(tmp_path_factory)
+    root.mkdir(parents=True, exist_ok=True)
+
+    def build(name: str, make: Callable[[Path], object]) -> Path:
+        out, done = root / name, root / f"{name}.done"
+        with FileLock(str(root / f"{name}.lock")):
+            if not done.exists():
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir()
+                make(out)
+                done.touch()
+        return out
+
+    return build
+
+
 @pytest.fixture(scope="session", autouse=True)
 def ccr_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Tiny models are cached here for the whole run, never in the user's ~/.cache."""
-    path = tmp_path_factory.mktemp("ccr-cache")
+    """Tiny models are cached here for the whole run (all workers), never in the user's ~/.cache;
+    ``ccr.models`` builds each one under its own lock."""
+    path = _shared_root(tmp_path_factory) / "ccr-cache"
+    path.mkdir(parents=True, exist_ok=True)
     os.environ["CCR_CACHE_DIR"] = str(path)
     return path
 
 
 @pytest.fixture(scope="session")
-def toy_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def toy_source(build_once: Callable[[str, Callable[[Path], object]], Path]) -> Path:
     from ccr.testing.toy_corpus import write_toy_corpus
 
-    return write_toy_corpus(tmp_path_factory.mktemp("toy"))
+    return build_once("toy", write_toy_corpus)
 
 
 @pytest.fixture(scope="session")
-def _toy_corpus_master(tmp_path_factory: pytest.TempPathFactory, toy_source: Path) -> Path:
+def _toy_corpus_master(build_once: Callable[[str, Callable[[Path], object]], Path], toy_source: Path) -> Path:
     from ccr.formats.ingest.stage import ingest
     from ccr.stages.runner import RunOptions
 
-    dest = tmp_path_factory.mktemp("toy-corpus") / "corpus"
-    ingest("jsonl", toy_source / "captions.jsonl", dest, options=RunOptions(progress=False))
-    return dest
+    def make(dest: Path) -> None:
+        ingest("jsonl", toy_source / "captions.jsonl", dest / "corpus", options=RunOptions(progress=False))
+
+    return build_once("toy-corpus", make) / "corpus"
 
 
 @pytest.fixture
