@@ -8,27 +8,11 @@ reader when it runs), so importing this package stays cheap for ``ccr --help``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ccr.errors import CcrError
 from ccr.formats.ingest import coco, generic, grounding, multi30k, nrccr, vatex
-from ccr.formats.ingest.records import Record
-
-
-@dataclass
-class IngestOptions:
-    # Split for every record, overriding what the source says; needed for formats without splits.
-    split: str | None = None
-    # Caption language where the format does not say (None means English).
-    lang: str | None = "en"
-    # Media modality (image | video) where the format does not say; None = the format's default.
-    modality: str | None = None
-    # Generic formats only: our column name -> the source's column name, for sources named otherwise.
-    columns: dict[str, str] = field(default_factory=dict)
-    # Model key given to derived (MT / back-translated) NRCCR rows when the file name names none.
-    mt_model: str = "google"
-
+from ccr.formats.ingest.records import IngestOptions, Record
 
 Reader = Callable[[Path, IngestOptions], Iterator[Record]]
 

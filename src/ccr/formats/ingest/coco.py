@@ -15,7 +15,7 @@ from ccr.formats.ingest.records import BadRecord, Caption, Media, Record
 from ccr.formats.ingest.textio import as_id, guess_split, load_json
 
 if TYPE_CHECKING:
-    from ccr.formats.ingest import IngestOptions
+    from ccr.formats.ingest.records import IngestOptions
 
 _COCO_SHAPE = 'a COCO caption file: {"images": [{id, file_name}], "annotations": [{id, image_id, caption}]}'
 _KARPATHY_SHAPE = 'a Karpathy split file: {"images": [{filename, split, sentences: [{raw, sentid}]}]}'

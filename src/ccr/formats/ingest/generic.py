@@ -19,7 +19,7 @@ from ccr.formats.ingest.records import BadRecord, Caption, Media, Record
 from ccr.formats.ingest.textio import as_id, guess_split, iter_jsonl, iter_lines
 
 if TYPE_CHECKING:
-    from ccr.formats.ingest import IngestOptions
+    from ccr.formats.ingest.records import IngestOptions
 
 Row = tuple[str, dict[str, Any] | BadRecord]
 

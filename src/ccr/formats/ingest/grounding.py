@@ -24,7 +24,7 @@ from ccr.formats.ingest.textio import (
 )
 
 if TYPE_CHECKING:
-    from ccr.formats.ingest import IngestOptions
+    from ccr.formats.ingest.records import IngestOptions
 
 _CHARADES_LINE = re.compile(r"^(?P<vid>\S+)\s+(?P<start>\S+)\s+(?P<end>\S+)##(?P<text>.*)$")
 

@@ -19,7 +19,7 @@ from ccr.formats.ingest.textio import iter_lines, open_bytes
 from ccr.paths import regular_file
 
 if TYPE_CHECKING:
-    from ccr.formats.ingest import IngestOptions
+    from ccr.formats.ingest.records import IngestOptions
 
 _TEXT_FILE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)\.(?P<lang>[a-z]{2,3})(?:\.gz)?$")
 _NOT_LANGS = {"txt", "gz", "csv", "tsv", "json", "md", "sh", "py", "tok", "bpe"}

@@ -19,7 +19,7 @@ from ccr.formats.ingest.textio import guess_split, iter_lines
 from ccr.paths import regular_files
 
 if TYPE_CHECKING:
-    from ccr.formats.ingest import IngestOptions
+    from ccr.formats.ingest.records import IngestOptions
 
 SUFFIX = ".caption.txt"
 _LANG = r"[a-z]{2,3}(?:-[A-Za-z]+)*"

@@ -70,3 +70,17 @@ def entries(records: Iterable[Record]) -> Iterator[list[Record]]:
         entry.append(record)
     if entry:
         yield entry
+
+
+@dataclass
+class IngestOptions:
+    # Split for every record, overriding what the source says; needed for formats without splits.
+    split: str | None = None
+    # Caption language where the format does not say (None means English).
+    lang: str | None = "en"
+    # Media modality (image | video) where the format does not say; None = the format's default.
+    modality: str | None = None
+    # Generic formats only: our column name -> the source's column name, for sources named otherwise.
+    columns: dict[str, str] = field(default_factory=dict)
+    # Model key given to derived (MT / back-translated) NRCCR rows when the file name names none.
+    mt_model: str = "google"

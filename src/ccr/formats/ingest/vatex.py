@@ -15,7 +15,7 @@ from ccr.formats.ingest.records import BadRecord, Caption, Media, Record
 from ccr.formats.ingest.textio import guess_split, load_json
 
 if TYPE_CHECKING:
-    from ccr.formats.ingest import IngestOptions
+    from ccr.formats.ingest.records import IngestOptions
 
 _SHAPE = 'a VATEX file: [{"videoID": ..., "enCap": [...], "chCap": [...]}]'
 _LANG_KEYS = (("enCap", "en"), ("chCap", "zh"))
