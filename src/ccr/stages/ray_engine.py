@@ -8,7 +8,7 @@ builds the stage's state once (``setup`` runs where the model lives, never pickl
 from __future__ import annotations
 
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +16,16 @@ from typing import Any
 class _StageActor:
     """Holds one stage state; Ray calls it once per batch."""
 
-    def __init__(self, stage: Any, corpus_dir: str, cfg: Any):
+    def __init__(self, stage: Any, corpus_dir: str, cfg: Any, process: Callable[..., Any]):
         from ccr.corpus.corpus import Corpus
 
-        self.stage, self.cfg = stage, cfg
+        self.stage, self.cfg, self.process = stage, cfg, process
         corpus = Corpus.open(Path(corpus_dir))
         self.plan = self.stage.plan(corpus, self.cfg)
         self.state = self.stage.setup(corpus, self.cfg, self.plan)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
-        from ccr.stages.runner import process_isolated
-
-        results = [process_isolated(self.stage, pickle.loads(blob), self.state, self.cfg, self.plan)
+        results = [self.process(self.stage, pickle.loads(blob), self.state, self.cfg, self.plan)
                    for blob in batch["items"]]
         return {"result": [pickle.dumps(r) for r in results]}
 
@@ -41,8 +39,11 @@ def init(num_cpus: int | None = None) -> None:
 
 
 def process_window(stage: Any, corpus_dir: Path, cfg: Any, chunks: Sequence[Sequence[Any]], batch_size: int,
-                   concurrency: int) -> list[list[Any]]:
-    """Run the batches of several chunks on one actor pool; BatchResults grouped per chunk, in order."""
+                   concurrency: int, process: Callable[..., Any]) -> list[list[Any]]:
+    """Run the batches of several chunks on one actor pool; BatchResults grouped per chunk, in order.
+
+    ``process(stage, batch, state, cfg, plan)`` is the runner's batch function, handed in so this
+    engine never imports the runner that calls it."""
     import ray.data
 
     init()
@@ -56,7 +57,7 @@ def process_window(stage: Any, corpus_dir: Path, cfg: Any, chunks: Sequence[Sequ
     ds = ray.data.from_items(records, override_num_blocks=len(records))
     out = ds.map_batches(
         _StageActor,
-        fn_constructor_kwargs={"stage": stage, "corpus_dir": str(corpus_dir), "cfg": cfg},
+        fn_constructor_kwargs={"stage": stage, "corpus_dir": str(corpus_dir), "cfg": cfg, "process": process},
         batch_size=1,
         concurrency=concurrency,
         batch_format="numpy",

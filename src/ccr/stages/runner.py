@@ -336,7 +336,7 @@ def _run_ray_window(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, window: 
     from ccr.stages.ray_engine import process_window
 
     per_chunk = process_window(stage, corpus.root, cfg, [c.items for c in window], options.batch_size,
-                               options.ray_concurrency)
+                               options.ray_concurrency, process_isolated)
     for chunk, results in zip(window, per_chunk):
         commit(chunk, results)
         bar.advance(len(chunk.items))
