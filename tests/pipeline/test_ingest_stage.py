@@ -153,3 +153,18 @@ def test_hf_dataset_view(tmp_path):
     ds = Corpus.open(tmp_path / "corpus").dataset("captions")
     assert sorted(ds["text"]) == ["a cat", "a dog"]
     assert isinstance(Corpus.open(tmp_path / "corpus").table("media"), pl.DataFrame)
+
+
+def test_ingest_goes_through_the_stage_table_and_creates_its_corpus_only_once_checks_pass(tmp_path):
+    from ccr.stages.table import run
+
+    src = write_jsonl(tmp_path / "c.jsonl", [row("a", "a dog")])
+    with pytest.raises(CcrError, match="unknown language code 'xx'"):
+        run("ingest", tmp_path / "corpus", overrides={"format": "jsonl", "src": str(src), "lang": "xx"}, options=QUIET)
+    assert not (tmp_path / "corpus").exists()
+    pictures = tmp_path / "pictures"
+    run("ingest", tmp_path / "corpus", overrides={"format": "jsonl", "src": str(src)}, options=QUIET,
+        arguments={"media_root": pictures})
+    assert Corpus.open(tmp_path / "corpus").media_root == pictures.resolve()
+    run("ingest", tmp_path / "corpus", overrides={"format": "jsonl", "src": str(src)}, options=QUIET)
+    assert Corpus.open(tmp_path / "corpus").media_root == pictures.resolve()  # kept: only a given root replaces it

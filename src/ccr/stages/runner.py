@@ -12,6 +12,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ccr.config import fingerprint as make_fingerprint
@@ -88,6 +89,15 @@ class Stage:
     path_options: tuple[str, ...] = ()  # options naming source files (a recipe resolves them; a changed file redoes the step)
     required: tuple[str, ...] = ()  # options that have no default
     in_pipelines: bool = True  # False: writes a separate corpus, so a recipe cannot chain it
+    # How the stage gets the corpus it writes, where that is not opening the one it is pointed at:
+    # ingest creates it only once its checks pass, noise copies it into a new directory. Called
+    # with that directory, the resolved config and the values of ``arguments``.
+    open: Callable[[Path, Any, Mapping[str, Any]], Corpus] | None = None
+    # options that are not config fields but go to ``open`` (name -> help): ingest's media_root;
+    # ``out`` names a new corpus the stage writes (a recipe step reads ``from`` one and writes ``corpus``)
+    arguments: Mapping[str, str] = field(default_factory=dict)
+    # the figures of a finished run worth printing after its summary line (score: statistics per language)
+    summary: Callable[[Path, Any], str] | None = None
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +44,27 @@ def get(name: str) -> Stage:
 
 def run(name: str, corpus_dir: Path | str, *, config: Path | None = None, sets: list[str] | None = None,
         overrides: dict[str, Any] | None = None, options: RunOptions | None = None,
+        arguments: Mapping[str, Any] | None = None,
         on_config: Callable[[str, Any], None] | None = None) -> RunSummary:
     """Resolve a stage's config (defaults < TOML ``[NAME]`` < ``--set`` < CLI flags) and run it.
 
     The CLI, the demo and ``ccr pipeline`` all come through here. A ``[models]`` table in the TOML
     maps model names to local paths; it reaches stages whose config has an ``aliases`` field.
+    Options and config are checked before the stage's ``open`` hook makes or copies a corpus, so a
+    mistake leaves nothing behind; ``arguments`` are the hook's (ingest's media_root, noise's out).
     """
     stage, cfg = resolve_config(name, config=config, sets=sets, overrides=overrides)
+    unknown = sorted(set(arguments or {}) - set(stage.arguments))
+    if unknown:
+        raise CcrError(f"{name} takes no {', '.join(unknown)}; its options: {', '.join(stage.arguments) or 'none'}")
+    options = options or RunOptions()
+    options.validate()
+    if stage.check is not None:
+        stage.check(cfg)
+    corpus = stage.open(Path(corpus_dir), cfg, dict(arguments or {})) if stage.open else Corpus.open(corpus_dir)
     if on_config:
         on_config(name, cfg)
-    return run_stage(Corpus.open(corpus_dir), stage, cfg, options)
+    return run_stage(corpus, stage, cfg, options)
 
 
 def resolve_config(name: str, *, config: Path | None = None, sets: list[str] | None = None,

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ccr import languages
+from ccr.config import option
 from ccr.corpus.corpus import MANIFEST, Corpus
 from ccr.corpus.schema import MODALITIES, SPLIT_RULE, is_split
 from ccr.errors import CcrError
+from ccr.formats.ingest import formats
 from ccr.formats.ingest.checks import Known, caption_hash, check_caption, check_media
 from ccr.formats.ingest.generic import check_columns
 from ccr.formats.ingest.records import BadRecord, Media, Record, entries
@@ -32,6 +34,7 @@ from ccr.stages.runner import (
     Failure,
     Plan,
     RunOptions,
+    RunSummary,
     Stage,
 )
 
@@ -41,15 +44,19 @@ _RANGE = re.compile(r"(\d{10})-(\d{10})")
 
 @dataclass
 class IngestConfig:
-    format: str = ""  # source format, one of `ccr ingest --help`'s list (coco, karpathy, multi30k, ...)
-    src: str = ""  # source file or directory
-    split: str | None = None  # the split of every entry, over the source's and its file name's
-    lang: str | None = None  # caption language where the format does not say (default en)
-    modality: str | None = None  # image | video, where the format does not say
-    columns: dict[str, str] = field(default_factory=dict)  # generic formats: our column -> source column
-    mt_model: str = "google"  # model key of derived rows in NRCCR files
-    max_chars: int = 10_000  # longer captions are failures (a broken line, not a caption)
-    verify_media: bool = False  # open every media file; missing or unreadable ones become failures
+    format: str = option("", "the source's format", choices=formats)
+    src: str = option("", "source file or directory", positional=True)
+    split: str | None = option(None, "the split of every entry, over what the source or its file name says: train, "
+                                     "val, test or a named test_*/val_* split (default: the source's; train for a "
+                                     "new item where nothing says)")
+    lang: str | None = option(None, "caption language where the format does not say (default: en)")
+    modality: str | None = option(None, "image or video, where the format does not say", choices=MODALITIES)
+    columns: dict[str, str] = option(help="jsonl, csv, parquet: OURS=THEIRS column mapping (repeatable)", factory=dict,
+                                     flag="--column")
+    mt_model: str = option("google", "nrccr: model key of the MT and back-translated rows whose file names name "
+                                     "none", flag="--mt-key")
+    max_chars: int = option(10_000, "longer captions are failures (a broken line, not a caption)")
+    verify_media: bool = option(False, "open every media file; missing or unreadable ones become failures")
 
 
 def check(cfg: IngestConfig) -> None:
@@ -178,43 +185,42 @@ def process(batch: Sequence[Entry], known: Known, cfg: IngestConfig) -> BatchRes
     return out
 
 
+def open_corpus(corpus_dir: Path, cfg: IngestConfig, arguments: Mapping[str, Any]) -> Corpus:
+    """Create the corpus only once the source has passed its checks (for a new corpus, once it has
+    yielded its first record), so a run that fails at once leaves no empty corpus directory behind.
+
+    The media root goes to the manifest when given, or when the corpus has none yet: next to SRC.
+    """
+    if not (corpus_dir / MANIFEST).exists():
+        next(_read(cfg), None)  # a source the reader refuses outright (no 'images' list, ...) fails here
+    corpus = Corpus.open(corpus_dir, create=True)
+    given = arguments.get("media_root")
+    if given is not None or corpus.media_root is None:
+        src = Path(cfg.src)
+        root = Path(given) if given is not None else src if src.is_dir() else src.parent
+        corpus.update_manifest(media_root=str(root.resolve()))
+    return corpus
+
+
 STAGE = Stage(name="ingest", version="2", config=IngestConfig, plan=plan, setup=setup, process=process,
               help="read a source dataset into the corpus", check=check,
               batch_size=1024, runner=("limit", "force"),
               limit_help="only the first N source entries (lines, or JSON entries) in file order; a later run "
                          "without it adds exactly the rest",
               provides={"media": "media rows", "captions": "captions"}, path_options=("src", "media_root"),
-              required=("format", "src"))
+              required=("format", "src"), open=open_corpus,
+              arguments={"media_root": "where media paths are relative to (default: next to SRC)"})
 
 
 def ingest(fmt: str, src: Path | str, corpus_dir: Path | str, *, media_root: Path | str | None = None,
            split: str | None = None, lang: str | None = None, modality: str | None = None,
            columns: dict[str, str] | None = None, verify_media: bool = False, config: Path | None = None,
            sets: list[str] | None = None, options: RunOptions | None = None,
-           on_config: Callable[[str, Any], None] | None = None) -> Any:
-    """Ingest ``src`` into ``corpus_dir``; the Python twin of ``ccr ingest``.
+           on_config: Callable[[str, Any], None] | None = None) -> RunSummary:
+    """Ingest ``src`` into ``corpus_dir``: ``ccr ingest`` for Python callers (tests, benchmarks)."""
+    from ccr.stages.table import run
 
-    The corpus is created only once the options and the source have passed their checks (and, for a
-    new corpus, the source has yielded its first record), so a run that fails at once leaves no
-    empty corpus directory behind.
-    """
-    from ccr.config import load_toml, parse_sets, resolve
-    from ccr.stages.runner import run_stage
-
-    src = Path(src)
-    root = Path(media_root) if media_root else (src if src.is_dir() else src.parent)
-    cli = {k: v for k, v in {"format": fmt, "src": str(src), "split": split, "lang": lang, "modality": modality,
-                             "columns": columns or None, "verify_media": verify_media or None}.items()
-           if v is not None}
-    cfg = resolve(IngestConfig, load_toml(config, "ingest"), parse_sets(sets), cli)
-    options = options or RunOptions()
-    options.validate()
-    check(cfg)
-    if not (Path(corpus_dir) / MANIFEST).exists():
-        next(_read(cfg), None)  # a source the reader refuses outright (no 'images' list, ...) fails here
-    if on_config:
-        on_config("ingest", cfg)
-    corpus = Corpus.open(corpus_dir, create=True)
-    if media_root is not None or corpus.media_root is None:
-        corpus.update_manifest(media_root=str(root.resolve()))
-    return run_stage(corpus, STAGE, cfg, options)
+    overrides = {"format": fmt, "src": str(src), "split": split, "lang": lang, "modality": modality,
+                 "columns": columns or None, "verify_media": verify_media or None}
+    return run("ingest", corpus_dir, config=config, sets=sets, overrides=overrides, options=options,
+               arguments={"media_root": media_root}, on_config=on_config)
