@@ -12,11 +12,12 @@ import pytest
 from ccr import models
 from ccr.caption.describe import Describer, Request
 from ccr.caption.prompts import PROMPTS
-from ccr.caption.stage import STAGE, CaptionConfig, read_descriptions
+from ccr.caption.stage import STAGE, CaptionConfig
 from ccr.corpus.corpus import Corpus
+from ccr.corpus.views import read_descriptions
 from ccr.errors import CcrError
+from ccr.stages.media import Sampling, load_visual
 from ccr.stages.runner import RunOptions, run_stage
-from ccr.vision.media import Sampling, load_visual
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "vision"))
 pytest.register_assert_rewrite("media_corpus")

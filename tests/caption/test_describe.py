@@ -10,7 +10,7 @@ from ccr import models
 from ccr.caption.describe import Describer, Request, family_of, resolve_mllm
 from ccr.caption.prompts import PROMPTS, expand
 from ccr.errors import CcrError
-from ccr.vision.media import Visual
+from ccr.stages.media import Visual
 
 
 def _image(w: int, h: int, colour: tuple[int, int, int]) -> Visual:

@@ -15,6 +15,7 @@ import pytest
 
 from ccr.caption.slots import STAGE, SlotsConfig, cluster, make_slots, segments
 from ccr.corpus.corpus import Commit, Corpus
+from ccr.corpus.views import description_id
 from ccr.errors import CcrError
 from ccr.stages.runner import RunOptions, run_stage
 
@@ -94,7 +95,7 @@ DESCRIPTIONS = {
 def add_descriptions(corpus_dir: Path, model: str, texts: dict[str, str], prompt: str = "detailed") -> None:
     """Description rows as a caption run would commit them."""
     corpus = Corpus.open(corpus_dir)
-    rows = [{"description_id": f"{m}|{prompt}|{model}", "media_id": m, "model": model, "prompt_id": prompt,
+    rows = [{"description_id": description_id(m, prompt, model), "media_id": m, "model": model, "prompt_id": prompt,
              "text": t} for m, t in texts.items()]
     key = f"{model}-{prompt}".replace("@", "-")
     path = corpus.shard_path("descriptions", "caption", "handmade", key)
@@ -149,9 +150,9 @@ def test_which_descriptions_feed_the_slots(toy_corpus):
         run(toy_corpus)
     add_descriptions(toy_corpus, "llava@x", DESCRIPTIONS)
     add_descriptions(toy_corpus, "other@y", {"m0000": "Just one sentence here."}, prompt="objects")
-    with pytest.raises(CcrError, match=r"several models described this corpus \(llava@x, other@y\); choose one"):
+    with pytest.raises(CcrError, match="several models made descriptions: llava@x, other@y; pick one with --mllm KEY"):
         run(toy_corpus)
-    with pytest.raises(CcrError, match="no descriptions by 'nope'"):
+    with pytest.raises(CcrError, match="--mllm 'nope': no descriptions from it; available: llava@x, other@y"):
         run(toy_corpus, mllm="nope")
     with pytest.raises(CcrError, match="no other@y descriptions with prompt detailed; present: objects"):
         run(toy_corpus, mllm="other@y", prompts=["detailed"])

@@ -137,7 +137,7 @@ def test_feature_set_choice_and_the_clip_family_check(noisy, planted):
 
 def test_a_corpus_without_features_or_with_two_mt_models_is_refused_with_the_fix(noisy, toy_corpus):
     corpus, key = noisy
-    with pytest.raises(CcrError, match=f"several MT models made cs captions: {MT_KEY}, {MT_KEY}\\+noise"):
+    with pytest.raises(CcrError, match=f"several models made machine-translated cs captions: {MT_KEY}, {MT_KEY}\\+noise"):
         run("score", corpus, overrides={"lang": "cs", "tiny": True}, options=RunOptions(progress=False))
     with pytest.raises(CcrError, match="no pooled CLIP feature set .*ccr features CORPUS"):
         choose_features(Corpus.open(toy_corpus), None)

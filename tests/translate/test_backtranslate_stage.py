@@ -55,10 +55,10 @@ def test_a_language_with_two_mt_models_needs_mt_model(translated, tmp_path):
     run("translate", translated, lang="de", model=(str(copy),))
     tiny_key, copy_key = models.resolve("tiny/marian-en-de").key, models.resolve(str(copy)).key
     assert copy_key.startswith("my-en-de@") and copy_key != tiny_key
-    with pytest.raises(CcrError, match=f"several MT models made de captions: {tiny_key}, {copy_key}; "
+    with pytest.raises(CcrError, match=f"several models made machine-translated de captions: {tiny_key}, {copy_key}; "
                                        "pick one with --mt-model KEY"):
         run("backtranslate", translated, lang="de")
-    with pytest.raises(CcrError, match=f"--mt-model nope matches no MT model of de; available: {tiny_key}, "
+    with pytest.raises(CcrError, match=f"--mt-model 'nope': no machine-translated de captions from it; available: {tiny_key}, "
                                        f"{copy_key}$"):
         run("backtranslate", translated, lang="de", mt_model=("nope",))
     summary = run("backtranslate", translated, lang="de", mt_model=(copy_key,))

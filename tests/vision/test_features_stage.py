@@ -12,9 +12,9 @@ import pytest
 from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
 from ccr.models import resolve
+from ccr.stages.media import Sampling, load_visual
 from ccr.stages.runner import RunOptions, run_stage
 from ccr.vision.features import STAGE, FeaturesConfig
-from ccr.vision.media import Sampling, load_visual
 
 sys.path.insert(0, str(Path(__file__).parent))
 pytest.register_assert_rewrite("media_corpus")
@@ -110,7 +110,7 @@ def test_one_store_never_mixes_two_models(corpus_dir, tmp_path):
 
     run(corpus_dir, name="shared", modality="image")
     other = build_tiny_clip(tmp_path / "other-clip", seed=1)
-    with pytest.raises(CcrError, match="features/shared already holds tiny/clip .*--set name="):
+    with pytest.raises(CcrError, match="features/shared already holds tiny/clip@.* features; pick another store name with --set name="):
         run_stage(Corpus.open(corpus_dir), STAGE, FeaturesConfig(model=str(other), name="shared"),
                   RunOptions(progress=False))
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ccr.vision.media import MediaError, Sampling, load_image, load_video, load_visual
+from ccr.stages.media import MediaError, Sampling, load_image, load_video, load_visual
 
 FPS = 8
 

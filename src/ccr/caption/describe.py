@@ -14,7 +14,7 @@ from typing import Any
 
 from ccr import models
 from ccr.errors import CcrError
-from ccr.vision.media import Visual
+from ccr.stages.media import Visual
 
 FAMILIES = ("llava", "llava_next", "llava_onevision", "llava_next_video")
 VIDEO_FAMILIES = ("llava_onevision", "llava_next_video")

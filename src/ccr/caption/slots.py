@@ -30,15 +30,14 @@ from typing import Any
 import numpy as np
 
 from ccr.caption.prompts import PROMPT_SETS
-from ccr.caption.stage import read_descriptions
 from ccr.config import RUNTIME, runtime_field
 from ccr.corpus.corpus import Corpus
-from ccr.corpus.feature_store import FeatureStore, write_meta
-from ccr.errors import CcrError
+from ccr.corpus.feature_store import model_slug
+from ccr.corpus.views import chosen_descriptions, slot_id
 from ccr.models import resolve
 from ccr.stages.checks import at_least
+from ccr.stages.device import torch_device
 from ccr.stages.runner import BatchResult, Failure, Plan, Stage, table_chunks
-from ccr.vision.features import model_slug, torch_settings
 
 TIE = 1e-6  # scores this close count as equal, so float noise between batchings cannot change a choice
 _BREAK = re.compile(r"\n+|(?<=[.!?;])\s+|(?<=[。！？；])")
@@ -158,32 +157,11 @@ def make_slots(texts: Sequence[str], embeddings: np.ndarray, k: int, max_iter: i
     return slots + [Slot(filler, "", 0) for _ in range(k - len(slots))]
 
 
-def _pick_model(wanted: str | None, keys: list[str]) -> str:
-    if not keys:
-        raise CcrError("the corpus has no descriptions; run ccr caption CORPUS first")
-    if wanted is not None:
-        if wanted not in keys:
-            raise CcrError(f"no descriptions by {wanted!r}; the corpus has: {', '.join(keys)} (pass one with --mllm)")
-        return wanted
-    if len(keys) > 1:
-        raise CcrError(f"several models described this corpus ({', '.join(keys)}); choose one with --mllm KEY")
-    return keys[0]
-
-
 def plan(corpus: Corpus, cfg: SlotsConfig) -> Plan:
     import polars as pl
 
-    descriptions = read_descriptions(corpus)
-    model_key = _pick_model(cfg.mllm, descriptions.select("model").unique().collect()["model"].sort().to_list())
-    mine = descriptions.filter(pl.col("model") == model_key)
     prompt_ids = [pid for name in cfg.prompts for pid in PROMPT_SETS.get(name, (name,))]
-    if prompt_ids:
-        present = mine.select("prompt_id").unique().collect()["prompt_id"].sort().to_list()
-        missing = sorted(set(prompt_ids) - set(present))
-        if missing:
-            raise CcrError(f"no {model_key} descriptions with prompt {', '.join(missing)}; "
-                           f"present: {', '.join(present)}")
-        mine = mine.filter(pl.col("prompt_id").is_in(prompt_ids))
+    mine, model_key = chosen_descriptions(corpus, cfg.mllm, prompt_ids)
     embedder = resolve(cfg.embedder, aliases=cfg.aliases)
     name = f"slots-k{cfg.k}-{model_slug(embedder)}"
 
@@ -209,18 +187,14 @@ def setup(corpus: Corpus, cfg: SlotsConfig, plan_: Plan) -> _State:
     """Load the embedder and claim the store; its dimension is known only once the model is loaded."""
     from sentence_transformers import SentenceTransformer
 
-    device, _ = torch_settings(cfg.device, "auto")
+    device = torch_device(cfg.device)
     embedder = resolve(cfg.embedder, aliases=cfg.aliases)
     model = SentenceTransformer(str(embedder.path), device=device)
     name = plan_.models["features"]
     meta = {"model": embedder.id, "revision": embedder.revision, "dim": model.get_embedding_dimension(),
             "dtype": "float16", "variant": f"slots-k{cfg.k}", "k": cfg.k, "normalized": True,
             "descriptions": plan_.models["descriptions"]}
-    store = FeatureStore(corpus, name)
-    if (store.dir / "meta.json").exists() and len(store) and store.meta.get("revision") != meta["revision"]:
-        raise CcrError(f"features/{name} holds slots from {store.meta.get('model')}@{store.meta.get('revision')}; "
-                       f"remove that folder or use another embedder")
-    write_meta(corpus, name, meta)
+    corpus.features(name).claim(meta, fix="remove that folder or use another embedder")
     return _State(model=model, name=name)
 
 
@@ -244,7 +218,7 @@ def process(batch: Sequence[dict[str, Any]], state: _State, cfg: SlotsConfig) ->
         start += len(segs)
         result.rows[table].append({"media_id": media_id,
                                    "features": np.stack([s.vector for s in slots]).astype(np.float16)})
-        result.rows["slots"] += [{"slot_id": f"{media_id}|{state.name}|{i}", "media_id": media_id, "slot": i,
+        result.rows["slots"] += [{"slot_id": slot_id(media_id, state.name, i), "media_id": media_id, "slot": i,
                                   "text": s.text, "size": s.size} for i, s in enumerate(slots)]
     return result
 

@@ -3,7 +3,7 @@
 One row per (media item, prompt): ``description_id = {media_id}|{prompt_id}|{model_key}``, so
 descriptions by several models and prompts live side by side. A later run of the same model and
 prompt with other generation settings supersedes the earlier rows of those ids
-(``read_descriptions`` keeps the last committed one).
+(``ccr.corpus.views.read_descriptions`` keeps the last committed one).
 """
 
 from __future__ import annotations
@@ -12,19 +12,18 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ccr.caption import prompts as prompt_table
 from ccr.caption.describe import Describer, Request, family_of, resolve_mllm
 from ccr.config import RUNTIME, runtime_field
 from ccr.corpus.corpus import Corpus
+from ccr.corpus.views import description_id
 from ccr.errors import CcrError
+from ccr.stages.device import torch_settings
+from ccr.stages.media import Sampling
+from ccr.stages.media_input import load_rows, media_input
 from ccr.stages.runner import BatchResult, Plan, Stage
-from ccr.vision.features import load_rows, media_input, torch_settings
-from ccr.vision.media import Sampling
-
-if TYPE_CHECKING:
-    import polars as pl
 
 
 @dataclass
@@ -79,15 +78,10 @@ def process(batch: Sequence[dict[str, Any]], state: _State, cfg: CaptionConfig) 
     pairs = [(row, visual, p) for row, visual in loaded for p in state.prompts]
     requests = [Request(visual, p.text(visual.is_video)) for _, visual, p in pairs]
     texts = state.describer.describe(requests, max_new_tokens=cfg.max_new_tokens, num_beams=cfg.num_beams)
-    rows = [{"description_id": f"{row['media_id']}|{p.id}|{state.model_key}", "media_id": row["media_id"],
+    rows = [{"description_id": description_id(row["media_id"], p.id, state.model_key), "media_id": row["media_id"],
              "model": state.model_key, "prompt_id": p.id, "text": text}
             for (row, _, p), text in zip(pairs, texts)]
     return BatchResult(rows={"descriptions": rows}, failures=failures)
-
-
-def read_descriptions(corpus: Corpus) -> pl.LazyFrame:
-    """The descriptions table with one row per id: the last committed run's text wins."""
-    return corpus.scan("descriptions").unique(subset=["description_id"], keep="last", maintain_order=True)
 
 
 STAGE = Stage(name="caption", version="1", config=CaptionConfig, plan=plan, setup=setup, process=process,

@@ -20,8 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ccr import __version__, paths
-from ccr.corpus import atomic, locks
-from ccr.corpus.schema import ID_COLUMN, SCHEMA_VERSION, base_table, column_types
+from ccr.corpus import atomic, feature_store, locks
+from ccr.corpus.schema import (
+    BASE_COLUMNS,
+    ID_COLUMN,
+    SCHEMA_VERSION,
+    base_table,
+    column_types,
+)
 from ccr.errors import CcrError
 
 if TYPE_CHECKING:
@@ -186,9 +192,7 @@ class Corpus:
     def write_shard(self, table: str, rows: list[dict[str, Any]] | pl.DataFrame, path: Path) -> int:
         """Write one shard file atomically (not yet visible: ``commit`` makes it so)."""
         if table.startswith("features/"):
-            from ccr.corpus.feature_store import write_shard
-
-            return write_shard(path, rows)  # type: ignore[arg-type]
+            return feature_store.write_shard(path, rows)  # type: ignore[arg-type]
         df = _frame(table, rows)
         atomic.write_with(path, lambda tmp: df.write_parquet(tmp, compression="zstd"))
         return df.height
@@ -248,9 +252,8 @@ class Corpus:
         import polars as pl
 
         files = self.files(table)
-        types = column_types().get(base_table(table), {})
         if not files:
-            return pl.DataFrame(schema={k: v for k, v in types.items() if k in _base_columns(table)}).lazy()
+            return _empty(table).lazy()
         frames = [scan_shard(p) for p in files]
         lf = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
         id_col = ID_COLUMN.get(base_table(table))
@@ -359,10 +362,8 @@ class Corpus:
     def feature_names(self) -> list[str]:
         return sorted({t.split("/", 1)[1] for c in self.commits() for t in c.files if t.startswith("features/")})
 
-    def features(self, name: str) -> Any:
-        from ccr.corpus.feature_store import FeatureStore
-
-        return FeatureStore(self, name)
+    def features(self, name: str) -> feature_store.FeatureStore:
+        return feature_store.FeatureStore(self, name)
 
     def delete(self) -> None:
         shutil.rmtree(self.root)
@@ -399,15 +400,12 @@ def pl_len() -> Any:
     return pl.len()
 
 
-def _base_columns(table: str) -> set[str]:
-    base = base_table(table)
-    return {
-        "media": {"media_id", "split", "modality", "path", "duration"},
-        "captions": {"caption_id", "media_id", "split", "lang", "text", "origin", "parent_id", "model"},
-        "failures": {"failure_id", "table", "row_id", "stage", "fingerprint", "reason", "source"},
-        "descriptions": {"description_id", "media_id", "model", "prompt_id", "text"},
-        "slots": {"slot_id", "media_id", "slot", "text", "size"},
-    }.get(base, set())
+def _empty(table: str) -> pl.DataFrame:
+    """A table without rows: its base columns, typed."""
+    import polars as pl
+
+    types = column_types().get(base_table(table), {})
+    return pl.DataFrame(schema={k: types[k] for k in BASE_COLUMNS.get(base_table(table), ())})
 
 
 def _frame(table: str, rows: list[dict[str, Any]] | pl.DataFrame) -> pl.DataFrame:
@@ -424,8 +422,7 @@ def _frame(table: str, rows: list[dict[str, Any]] | pl.DataFrame) -> pl.DataFram
                 cols.setdefault(k, [])
         data = {k: [r.get(k) for r in rows] for k in cols}
         schema = {k: types[k] for k in cols if k in types}
-        df = pl.DataFrame(data, schema_overrides=schema, strict=False) if rows else pl.DataFrame(
-            schema={k: v for k, v in types.items() if k in _base_columns(table)})
+        df = pl.DataFrame(data, schema_overrides=schema, strict=False) if rows else _empty(table)
     casts = [pl.col(k).cast(types[k]) for k in df.columns if k in types and df.schema[k] != types[k]]
     return df.with_columns(casts) if casts else df
 

@@ -2,27 +2,49 @@
 
 Shards are Arrow IPC files (``media_id``, ``t``, raw little-endian ``values``) opened memory-
 mapped, so ``get`` touches only the rows asked for and a 100k-video store costs no RAM to open.
-``meta.json`` says what made the features (model, revision, dim, dtype, variant).
+``meta.json`` says what made the features (model, revision, dim, dtype, variant), and a store
+never mixes two extractors: a stage claims the store (``FeatureStore.claim``) before it writes.
+
+The store reads its shards through the corpus it is given and never imports ``ccr.corpus.corpus``,
+so the corpus can hand out stores without an import circle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ccr import paths
 from ccr.corpus import atomic
 from ccr.errors import CcrError
+from ccr.models import ResolvedModel, slug
 
 if TYPE_CHECKING:
-    from ccr.corpus.corpus import Corpus
+    import numpy as np
+
+# What makes two stores' features comparable: a store holding others is refused, never blended.
+IDENTITY = ("model", "revision", "dim", "variant")
+
+
+class Shards(Protocol):
+    """What a store needs of its corpus: where it is and which committed shard files a table has."""
+
+    root: Path
+
+    def files(self, table: str) -> list[Path]: ...
+
+    def feature_names(self) -> list[str]: ...
+
+
+def model_slug(model: ResolvedModel) -> str:
+    """The last part of a model's id, lower-cased: the stem of feature store names."""
+    return slug(model.id.rstrip("/").split("/")[-1]).lower()
 
 
 def write_shard(path: Path, rows: Sequence[dict[str, Any]]) -> int:
     """Rows ``{"media_id": str, "features": array [T, D] or [D]}`` -> one Arrow IPC shard."""
+    import numpy as np
     import pyarrow as pa
 
     ids, ts, values, dims, dtypes = [], [], [], set(), set()
@@ -51,14 +73,14 @@ def write_shard(path: Path, rows: Sequence[dict[str, Any]]) -> int:
     return table.num_rows
 
 
-def write_meta(corpus: Corpus, name: str, meta: dict[str, Any]) -> None:
+def write_meta(corpus: Shards, name: str, meta: dict[str, Any]) -> None:
     atomic.write_json(corpus.root / "features" / name / "meta.json", meta)
 
 
 class FeatureStore:
     """Read-only view of one extractor's features; state = the id -> (shard, row) index."""
 
-    def __init__(self, corpus: Corpus, name: str):
+    def __init__(self, corpus: Shards, name: str):
         self.corpus, self.name = corpus, name
         self.dir = corpus.root / "features" / name
         self._index: dict[str, tuple[int, int]] | None = None
@@ -72,6 +94,16 @@ class FeatureStore:
                            f"have: {', '.join(self.corpus.feature_names()) or 'none'} (run ccr features)")
         return paths.read_json(path, "feature meta", fix="delete it and run the command that made these features "
                                "again: it writes meta.json anew and keeps the features")
+
+    def claim(self, meta: dict[str, Any], *, fix: str) -> None:
+        """Write ``meta.json`` for the features a stage is about to add; ``fix`` says what to do when the
+        store already holds features of another extractor (see ``IDENTITY``)."""
+        if (self.dir / "meta.json").exists() and len(self):
+            old = self.meta
+            if any(old.get(k) != meta.get(k) for k in IDENTITY):
+                raise CcrError(f"features/{self.name} already holds {old.get('model')}@{old.get('revision')} "
+                               f"({old.get('variant')}) features; {fix}")
+        write_meta(self.corpus, self.name, meta)
 
     def _load(self) -> dict[str, tuple[int, int]]:
         if self._index is None:
@@ -96,6 +128,8 @@ class FeatureStore:
 
     def get(self, media_id: str) -> np.ndarray:
         """Features of one item as ``[T, D]`` (T = 1 for a pooled image)."""
+        import numpy as np
+
         index = self._load()
         if media_id not in index:
             raise KeyError(f"no {self.name} features for media {media_id!r}")

@@ -18,6 +18,15 @@ ID_COLUMN = {
     "failures": "failure_id",
 }
 
+# The columns every row of a table has (DESIGN.md, "The corpus directory"); stages add scores beside them.
+BASE_COLUMNS = {
+    "media": ("media_id", "split", "modality", "path", "duration"),
+    "captions": ("caption_id", "media_id", "split", "lang", "text", "origin", "parent_id", "model"),
+    "descriptions": ("description_id", "media_id", "model", "prompt_id", "text"),
+    "slots": ("slot_id", "media_id", "slot", "text", "size"),
+    "failures": ("failure_id", "table", "row_id", "stage", "fingerprint", "reason", "source"),
+}
+
 ORIGINS = ("human", "mt", "bt")
 MODALITIES = ("image", "video")
 # Splits are train, val and test, and named evaluation sets: benchmarks ship several test sets

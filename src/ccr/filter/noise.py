@@ -14,8 +14,8 @@ by a side table's column of the same name through a left join, so every row the 
 not list (English captions, rows a later stage adds) would read back with ``text = null``, and
 readers that skip side tables (translate, backtranslate) would still see the clean text.
 
-The corpus is copied first (data shards hard-linked where the file system allows: shards are
-never modified in place, only replaced by rename) and the manifest of the copy names its source;
+The corpus is copied first (``ccr.corpus.copy``: data shards hard-linked where the file system
+allows) and the manifest of the copy names its source;
 the stage refuses to run on a corpus that is not such a copy, so noise never lands in place. A
 copy holds one injection: its settings are recorded in the manifest and other settings are
 refused (their rows would reuse the first injection's ids), which also means that a noisy corpus
@@ -33,10 +33,7 @@ without spaces). Everything is a function of the ids and the seed.
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +41,11 @@ from typing import TYPE_CHECKING, Any
 
 from ccr import paths
 from ccr.config import runtime_field, semantic_dict
-from ccr.corpus import atomic
-from ccr.corpus.corpus import STATE, Corpus
+from ccr.corpus.copy import copy_corpus
+from ccr.corpus.corpus import Corpus
+from ccr.corpus.views import chosen_mt_rows, derived_id, target_languages
 from ccr.errors import CcrError
-from ccr.filter.common import chosen_mt_rows, seeded_order, target_languages
+from ccr.filter.common import seeded_order
 from ccr.stages.runner import (
     BatchResult,
     Failure,
@@ -209,7 +207,7 @@ def process(batch: Sequence[dict[str, Any]], state: None, cfg: NoiseConfig) -> B
             word_rate=cfg.word_rate)
         kind = r["noise_type"] if text != original else "none"  # a one-word caption cannot lose a word
         key = noisy_key(r["model"])
-        new_id = f"{r['parent_id']}|mt:{r['lang']}:{key}"
+        new_id = derived_id(r["parent_id"], "mt", r["lang"], key)
         out.rows["captions"].append({"caption_id": new_id, "media_id": r["media_id"], "split": r["split"],
                                      "lang": r["lang"], "text": text, "origin": "mt", "parent_id": r["parent_id"],
                                      "model": key})
@@ -221,44 +219,6 @@ STAGE = Stage(name="noise", version="1", config=NoiseConfig, plan=plan, setup=se
               help="add a noisy copy of MT captions (model KEY+noise) with the truth in noise_type; "
                    "runs on a copy made by ccr noise inject",
               batch_size=4096, runner=(), needs=frozenset({"mt"}), in_pipelines=False)
-
-
-# ---- the copy -----------------------------------------------------------------------------------
-
-
-def _link_or_copy(src: str, dst: str) -> str:
-    """Hard-link data shards (never modified in place), copy everything else."""
-    if src.endswith((".parquet", ".arrow")):
-        try:
-            os.link(src, dst)
-            return dst
-        except OSError:
-            pass
-    return shutil.copy2(src, dst)
-
-
-def _skip(directory: str, names: list[str]) -> set[str]:
-    """Locks and leftovers of killed writes stay behind."""
-    skipped = {n for n in names if n.startswith(atomic.TMP_PREFIX) or n.endswith(".lock")}
-    if Path(directory).name == STATE:
-        skipped |= {"locks"} & set(names)
-    return skipped
-
-
-def copy_corpus(src: Corpus, out: Path) -> Corpus:
-    """Copy ``src`` to ``out`` (absent or empty) atomically: a killed copy leaves no half corpus at ``out``."""
-    tmp = out.parent / f"{atomic.TMP_PREFIX}{uuid.uuid4().hex}-{out.name}"
-    try:
-        with atomic.os_errors(out, "copy the corpus"):
-            out.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(src.root, tmp, ignore=_skip, copy_function=_link_or_copy)
-            Corpus(tmp).update_manifest(**{SOURCE_FIELD: str(src.root.resolve())})
-            if out.exists():
-                out.rmdir()
-            os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return Corpus.open(out)
 
 
 def inject(src: Path | str, out: Path | str, *, config: Path | None = None, sets: list[str] | None = None,
@@ -282,7 +242,7 @@ def inject(src: Path | str, out: Path | str, *, config: Path | None = None, sets
             raise CcrError(f"{out} is not empty; give the noisy corpus a new directory: --out NEW_DIR")
     else:
         try:
-            copy_corpus(source, out)
+            copy_corpus(source, out, {SOURCE_FIELD: str(source.root.resolve())})
         except BaseException:
             paths.discard(made)
             raise

@@ -36,11 +36,13 @@ import numpy as np
 from ccr import paths
 from ccr.config import RUNTIME, runtime_field
 from ccr.corpus.corpus import Corpus
+from ccr.corpus.views import chosen_mt_rows, run_languages
 from ccr.dcot_settings import DCOT_EPS, DCOT_ITERS, DCOT_RELAX
 from ccr.errors import CcrError
-from ccr.filter.common import SCORES, chosen_mt_rows
+from ccr.filter.common import SCORES
 from ccr.filter.dcot_conf import make_groups
 from ccr.models import ResolvedModel, quiet_loading, resolve, resolve_entry, role_entry
+from ccr.stages.device import torch_device
 from ccr.stages.runner import (
     BatchResult,
     Chunk,
@@ -51,7 +53,6 @@ from ccr.stages.runner import (
     Stage,
     chunk_key,
 )
-from ccr.translate.routes import run_languages
 
 if TYPE_CHECKING:
     import polars as pl
@@ -204,9 +205,7 @@ class _State:
 def setup(corpus: Corpus, cfg: ScoreConfig, plan_: Plan) -> _State:
     from sentence_transformers import SentenceTransformer
 
-    from ccr.vision.features import torch_settings
-
-    device, _ = torch_settings(cfg.device, "auto")
+    device = torch_device(cfg.device)
     with quiet_loading():
         embedder = SentenceTransformer(plan_.models["embedder"]["path"], device=device)
         mclip = SentenceTransformer(plan_.models["mclip_text"]["path"], device=device)

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from ccr.config import runtime_field
 from ccr.corpus.corpus import Corpus
+from ccr.corpus.views import chosen_mt_rows, selection_columns, target_languages
 from ccr.errors import CcrError
-from ccr.filter.common import chosen_mt_rows, target_languages
 from ccr.stages.runner import BatchResult, Failure, Plan, Stage, table_chunks
 
 if TYPE_CHECKING:
@@ -157,10 +157,7 @@ def kept_summary(corpus_dir: str, langs: Sequence[str], mt_model: Sequence[str] 
     corpus = Corpus.open(corpus_dir)
     langs = target_languages(corpus.scan("captions", with_side_tables=False), langs)
     rows, _ = chosen_mt_rows(corpus, langs, mt_model, side_tables=True)
-    names = rows.collect_schema().names()
-    keep = pl.col("keep").fill_null(True) if "keep" in names else pl.lit(True)
-    weight = pl.col("weight").fill_null(1.0) if "weight" in names else pl.lit(1.0)
-    frame = rows.select("lang", keep.alias("keep"), weight.alias("weight")).collect()
+    frame = rows.select("lang", *selection_columns(rows.collect_schema().names())).collect()
     return [{"lang": lang, "rows": part.height, "kept": int(part["keep"].sum()),
              "mean_weight": float(part.filter(pl.col("keep"))["weight"].mean() or 0.0)}
             for lang in langs for part in [frame.filter(pl.col("lang") == lang)]]

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ccr.corpus.corpus import Corpus, join_side
-from ccr.corpus.schema import SPLIT_RULE, is_split
+from ccr.corpus.schema import BASE_COLUMNS, SPLIT_RULE, is_split
+from ccr.corpus.views import SELECTION_DEFAULTS
 from ccr.errors import CcrError
 from ccr.report.spill import Spill, part_of, shard_batches, shard_columns
 
@@ -29,9 +30,8 @@ if TYPE_CHECKING:
 # the scores stages write on MT rows (DESIGN.md, "Column names"), in the order the report shows them
 NUMERIC_SCORES = ("mt_logprob", "len_ratio", "rt_sim", "xl_sim", "xm_sim", "dcot_conf", "weight")
 CATEGORY_SCORES = ("keep", "is_copy", "noise_type")
-DEFAULTS = {"keep": True, "weight": 1.0}  # the contract's meaning of a missing value
 MISSING = "(missing)"
-BASE = ("caption_id", "media_id", "split", "lang", "text", "origin", "parent_id", "model")
+BASE = BASE_COLUMNS["captions"]
 MEDIA_TABLES = {
     "media": ("media_id", "modality", "path"),
     "descriptions": ("media_id", "description_id", "model", "prompt_id", "text"),
@@ -222,7 +222,7 @@ def slices(parts: Partitions, plan: RowPlan) -> Iterator[tuple[pl.DataFrame, dic
                 .join(media, on="media_id", how="left")
                 .sort("media_id", "caption_id")
                 .head(remaining)
-                .with_columns([pl.col(c).fill_null(v) for c, v in DEFAULTS.items() if c in plan.numeric + plan.categories]))
+                .with_columns([pl.col(c).fill_null(v) for c, v in SELECTION_DEFAULTS.items() if c in plan.numeric + plan.categories]))
         remaining -= rows.height
         yield rows, media_details(parts, index, set(rows["media_id"].to_list()))
 

@@ -51,7 +51,7 @@ def render(item: MediaItem) -> Image.Image:
     """The thumbnail picture; raises ``MediaError`` when the file cannot be used."""
     from PIL import Image
 
-    from ccr.vision.media import Sampling, load_visual
+    from ccr.stages.media import Sampling, load_visual
 
     is_video = item.modality == "video"
     visual = load_visual(item.path, item.modality or "image", Sampling(frames=STRIP_FRAMES) if is_video else None)
@@ -78,7 +78,7 @@ def _name(item: MediaItem) -> str | None:
 
 def make_one(item: MediaItem, out_dir: Path) -> Thumb:
     """A thumbnail from the cache or freshly made, or the reason there is none."""
-    from ccr.vision.media import MediaError
+    from ccr.stages.media import MediaError
 
     if item.modality is None:
         return Thumb(item.media_id, None, "no media row for this media_id")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ccr.corpus.views import derived_id
 from ccr.testing.synthetic import WORDS
 
 FEATURES = "synthetic-clips2s"
@@ -77,7 +78,7 @@ def write_grounding_corpus(out_dir: Path | str, *, n_train: int = 80, n_val: int
                 lines.append({"qid": qid, "query": EN_TEMPLATE.format(en), "vid": vid, "duration": n_clips * CLIP,
                               "relevant_windows": [[s * CLIP, e * CLIP]], "relevant_clip_ids": list(range(s, e)),
                               "saliency_scores": rng.integers(2, 5, size=(e - s, 3)).tolist()})
-                mt_rows.append({"caption_id": f"{qid}|mt:de:{MT_MODEL}", "media_id": vid, "split": split,
+                mt_rows.append({"caption_id": derived_id(str(qid), "mt", "de", MT_MODEL), "media_id": vid, "split": split,
                                 "lang": "de", "text": DE_TEMPLATE.format(de), "origin": "mt", "parent_id": str(qid),
                                 "model": MT_MODEL, "modality": "video", "path": f"{vid}.mp4",
                                 "duration": n_clips * CLIP})

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ccr.corpus.views import derived_id, description_id
+
 WORDS = (
     ("red", "rot"), ("blue", "blau"), ("green", "grün"), ("yellow", "gelb"), ("white", "weiß"),
     ("black", "schwarz"), ("circle", "Kreis"), ("square", "Quadrat"), ("star", "Stern"), ("triangle", "Dreieck"),
@@ -88,18 +90,18 @@ def _rows(split: str, media_id: str, names: list[tuple[str, str]], langs: Sequen
         en_text = EN_TEMPLATES[k % len(EN_TEMPLATES)].format(*(en for en, _ in names))
         rows.append(base | {"caption_id": en_id, "lang": "en", "text": en_text})
         for lang, model in itertools.product(langs if split == "train" else (), mt_models):
-            mt_id = f"{en_id}|mt:{lang}:{model}"
+            mt_id = derived_id(en_id, "mt", lang, model)
             mt_text = _translate(en_text, EN_DE)
             rows.append(base | {"caption_id": mt_id, "lang": lang, "text": mt_text, "origin": "mt",
                                 "parent_id": en_id, "model": model})
-            rows.append(base | {"caption_id": f"{mt_id}|bt:en:{model}", "lang": "en", "text": _translate(mt_text, DE_EN),
+            rows.append(base | {"caption_id": derived_id(mt_id, "bt", "en", model), "lang": "en", "text": _translate(mt_text, DE_EN),
                                 "origin": "bt", "parent_id": mt_id, "model": model})
     if split != "train":
         for lang in langs:
             human_id = f"{media_id}#{lang}#0"
             text = DE_HUMAN_TEMPLATES[len(rows) % len(DE_HUMAN_TEMPLATES)].format(*(de for _, de in names))
             rows.append(base | {"caption_id": human_id, "lang": lang, "text": text})
-            rows.append(base | {"caption_id": f"{human_id}|mt:en:{MT_MODEL}", "lang": "en",
+            rows.append(base | {"caption_id": derived_id(human_id, "mt", "en", MT_MODEL), "lang": "en",
                                 "text": _translate(text, DE_EN), "origin": "mt", "parent_id": human_id,
                                 "model": MT_MODEL})
     return rows
@@ -178,8 +180,9 @@ def write_synthetic_corpus(out_dir: Path | str, *, n_train: int = 200, n_val: in
             t, signal = frames, vectors[members].sum(axis=0)
         features.append({"media_id": media_id,
                          "features": signal + noise * rng.standard_normal((t, dim)).astype(np.float32)})
-        described.append({"description_id": f"{media_id}#{MLLM_MODEL}", "media_id": media_id, "model": MLLM_MODEL,
-                          "prompt_id": "detailed", "text": _describe([WORDS[c][0] for c in members])})
+        described.append({"description_id": description_id(media_id, "detailed", MLLM_MODEL), "media_id": media_id,
+                          "model": MLLM_MODEL, "prompt_id": "detailed",
+                          "text": _describe([WORDS[c][0] for c in members])})
     swapped = _swap_mt(rows, mt_noise, np.random.default_rng([seed, 1])) if mt_noise else set()
     source = out_dir / "source.jsonl"
     source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

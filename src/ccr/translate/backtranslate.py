@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 from ccr.config import runtime_field
 from ccr.corpus.corpus import Corpus
 from ccr.corpus.schema import EVAL_SPLIT
+from ccr.corpus.views import choose_mt_models, mt_rows, run_languages
 from ccr.errors import CcrError
 from ccr.models import ResolvedModel, resolve, resolve_entry, role_entry
 from ccr.stages.runner import Plan, Stage
 from ccr.translate import worker
-from ccr.translate.routes import provenance, resolve_routes, run_languages
+from ccr.translate.routes import provenance, resolve_routes
 from ccr.translate.schedule import items_from
-from ccr.translate.select import choose_mt_models, mt_rows
 
 if TYPE_CHECKING:
     import polars as pl

@@ -19,6 +19,7 @@ from pathlib import Path
 from ccr.corpus.locks import exclusive
 from ccr.errors import CcrError
 from ccr.models import ResolvedModel, cache_dir, quiet_loading, slug
+from ccr.stages.device import resolve_device
 
 AUTO = "auto"
 EOS = "</s>"
@@ -47,16 +48,12 @@ class Translation:
     error: str | None = None
 
 
-def resolve_device(device: str) -> str:
-    """``cpu``, ``cuda`` or ``cuda:N`` (the spelling torch uses too, so the embedder can share it)."""
+def ct2_device(device: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` as CTranslate2 sees the machine (torch spells them alike, so the
+    embedder can share the answer); CTranslate2 has no MPS."""
     import ctranslate2
 
-    if device == AUTO:
-        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-    kind, _, index = device.partition(":")
-    if kind not in ("cpu", "cuda") or (index and (kind == "cpu" or not index.isdigit())):
-        raise CcrError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
-    return device
+    return resolve_device(device, ctranslate2.get_cuda_device_count())
 
 
 def resolve_compute_type(compute_type: str, device: str) -> str:
@@ -158,7 +155,7 @@ class MarianTranslator:
         import ctranslate2
         import sentencepiece as spm
 
-        self.device = resolve_device(device)
+        self.device = ct2_device(device)
         self.compute_type = resolve_compute_type(compute_type, self.device)
         inter, intra = thread_counts(self.device, inter_threads, intra_threads)
         kind, _, index = self.device.partition(":")

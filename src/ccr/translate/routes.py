@@ -35,16 +35,6 @@ class Route:
         return self.tgt if self.src == "en" else self.src
 
 
-def run_languages(codes: Sequence[str]) -> list[str]:
-    """The non-English languages of a run, checked, in the order given."""
-    if not codes:
-        raise CcrError("no language given: pass e.g. --lang cs or --lang de,fr,cs")
-    langs = [languages.check(c) for c in dict.fromkeys(codes)]
-    if "en" in langs:
-        raise CcrError("--lang en: English is the pivot; name the other languages, e.g. --lang de,fr")
-    return langs
-
-
 def per_language(values: Sequence[str], langs: Sequence[str], option: str) -> dict[str, str]:
     """``VALUE`` when the run has one language, else ``LANG=VALUE`` for each language it applies to."""
     out: dict[str, str] = {}

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ccr.corpus.corpus import Corpus
+from ccr.corpus.views import derived_suffix, parse_derived_id
 from ccr.errors import CcrError
 from ccr.stages.runner import Chunk, DoneState, RunOptions, chunk_key
 from ccr.translate.routes import Route
@@ -35,7 +36,7 @@ def items_from(rows: pl.LazyFrame, route: Route, origin: str, reference: pl.Expr
     import polars as pl
 
     return rows.select(
-        caption_id=pl.col("caption_id") + f"|{origin}:{route.tgt}:{route.model.key}",
+        caption_id=pl.col("caption_id") + derived_suffix(origin, route.tgt, route.model.key),
         parent_id=pl.col("caption_id"),
         media_id=pl.col("media_id"),
         split=pl.col("split"),
@@ -108,6 +109,6 @@ def _foreign_rows(corpus: Corpus, items: pl.LazyFrame, done: DoneState) -> bool:
     keys = ["origin", "lang", "model"]
     kinds = items.select(keys).unique().collect()
     held = grouped_counts(corpus, "captions", keys, "rows").join(kinds, on=keys, how="semi")["rows"].sum()
-    suffixes = {f"|{origin}:{lang}:{model}" for origin, lang, model in kinds.iter_rows()}
-    mine = sum(1 for i in done.done_ids if i[i.rfind("|"):] in suffixes)
+    wanted = set(kinds.iter_rows())
+    mine = sum(1 for i in done.done_ids if (d := parse_derived_id(i)) and (d.origin, d.lang, d.model_key) in wanted)
     return held > mine

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 from ccr.config import runtime_field
 from ccr.corpus.corpus import Corpus
 from ccr.corpus.schema import SPLIT_RULE, is_split
+from ccr.corpus.views import run_languages
 from ccr.errors import CcrError
 from ccr.stages.runner import Plan, Stage
 from ccr.translate import worker
-from ccr.translate.routes import provenance, resolve_routes, run_languages
+from ccr.translate.routes import provenance, resolve_routes
 from ccr.translate.schedule import items_from
 
 if TYPE_CHECKING:

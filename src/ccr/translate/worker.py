@@ -20,8 +20,8 @@ from ccr.translate.engine import (
     Decoding,
     MarianTranslator,
     Translation,
+    ct2_device,
     resolve_compute_type,
-    resolve_device,
 )
 from ccr.translate.routes import from_provenance
 from ccr.translate.schedule import owed_chunks
@@ -84,7 +84,7 @@ def make_plan(stage: str, items: Callable[[], pl.LazyFrame], models: dict[str, A
 
         return items().select(pl.len()).collect().item()
 
-    compute_type = resolve_compute_type(cfg.compute_type, resolve_device(cfg.device))
+    compute_type = resolve_compute_type(cfg.compute_type, ct2_device(cfg.device))
     return Plan(
         input_table="captions",
         chunks=owed_chunks(stage, items, total),
@@ -113,7 +113,7 @@ def setup(corpus: Corpus, cfg: MarianOptions, plan: Plan) -> WorkerState:
     if EMBEDDER in plan.models:
         from sentence_transformers import SentenceTransformer
 
-        embedder = SentenceTransformer(plan.models[EMBEDDER]["path"], device=resolve_device(cfg.device))
+        embedder = SentenceTransformer(plan.models[EMBEDDER]["path"], device=ct2_device(cfg.device))
     return WorkerState(translators, embedder)
 
 

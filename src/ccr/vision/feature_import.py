@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from ccr.corpus.corpus import Corpus
-from ccr.corpus.feature_store import write_meta
 from ccr.errors import CcrError
 from ccr.formats import bigfile
 from ccr.paths import regular_file
@@ -103,8 +102,9 @@ def plan(corpus: Corpus, cfg: ImportConfig) -> Plan:
             part = owed[start:start + options.chunk_rows]
             yield Chunk(key=chunk_key(part), items=part, ids=part)
 
-    write_meta(corpus, cfg.name, {"model": cfg.model, "revision": "imported", "dim": source.dim(),
-                                  "dtype": cfg.dtype, "variant": cfg.variant, "source": str(cfg.src)})
+    corpus.features(cfg.name).claim({"model": cfg.model, "revision": "imported", "dim": source.dim(),
+                                     "dtype": cfg.dtype, "variant": cfg.variant, "source": str(cfg.src)},
+                                    fix="import into another feature set with --name NEW_NAME")
     return Plan(input_table=f"features/{cfg.name}", chunks=chunks, total=lambda: len(source.ids()),
                 models={"features": {"id": cfg.model}}, id_of=str)
 

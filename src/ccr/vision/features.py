@@ -10,7 +10,7 @@ Decoded video durations go to the side table ``media.features`` (``decoded_durat
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,17 +19,17 @@ import numpy as np
 
 from ccr.config import RUNTIME, runtime_field
 from ccr.corpus.corpus import Corpus
-from ccr.corpus.feature_store import FeatureStore, write_meta
-from ccr.corpus.schema import MODALITIES
+from ccr.corpus.feature_store import model_slug
 from ccr.errors import CcrError
-from ccr.models import ResolvedModel, resolve, slug
+from ccr.models import ResolvedModel, resolve
 from ccr.stages.checks import at_least
-from ccr.stages.runner import BatchResult, Chunk, Failure, Plan, Stage, table_chunks
-from ccr.vision.media import MediaError, Sampling, Visual, load_visual
+from ccr.stages.device import torch_settings
+from ccr.stages.media import Sampling
+from ccr.stages.media_input import load_rows, media_input
+from ccr.stages.runner import BatchResult, Plan, Stage
 
 VARIANTS = ("pooled", "patches", "clips2s")
 CLIP_SECONDS = 2.0
-DTYPES = ("auto", "float32", "float16", "bfloat16")
 SIDE_TABLE = "media.features"
 
 
@@ -46,58 +46,6 @@ class FeaturesConfig:
     forward_batch: int = runtime_field(64)  # frames per model call (a batch of videos has many)
     media_root: str | None = runtime_field(None)  # where media paths are relative to (default: the manifest's)
     aliases: dict[str, str] = dataclasses.field(default_factory=dict, metadata=RUNTIME)  # model name -> local path
-
-
-def torch_settings(device: str, dtype: str) -> tuple[str, str]:
-    """``auto`` -> the best device here and its usual dtype; explicit values are checked."""
-    import torch
-
-    if dtype not in DTYPES:
-        raise CcrError(f"dtype {dtype!r}: use one of {', '.join(DTYPES)} (--set dtype=float32)")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-    elif device.startswith("cuda") and not torch.cuda.is_available():
-        raise CcrError(f"--device {device}: no CUDA device is visible here; use --device cpu or auto")
-    elif not (device == "cpu" or device.startswith("cuda") or device == "mps"):
-        raise CcrError(f"--device {device!r}: use auto, cpu, cuda, cuda:N or mps")
-    if dtype == "auto":
-        dtype = "float16" if device.startswith("cuda") else "float32"
-    return device, dtype
-
-
-def media_input(corpus: Corpus, modality: str | None) -> tuple[Callable[..., Iterator[Chunk]], Callable[[], int]]:
-    """Chunks of media rows still owed, and their count, for stages that read every media item."""
-    import polars as pl
-
-    if modality is not None and modality not in MODALITIES:
-        raise CcrError(f"--modality {modality!r}: use image or video")
-    if not corpus.files("media"):
-        raise CcrError(f"{corpus.root} has no media rows; ingest a dataset first (ccr ingest)")
-
-    def rows() -> pl.LazyFrame:
-        lf = corpus.scan("media", with_side_tables=False).select("media_id", "modality", "path")
-        return lf if modality is None else lf.filter(pl.col("modality") == modality)
-
-    return table_chunks(rows, "media_id"), lambda: rows().select(pl.len()).collect().item()
-
-
-def load_rows(batch: Sequence[dict[str, Any]], corpus: Corpus, media_root: Path | None,
-              sampling: Sampling) -> tuple[list[tuple[dict[str, Any], Visual]], list[Failure]]:
-    """Decode a batch's media; unreadable files become failures and the rest go on."""
-    loaded, failures = [], []
-    for row in batch:
-        try:
-            visual = load_visual(corpus.resolve_media(row["path"], media_root), row["modality"], sampling)
-        except MediaError as e:
-            failures.append(Failure(row["media_id"], str(e)))
-            continue
-        loaded.append((row, visual))
-    return loaded, failures
-
-
-def model_slug(model: ResolvedModel) -> str:
-    """The last part of a model's id, lower-cased: the stem of feature store names."""
-    return slug(model.id.rstrip("/").split("/")[-1]).lower()
 
 
 def store_name(model: ResolvedModel, variant: str) -> str:
@@ -142,25 +90,13 @@ def _meta(model: ResolvedModel, cfg: FeaturesConfig) -> dict[str, Any]:
     return meta
 
 
-def _claim_store(corpus: Corpus, name: str, meta: dict[str, Any]) -> None:
-    """Write meta.json, refusing a store that holds another model's or variant's features."""
-    store = FeatureStore(corpus, name)
-    if (store.dir / "meta.json").exists():
-        old = store.meta
-        clash = [k for k in ("model", "revision", "dim", "variant") if old.get(k) != meta[k]]
-        if clash and len(store):
-            raise CcrError(f"features/{name} already holds {old.get('model')} ({old.get('variant')}) features; "
-                           f"pick another store name with --set name=NEW_NAME")
-    write_meta(corpus, name, meta)
-
-
 def plan(corpus: Corpus, cfg: FeaturesConfig) -> Plan:
     """Name the store and write its meta here: the driver always plans, Ray actors may be remote."""
     model = resolve(cfg.model, aliases=cfg.aliases)
     _, dtype = torch_settings(cfg.device, cfg.dtype)
     name = cfg.name or store_name(model, cfg.variant)
     meta = _meta(model, cfg)
-    _claim_store(corpus, name, meta)
+    corpus.features(name).claim(meta, fix="pick another store name with --set name=NEW_NAME")
     chunks, total = media_input(corpus, cfg.modality)
     return Plan(input_table="media", chunks=chunks, total=total,
                 fingerprint_parts={"model": model.provenance(), "dtype": dtype},

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ccr.corpus.views import derived_id
 from ccr.errors import CcrError
 from ccr.formats.ingest.records import BadRecord, Caption, Media, Record
 from ccr.formats.ingest.textio import guess_split, iter_lines
@@ -127,14 +128,14 @@ def _derive(capid: str, parts: tuple[str, str, str], key: str) -> tuple[str, str
     if tag == "enc":
         return capid, "en", "human", None, None
     if match := _BT.match(tag):
-        mt_id = f"{vid}#enc#{k}|mt:{match['lang']}:{key}"
-        return f"{mt_id}|bt:en:{key}", "en", "bt", mt_id, key
+        mt_id = derived_id(f"{vid}#enc#{k}", "mt", match["lang"], key)
+        return derived_id(mt_id, "bt", "en", key), "en", "bt", mt_id, key
     if match := _MT.match(tag):
         parent = f"{vid}#enc#{k}"
-        return f"{parent}|mt:{match['lang']}:{key}", match["lang"], "mt", parent, key
+        return derived_id(parent, "mt", match["lang"], key), match["lang"], "mt", parent, key
     if match := _TO_EN.match(tag):
         parent = f"{vid}#{match['lang']}#{k}"
-        return f"{parent}|mt:en:{key}", "en", "mt", parent, key
+        return derived_id(parent, "mt", "en", key), "en", "mt", parent, key
     if _HUMAN.match(tag):
         return capid, tag, "human", None, None
     return None

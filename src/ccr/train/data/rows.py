@@ -5,7 +5,8 @@ human caption of the train split, its MT caption in the target language (``mt_te
 caption's back-translation (``bt_text``), and the corpus ``weight``; and, per val/test split and
 language, the human target-language queries (``tgt_text_human``) with their machine translation
 to English (``tgt2en_mt_text``) for translate-test. Rows with ``keep == False`` are left out;
-a missing ``weight`` is 1.0 and is read from the MT row, the pseudo pair a filter judges.
+the weight is read from the MT row, the pseudo pair a filter judges. Which MT model's rows to read
+and what a missing ``keep``/``weight`` means are the corpus views' rules (``ccr.corpus.views``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ccr.corpus.views import choose_model, selection_columns
 from ccr.errors import CcrError
 
 if TYPE_CHECKING:
@@ -75,29 +77,9 @@ class EvalRecords:
 
 
 def captions(corpus: Corpus) -> pl.DataFrame:
-    """The captions table with ``keep`` and ``weight`` filled in (missing = kept, weight 1)."""
-    import polars as pl
-
+    """The captions table with ``keep`` and ``weight`` filled in."""
     df = corpus.table("captions")
-    fills = {"keep": pl.lit(True), "weight": pl.lit(1.0)}
-    return df.with_columns(
-        (pl.col(name).fill_null(default) if name in df.columns else default).alias(name)
-        for name, default in fills.items()
-    )
-
-
-def choose_model(rows: pl.DataFrame, requested: str | None, what: str) -> str:
-    """The MT model key to use: the requested one, else the only one, else an error listing them."""
-    models = sorted(m for m in rows["model"].unique().to_list() if m is not None)
-    if requested is not None:
-        if requested not in models:
-            raise CcrError(f"--mt-model {requested!r}: no {what} from it; available: {', '.join(models) or 'none'}")
-        return requested
-    if len(models) == 1:
-        return models[0]
-    if not models:
-        raise CcrError(f"no {what} in the corpus; run ccr translate first")
-    raise CcrError(f"several models made {what}: {', '.join(models)}; choose one with --mt-model KEY")
+    return df.with_columns(selection_columns(df.columns))
 
 
 def translated_languages(corpus: Corpus) -> set[str]:
