@@ -18,7 +18,6 @@ import ccr.train
 from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
 from ccr.models import resolve
-from ccr.train.api import instantiate
 from ccr.train.data.rows import eval_records
 from ccr.train.eval.evaluate import evaluate_run
 from ccr.train.eval.metrics import retrieval_metrics
@@ -26,6 +25,7 @@ from ccr.train.model.methods import METHODS
 from ccr.train.model.methods.baseline import Baseline
 from ccr.train.model.towers import load_text_encoder
 from ccr.train.run.loop import train
+from ccr.train.run.trained import instantiate
 
 
 def _sumr(model, records) -> dict[str, float]:

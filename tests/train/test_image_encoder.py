@@ -103,7 +103,7 @@ def test_augmentation_crops_and_flips_under_the_seed_and_only_for_training(clip_
 
 
 def test_image_encoder_refuses_rivrl_and_a_model_that_is_not_clip(tmp_path, picture_corpus):
-    with pytest.raises(CcrError, match="RIVRL reads stored frame features"):
+    with pytest.raises(CcrError, match="video_encoder=rivrl reads stored frame features"):
         train(picture_corpus, tmp_path / "a", sets=sets(epochs=1, video_encoder="rivrl", **CLIP), log=lambda _: None)
     with pytest.raises(CcrError, match="not a CLIP model"):
         train(picture_corpus, tmp_path / "b", sets=sets(epochs=1, **(CLIP | {"image_encoder": "tiny/bert"})),

@@ -20,13 +20,14 @@ import ccr.train
 from ccr.cli import app
 from ccr.corpus.corpus import Corpus
 from ccr.models import resolve
-from ccr.train.api import instantiate
 from ccr.train.data.batching import build_eval_data
 from ccr.train.data.rows import eval_records
-from ccr.train.eval.evaluate import evaluate_model, evaluate_run
+from ccr.train.eval.evaluate import evaluate_run
+from ccr.train.eval.retrieval import evaluate_model
 from ccr.train.model.towers import load_text_encoder
 from ccr.train.model.video.rivrl import RivrlTower
 from ccr.train.run.loop import train
+from ccr.train.run.trained import instantiate
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from train_helpers import sets
 
 from ccr.errors import CcrError
 from ccr.models import resolve
-from ccr.train.api import instantiate
 from ccr.train.config import TrainConfig, resolve_configs
 from ccr.train.data.tokens import tokenize
 from ccr.train.model.methods import get as get_method
@@ -28,6 +27,7 @@ from ccr.train.model.video.rivrl import (
     segment_mask,
     split_spaces,
 )
+from ccr.train.run.trained import instantiate
 
 LENGTHS = [1, 2, 3, 7]  # below, at and above the segment window of 3
 
@@ -80,8 +80,8 @@ def test_joint_latent_scores_average_the_two_cosines_and_jaccard_is_min_over_max
     x, y = torch.rand(4, 7), torch.rand(3, 7)
     naive = torch.minimum(x[:, None], y[None]).sum(-1) / torch.maximum(x[:, None], y[None]).sum(-1)
     assert torch.allclose(jaccard(x, y), naive, atol=1e-6) and torch.allclose(jaccard(x, x).diagonal(), torch.ones(4))
-    with pytest.raises(CcrError, match="embed_dim 7 must be even"):
-        JointLatent(6, 6, 7, dropout=0.0)
+    with pytest.raises(CcrError, match="embed_dim=7 even"):  # the tower checks the rule its config checks
+        RivrlTower(6, TrainConfig(video_encoder="rivrl", media_hidden=8, embed_dim=7))
 
 
 def test_concept_targets_keep_words_repeated_within_a_video():

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 from ccr.config import load_toml, parse_sets, resolve, runtime_field
 from ccr.errors import CcrError
 from ccr.train.legacy import renamed_hint
+from ccr.train.model.video.encoders import ENCODERS
 from ccr.train.ranges import (
     BELOW_ONE,
     COUNT,
@@ -214,7 +215,4 @@ def validate(cfg: TrainConfig) -> None:
         raise CcrError(f"val_split={cfg.val_split}: model selection on the test split is not allowed; use val")
     if len(cfg.betas) != 2:
         raise CcrError(f"betas: expected two numbers, got {cfg.betas}")
-    if cfg.video_encoder == "rivrl" and (cfg.media_hidden % 4 or cfg.embed_dim % 2):
-        raise CcrError(f"video_encoder=rivrl: media_hidden={cfg.media_hidden} must be a multiple of 4 (its GRU and "
-                       f"attention take a quarter) and embed_dim={cfg.embed_dim} even (two latent spaces); "
-                       f"RIVRL: 2048 and 2048")
+    ENCODERS[cfg.video_encoder].check_widths(cfg.media_hidden, cfg.embed_dim)

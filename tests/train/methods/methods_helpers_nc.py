@@ -12,7 +12,6 @@ from train_helpers import sets
 import ccr.train
 from ccr.corpus.corpus import Corpus
 from ccr.models import resolve
-from ccr.train.api import instantiate
 from ccr.train.config import resolve_configs
 from ccr.train.data.rows import eval_records
 from ccr.train.data.tokens import tokenize
@@ -21,6 +20,7 @@ from ccr.train.model.methods import get as get_method
 from ccr.train.model.methods.base import Method, StepInfo
 from ccr.train.model.towers import load_text_encoder
 from ccr.train.run.loop import train
+from ccr.train.run.trained import instantiate
 
 MEDIA_DIM = 32  # the synthetic corpus's feature width
 STEP = StepInfo(epoch=0, step=0, total_steps=10, steps_per_epoch=10)

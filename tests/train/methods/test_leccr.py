@@ -33,7 +33,6 @@ from ccr.errors import CcrError
 from ccr.models import resolve
 from ccr.stages.runner import RunOptions, run_stage
 from ccr.testing.synthetic import write_synthetic_corpus
-from ccr.train.api import instantiate
 from ccr.train.config import resolve_configs
 from ccr.train.data.batching import media_batch
 from ccr.train.data.media import open_slots
@@ -43,9 +42,11 @@ from ccr.train.eval.evaluate import evaluate_run
 from ccr.train.eval.metrics import retrieval_metrics
 from ccr.train.model.image_encoder import load_encoder
 from ccr.train.model.methods import get as get_method
-from ccr.train.model.methods.leccr import LeccrConfig, best_slot, minmax, slot_overlap
+from ccr.train.model.methods.leccr import LeccrConfig, best_slot, slot_overlap
+from ccr.train.model.scores import minmax
 from ccr.train.model.towers import load_text_encoder
 from ccr.train.run.loop import train
+from ccr.train.run.trained import instantiate
 
 TERMS = {"ve", "vt", "et", "soft", "slot", "cv", "reg", "loss"}
 TOKENS = 4  # visual tokens (frames) per item

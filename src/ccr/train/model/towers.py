@@ -4,8 +4,8 @@ Both return a ``TowerOutput``: the L2-normalised embedding in the common space p
 token-level states and their mask, because NRCCR's cross-attention, CL2CM's word-level OT and
 LECCR's slots all work on tokens (reference/ccr_methods.md §6.2).
 
-``video_encoder`` picks the visual tower from ``VIDEO_ENCODERS``: ``pool`` (below) or ``rivrl``
-(``ccr.train.model.video.rivrl``). The visual tower also supplies the text tower's mapping
+``video_encoder`` picks the visual tower from ``ccr.train.model.video.encoders``: ``pool`` (below)
+or ``rivrl`` (``ccr.train.model.video.rivrl``). The visual tower also supplies the text tower's mapping
 (``text_mapping``), so both sides always land in the same common space, whatever its layout.
 
 The text tower is any ``AutoModel`` encoder (mBERT by default, XLM-R, the tiny BERT in tests),
@@ -29,15 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ccr.errors import CcrError
+from ccr.train.model.video.encoders import ENCODERS
 
 if TYPE_CHECKING:
     from ccr.train.config import TrainConfig
 
 MAX_TEXT_POSITIONS = 250  # NRCCR's learned positions for the attention head
-VIDEO_ENCODERS = {  # video_encoder -> visual tower class (import path: no torch work at config time)
-    "pool": "ccr.train.model.towers:MediaTower",
-    "rivrl": "ccr.train.model.video.rivrl:RivrlTower",
-}
 Refine = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (frame states, mask) -> frame states
 
 
@@ -162,8 +159,8 @@ def frame_cls(frames: int, tokens_per_frame: int, device: torch.device | None = 
 
 
 def media_tower_class(cfg: TrainConfig) -> Any:
-    """The visual tower class ``video_encoder`` names (``VIDEO_ENCODERS``)."""
-    module, attr = VIDEO_ENCODERS[cfg.video_encoder].split(":")
+    """The visual tower class ``video_encoder`` names (``ccr.train.model.video.encoders``)."""
+    module, attr = ENCODERS[cfg.video_encoder].tower.split(":")
     return getattr(importlib.import_module(module), attr)
 
 

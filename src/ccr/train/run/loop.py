@@ -1,8 +1,8 @@
 """``ccr train``: from a corpus and a method name to a run directory, resumable at any moment.
 
-The loop knows no method: it builds the data a method's ``data_keys`` ask for, calls its forward
-(through DDP when launched with torchrun/accelerate), sums the weighted loss terms, steps the
-optimizers and the hooks, validates on the validation split after every epoch, keeps ``best.pt``
+The loop knows no method: the method's task (``ccr.train.tasks``) prepares the data and validates;
+the loop calls the method's forward (through DDP when launched with torchrun/accelerate), sums the
+weighted loss terms, steps the optimizers and the hooks, validates after every epoch, keeps ``best.pt``
 on the selection metric (validation ``sumr`` by default; test is never read), stops early after
 ``patience`` epochs without improvement, and checkpoints ``last.pt`` so that a killed run, started
 again with the same command, continues where the last checkpoint left it and ends with the same
@@ -24,14 +24,16 @@ from ccr import paths
 from ccr.config import to_dict
 from ccr.errors import CcrError
 from ccr.stages.interrupt import Signals
-from ccr.train.api import instantiate
+from ccr.train import tasks
 from ccr.train.config import TrainConfig
 from ccr.train.data.batching import EpochCollate, EpochSampler, batch_seed, to_device
 from ccr.train.model.methods import get as get_method
 from ccr.train.model.methods.base import AuxObjective, Method, StepInfo
 from ccr.train.run import checkpoint as ckpt
 from ccr.train.run import distributed, optim
-from ccr.train.run.setup import Prepared, already_done, prepare
+from ccr.train.run.setup import Prepared, already_done
+from ccr.train.run.trained import instantiate
+from ccr.train.tasks.base import Task
 
 LOWER_IS_BETTER = ("medr", "meanr")
 
@@ -75,6 +77,7 @@ class Loop:
     """The objects one training process steps; built once, used by every epoch."""
 
     prep: Prepared
+    task: Task
     model: Method
     forward: torch.nn.Module  # the DDP wrapper, or the model itself
     optimizer: torch.optim.Optimizer
@@ -99,22 +102,18 @@ class Loop:
 def train(corpus: Path | str, out: Path | str, *, method: str = "baseline", config: Path | None = None,
           sets: list[str] | None = None, overrides: dict[str, Any] | None = None, fresh: bool = False,
           log: Callable[[str], None] = print, on_config: Callable[[Any, Any], None] | None = None) -> TrainResult:
-    """Train ``method`` on ``corpus`` into ``out``; an existing ``out`` is resumed unless ``fresh``.
-
-    A method class may bring its own ``prepare_run`` (same signature as ``ccr.train.run.setup.prepare``)
-    when its data is not retrieval's: RGTR builds grounding samples and a grounding validation.
-    """
+    """Train ``method`` on ``corpus`` into ``out``; an existing ``out`` is resumed unless ``fresh``."""
     method_cls = get_method(method)
-    setup = getattr(method_cls, "prepare_run", prepare)
+    task = tasks.of(method_cls)
     run = ckpt.RunDir(out)
     made = run.create()
     try:
         with Signals().installed():  # SIGTERM (a scheduler's stop) ends the run like Ctrl-C: one line, exit 143
-            prep = setup(corpus, run, method, method_cls, config=config, sets=sets, overrides=overrides,
-                         fresh=fresh, log=log)
+            prep = task.prepare(corpus, run, method, method_cls, config=config, sets=sets, overrides=overrides,
+                                fresh=fresh, log=log)
             if prep.world.main and on_config:
                 on_config(prep.cfg, prep.method_cfg)
-            return fit(prep, method_cls)
+            return fit(prep, method_cls, task)
     except BaseException:
         paths.discard(made)  # a mistake found before the first file leaves no empty directory behind
         raise
@@ -122,14 +121,8 @@ def train(corpus: Path | str, out: Path | str, *, method: str = "baseline", conf
         distributed.teardown()
 
 
-def fit(prep: Prepared, method_cls: type[Method]) -> TrainResult:
-    """The loop proper, for any task that supplies a ``Prepared`` session.
-
-    Retrieval's ``prepare`` builds one here; another task (RGTR grounding, through its method's
-    ``prepare_run``) reuses the loop, checkpoints and logging by building its own: training data
-    with ``__len__`` and ``collate(indices)``, and a ``validate(model) -> {name: metrics}`` whose
-    metrics hold ``select_metric``.
-    """
+def fit(prep: Prepared, method_cls: type[Method], task: Task) -> TrainResult:
+    """The loop proper, on the session ``task`` prepared, selecting on ``task.validate``."""
     counters = Counters(**prep.state["counters"]) if prep.state else Counters()
     if already_done(prep.state, prep.cfg):
         prep.log(f"{prep.run.root} is already trained ({counters.epoch} epochs, best epoch {counters.best_epoch}); "
@@ -137,7 +130,7 @@ def fit(prep: Prepared, method_cls: type[Method]) -> TrainResult:
         return _result(prep, counters)
     counters.finished = False
     with distributed.cpu_threads(prep.cfg.threads):
-        loop = _build(prep, method_cls, counters)
+        loop = _build(prep, task, method_cls, counters)
         if prep.state:
             _restore(loop, prep.state)
             prep.log(f"resuming {prep.run.root} at epoch {counters.epoch + 1}, step {counters.step}")
@@ -145,7 +138,7 @@ def fit(prep: Prepared, method_cls: type[Method]) -> TrainResult:
     return _result(prep, counters)
 
 
-def _build(prep: Prepared, method_cls: type[Method], counters: Counters) -> Loop:
+def _build(prep: Prepared, task: Task, method_cls: type[Method], counters: Counters) -> Loop:
     cfg, world, data = prep.cfg, prep.world, prep.data
     model = instantiate(method_cls, cfg, prep.method_cfg, encoder=prep.encoder, env=prep.env,
                         image_encoder=prep.clip.encoder if prep.clip else None)
@@ -166,7 +159,7 @@ def _build(prep: Prepared, method_cls: type[Method], counters: Counters) -> Loop
     # a generator of its own: the iterator draws its workers' base seed from it, not from the global one
     loader = torch.utils.data.DataLoader(range(len(data)), batch_sampler=sampler, collate_fn=collate,
                                          num_workers=cfg.num_workers, generator=torch.Generator())
-    return Loop(prep, model, forward, optimizer,
+    return Loop(prep, task, model, forward, optimizer,
                 optim.build_scheduler(optimizer, cfg, total=per_epoch * cfg.epochs, steps_per_epoch=per_epoch,
                                       halvings=lambda: counters.halvings),
                 optim.grad_scaler(amp), list(zip(aux, optim.build_aux_optimizers(aux), strict=True)), sampler,
@@ -291,7 +284,7 @@ def _better(value: float, best: float | None, metric: str) -> bool:
 def _end_epoch(loop: Loop, c: Counters) -> None:
     cfg, prep = loop.cfg, loop.prep
     info = loop.info(c)
-    val = distributed.broadcast(prep.validate(loop.model) if prep.world.main else None)
+    val = distributed.broadcast(loop.task.validate(prep, loop.model) if prep.world.main else None)
     value = _selection(val, cfg.select_metric)
     improved = _better(value, c.best_value, cfg.select_metric)
     c.epoch, steps = c.epoch + 1, max(c.step_in_epoch, 1)

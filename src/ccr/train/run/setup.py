@@ -1,9 +1,10 @@
-"""Everything a training process needs before its first step, fresh or resumed.
+"""What every task's ``prepare`` shares, and the ``Prepared`` session it hands the loop.
 
 Resolves the configs (architecture keys pinned to the checkpoint on resume), joins the process
 group, checks that a resumed run still reads the corpus it started on, loads the text tower
-(pretrained on a fresh run, from the run directory's config plus checkpoint weights on resume),
-builds the training view and the validation sets, and writes ``run.json``.
+(pretrained on a fresh run, from the run directory's config plus checkpoint weights on resume)
+and writes ``run.json``. The task builds the training samples and validation sets in between
+(``ccr.train.tasks``).
 """
 
 from __future__ import annotations
@@ -21,26 +22,11 @@ import torch
 from ccr.config import fingerprint, to_dict
 from ccr.corpus.corpus import Corpus, package_versions
 from ccr.errors import CcrError
-from ccr.models import cache_dir, resolve_role
+from ccr.models import resolve_role
 from ccr.stages.progress import Progress
 from ccr.train import legacy
 from ccr.train.config import TrainConfig, arch_keys, resolve_configs
-from ccr.train.data.batching import (
-    EvalData,
-    TrainData,
-    build_eval_data,
-    build_train_data,
-)
-from ccr.train.data.media import open_slots
-from ccr.train.data.rows import eval_records, train_records
-from ccr.train.eval.evaluate import evaluate_model
-from ccr.train.eval.metrics import METRIC_KEYS
-from ccr.train.model.image_encoder import (
-    ClipInput,
-    ClipPixelSource,
-    load_encoder,
-    visual_source,
-)
+from ccr.train.model.image_encoder import ClipInput
 from ccr.train.model.methods import get as get_method
 from ccr.train.model.methods.base import Method, proposal_note
 from ccr.train.model.towers import load_text_encoder
@@ -50,6 +36,8 @@ from ccr.train.run import distributed
 
 @dataclass
 class Prepared:
+    """One training process's session: what the loop steps, whatever the task."""
+
     run: ckpt.RunDir
     method: str
     cfg: TrainConfig
@@ -59,16 +47,10 @@ class Prepared:
     corpus_fingerprint: str
     encoder: torch.nn.Module
     clip: ClipInput | None  # the CLIP fine-tuned end to end, with image_encoder
-    data: TrainData
-    val: list[EvalData]  # main process only
+    data: Any  # the task's training samples: ``__len__`` and ``collate(indices)``
+    val: list[Any]  # the task's validation sets, main process only
     env: dict[str, Any]  # what instantiating the method needs besides configs, kept in checkpoints
     log: Callable[[str], None]
-
-    def validate(self, model: Method) -> dict[str, dict[str, float]]:
-        """Validation metrics per language; with ``val_translate_test_weight``, fused with the queries' English MT."""
-        return {d.records.lang: evaluate_model(model, d, batch_size=self.cfg.eval_batch_size, device=self.world.device,
-                                               translate_test_weight=val_fusion(self.cfg, d.records.lang))
-                for d in self.val}
 
     def progress(self, desc: str, total: int) -> Progress:
         return Progress(desc, total, unit="samples", enabled=self.cfg.progress and self.world.main)
@@ -114,11 +96,6 @@ def _load_state(run: ckpt.RunDir, method: str, fresh: bool, world: distributed.W
     return state
 
 
-def val_fusion(cfg: TrainConfig, lang: str) -> float | None:
-    """The xx->en MT queries' weight in validation's translate-test fusion; English queries need no translation."""
-    return cfg.val_translate_test_weight if lang != "en" and cfg.val_translate_test_weight else None
-
-
 def text_encoder(cfg: TrainConfig, run: ckpt.RunDir, state: dict[str, Any] | None,
                  world: distributed.World) -> tuple[torch.nn.Module, Any, dict[str, str]]:
     """(encoder, tokenizer, provenance): a resumed run rebuilds the encoder from its run directory
@@ -150,7 +127,7 @@ class Opened:
 
 def open_run(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: type[Method], *,
              config: Path | None, sets: list[str] | None, overrides: dict[str, Any] | None, fresh: bool,
-             log: Callable[[str], None], select_keys: tuple[str, ...] = METRIC_KEYS) -> Opened:
+             log: Callable[[str], None], select_keys: tuple[str, ...]) -> Opened:
     """Configs (architecture keys pinned on resume), process group, ``last.pt`` and the corpus it must match."""
     options = {"config": config, "sets": sets, "overrides": overrides}
     cfg, _ = resolve_configs(method, method_cls.Config, **options)
@@ -170,43 +147,14 @@ def open_run(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: 
     return Opened(cfg, method_cfg, world, state, corpus, fp, log)
 
 
-def prepare(corpus_dir: Path | str, run: ckpt.RunDir, method: str, method_cls: type[Method], *,
-            config: Path | None, sets: list[str] | None, overrides: dict[str, Any] | None, fresh: bool,
-            log: Callable[[str], None]) -> Prepared:
-    opened = open_run(corpus_dir, run, method, method_cls, config=config, sets=sets, overrides=overrides,
-                      fresh=fresh, log=log)
-    cfg, method_cfg, world, state, corpus, fp, log = (opened.cfg, opened.method_cfg, opened.world, opened.state,
-                                                      opened.corpus, opened.fingerprint, opened.log)
-    if cfg.image_encoder and (cfg.video_encoder != "pool" or method == "rivrl"):
-        raise CcrError("image_encoder fine-tunes CLIP in front of the pooling tower; RIVRL reads stored frame "
-                       "features: drop --set image_encoder or use --set video_encoder=pool with another method")
-    clip = (load_encoder(cfg, run.image_tower, pretrained=state is None, save=state is None and world.main)
-            if cfg.image_encoder else None)
-    source = visual_source(corpus, cfg.visual, clip)
-    keys, gallery_keys = method_cls.needed_keys(method_cfg), method_cls.needed_gallery_keys(method_cfg)
-    slots = open_slots(corpus, cfg.slot_features) if "slots" in keys | gallery_keys else None
-    records = train_records(corpus, cfg.lang, keys, mt_model=cfg.mt_model, log=log)
-    val_records = [eval_records(corpus, cfg.val_split, lang, translated=val_fusion(cfg, lang) is not None,
-                                gallery=cfg.gallery) for lang in cfg.lang]
-    method_cls.check_input(method_cfg, source, records.media_id, image_encoder=clip is not None)
-    encoder, tokenizer, provenance = text_encoder(cfg, run, state, world)  # after the data checks: it is slow
-    tokens_cache = cache_dir() / "tokens"
-    common = {"tokenizer": tokenizer, "source": source, "max_tokens": cfg.max_tokens, "max_frames": cfg.max_frames,
-              "cache": tokens_cache, "log": log, "slots": slots}
-    train_source = source.augmented() if isinstance(source, ClipPixelSource) and cfg.image_augment else source
-    data = build_train_data(corpus, records, keys, use_weights=cfg.use_weights, **(common | {"source": train_source}))
-    val = [build_eval_data(corpus, r, gallery_keys, **common) for r in val_records] if world.main else []
-    env = {"media_dim": source.dim, "langs": data.langs, "n_train": len(data), "visual": source.name}
-    if slots is not None:
-        env |= {"slots": slots.name, "slot_dim": slots.dim}
-    if clip is not None:  # the CLIP a run started from; a resumed run rebuilds it from image_tower/
-        env["image_tower"] = clip.provenance or state["env"].get("image_tower", {})
-    if world.main and not already_done(state, cfg):
-        write_info(run, method, cfg, method_cfg, corpus, fp, provenance, env, world, resumed=state is not None)
+def record_start(run: ckpt.RunDir, method: str, opened: Opened, provenance: dict[str, str],
+                 env: dict[str, Any]) -> None:
+    """``run.json`` and ``metrics.jsonl`` as a run starts or resumes; a finished run's stay as they are."""
+    state = opened.state
+    if opened.world.main and not already_done(state, opened.cfg):
+        write_info(run, method, opened.cfg, opened.method_cfg, opened.corpus, opened.fingerprint, provenance, env,
+                   opened.world, resumed=state is not None)
         run.write_history(state["counters"]["history"] if state is not None else [])
-    log(f"{method}: {len(data)} training tuples ({', '.join(data.langs)}) over {len(data.media_ids)} media items, "
-        f"visual input {source.name} ({source.dim}-d), {world.size} process(es) on {world.device}")
-    return Prepared(run, method, cfg, method_cfg, world, state, fp, encoder, clip, data, val, env, log)
 
 
 def write_info(run: ckpt.RunDir, method: str, cfg: TrainConfig, method_cfg: Any, corpus: Corpus, fp: str,

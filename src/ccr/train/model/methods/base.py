@@ -1,11 +1,13 @@
 """The plug-in interface: what a training method is, and everything the trainer calls on it.
 
-The trainer core (``ccr.train.run.loop``) never asks which method it is running. It builds the
-method's data from ``data_keys``, calls ``forward(batch, step)`` (through DDP when distributed),
-sums the weighted loss terms that come back, steps the optimizers, calls the hooks, and for
-validation and ``ccr evaluate`` calls ``encode_queries`` / ``encode_gallery`` / ``score``. A new
-method (NRCCR, CL2CM, DCOT, LECCR, RIVRL...) is one module in ``ccr/train/model/methods/`` plus one
-line in ``METHODS`` (``ccr/train/model/methods/__init__.py``).
+The trainer core (``ccr.train.run.loop``) never asks which method it is running. It asks the
+method's task (``ccr.train.tasks``: retrieval or grounding) for the data and the validation, calls
+``forward(batch, step)`` (through DDP when distributed), sums the weighted loss terms that come
+back, steps the optimizers and calls the hooks. A method is a ``RetrievalMethod`` (validation and
+``ccr evaluate`` call ``encode_queries`` / ``encode_gallery`` / ``score``) or a ``GroundingMethod``
+(they call ``predict``); ``Method`` is what both share. A new method (NRCCR, CL2CM, DCOT, LECCR,
+RIVRL...) is one module in ``ccr/train/model/methods/`` plus one line in ``METHODS``
+(``ccr/train/model/methods/__init__.py``).
 
 What a method module defines
 ----------------------------
@@ -13,8 +15,8 @@ What a method module defines
    papers' values). ``--set key=value`` reaches it; names must differ from ``TrainConfig``'s. Mark
    fields that shape parameters with ``arch_field`` (resume and evaluation take them from the
    checkpoint).
-2. A ``Method`` subclass that sets ``name`` and ``Config`` and implements ``build_losses``.
-   Everything else has a default:
+2. A ``RetrievalMethod`` (or ``GroundingMethod``) subclass that sets ``name`` and ``Config`` and
+   implements ``build_losses``. Everything else has a default:
 
    ``data_keys``      training batch fields beyond ``media`` (see ``ccr.train.data.batching``):
                       ``en``, ``mt``, ``bt``, ``descriptions``, ``slots``; ``needed_keys(cfg)``
@@ -40,9 +42,10 @@ What a method module defines
                       teacher refreshes (CL2CM), warm-ups (LECCR) live here, never in the loop.
    ``aux_objectives()`` extra optimizers for sub-modules trained on their own loss (NRCCR's
                       language discriminator): excluded from the main optimizer and from DDP.
-   ``encode_queries(batch)`` / ``encode_gallery(batch)`` / ``score(q, g)``  inference: named
-                      embeddings per side, and the full similarity matrix from them (score fusion,
-                      e.g. LECCR video's 0.9 global + 0.1 slot, or RIVRL's four spaces).
+   ``encode_queries(batch)`` / ``encode_gallery(batch)`` / ``score(q, g)``  retrieval inference:
+                      named embeddings per side, and the full similarity matrix from them (score
+                      fusion, e.g. LECCR video's 0.9 global + 0.1 slot, or RIVRL's four spaces).
+   ``predict(batch)`` grounding inference: ranked windows and per-clip saliency.
 
 Every method is evaluated under one protocol (native queries by default; translate-test fusion is
 ``ccr evaluate``'s explicit option for any method, never a method's own default), so a method has no
@@ -55,14 +58,14 @@ Minimal example (a method that only aligns visual and MT embeddings with InfoNCE
 
     from dataclasses import dataclass
     from ccr.train.config import MethodConfig
-    from ccr.train.model.methods.base import Method
+    from ccr.train.model.methods.base import RetrievalMethod
     from ccr.train.model.objectives import Alignment, Pair
 
     @dataclass
     class Config(MethodConfig):
         temperature: float = 0.07  # initial softmax temperature (learnable)
 
-    class MtOnly(Method):
+    class MtOnly(RetrievalMethod):
         name = "mt-only"
         Config = Config
         data_keys = frozenset({"mt"})
@@ -165,10 +168,12 @@ class BuildEnv:
 
 
 class Method(nn.Module):
+    """What every method shares, whatever its task: configs, towers, losses, the training forward, hooks."""
+
     name: ClassVar[str] = ""
+    task: ClassVar[str] = ""  # the ``ccr.train.tasks`` entry that prepares, validates and evaluates its runs
     Config: ClassVar[type] = MethodConfig
     data_keys: ClassVar[frozenset[str]] = frozenset({"en", "mt"})
-    gallery_keys: ClassVar[frozenset[str]] = frozenset()
     proposal: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -190,10 +195,6 @@ class Method(nn.Module):
     @classmethod
     def needed_keys(cls, cfg: Any) -> frozenset[str]:
         return cls.data_keys
-
-    @classmethod
-    def needed_gallery_keys(cls, cfg: Any) -> frozenset[str]:
-        return cls.gallery_keys
 
     @classmethod
     def check_input(cls, cfg: Any, source: MediaSource, media_ids: Sequence[str], *, image_encoder: bool) -> None:
@@ -247,12 +248,21 @@ class Method(nn.Module):
         """After the optimizer steps; outputs are still attached to the (freed) graph: detach."""
 
     def on_epoch_end(self, step: StepInfo, val_metrics: dict[str, dict[str, float]]) -> None:
-        """After validation; ``val_metrics`` maps language to the retrieval metric dict."""
+        """After validation; ``val_metrics`` maps each validation set to its task's metric dict."""
 
     def aux_objectives(self) -> list[AuxObjective]:
         return []
 
-    # --- inference -------------------------------------------------------------------------
+
+class RetrievalMethod(Method):
+    """A method scored by ranking a gallery for each query: two sets of embeddings and a score matrix."""
+
+    task = "retrieval"
+    gallery_keys: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def needed_gallery_keys(cls, cfg: Any) -> frozenset[str]:
+        return cls.gallery_keys
 
     def encode_queries(self, batch: Batch) -> Outputs:
         """``batch``: ``text`` (token batch) and ``lang``; returns named query embeddings."""
@@ -265,6 +275,17 @@ class Method(nn.Module):
     def score(self, queries: Outputs, gallery: Outputs) -> torch.Tensor:
         """The full ``(n_queries, n_gallery)`` similarity matrix; higher is more similar."""
         return queries["emb"] @ gallery["emb"].T
+
+
+class GroundingMethod(Method):
+    """A method scored by the moments it finds in a video for a query; it has no retrieval embeddings."""
+
+    task = "grounding"
+    data_keys = frozenset()
+
+    def predict(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """``spans`` [B, K, 2] (centre, width; fractions of the video), ranking ``scores`` [B, K], ``saliency`` [B, T]."""
+        raise NotImplementedError(f"{type(self).__name__} must define predict()")
 
 
 def proposal_note(method_cls: type[Method]) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from ccr.train.config import MethodConfig
-from ccr.train.model.methods.base import LossPlugin, Method
+from ccr.train.model.methods.base import LossPlugin, RetrievalMethod
 from ccr.train.model.objectives import Alignment, Pair
 from ccr.train.ranges import NON_NEGATIVE, POSITIVE, Range
 
@@ -33,7 +33,7 @@ class BaselineConfig(MethodConfig):
     loss_weights: ClassVar[tuple[str, ...]] = ("w_en", "w_mt")
 
 
-class Baseline(Method):
+class Baseline(RetrievalMethod):
     name = "baseline"
     Config = BaselineConfig
     data_keys = frozenset({"en", "mt"})

@@ -48,8 +48,8 @@ from ccr.train.model.methods.base import (
     BuildEnv,
     LossPlugin,
     LossTerm,
-    Method,
     Outputs,
+    RetrievalMethod,
     StepInfo,
 )
 from ccr.train.model.objectives import Alignment, Pair
@@ -123,7 +123,7 @@ class RelationalDistillation(LossPlugin):
         return terms
 
 
-class Cl2cm(Method):
+class Cl2cm(RetrievalMethod):
     name = "cl2cm"
     proposal = "reference/ccr_methods.md §3.3"  # no released code
     Config = Cl2cmConfig

@@ -78,8 +78,15 @@ from ccr.train.model.losses import (
     positives,
     soft_cross_entropy,
 )
-from ccr.train.model.methods.base import LossPlugin, LossTerm, Method, Outputs, StepInfo
+from ccr.train.model.methods.base import (
+    LossPlugin,
+    LossTerm,
+    Outputs,
+    RetrievalMethod,
+    StepInfo,
+)
 from ccr.train.model.objectives import Alignment, Pair
+from ccr.train.model.scores import minmax
 from ccr.train.model.towers import frame_cls, masked_mean
 from ccr.train.ranges import BELOW_ONE, COUNT, NON_NEGATIVE, POSITIVE, SHARE, Range
 from ccr.train.run.distributed import gather
@@ -129,12 +136,6 @@ class LeccrConfig(MethodConfig):
         super().validate(train)
         if train.media_hidden % self.heads:
             raise CcrError(f"leccr: heads={self.heads} must divide the visual width media_hidden={train.media_hidden}")
-
-
-def minmax(x: torch.Tensor) -> torch.Tensor:
-    """``x`` scaled to [0, 1] over the whole matrix, as LECCR scales its scores (constant -> 0)."""
-    low = x.min()
-    return (x - low) / (x.max() - low).clamp_min(torch.finfo(x.dtype).tiny)
 
 
 def best_slot(z: torch.Tensor, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -213,7 +214,7 @@ def slot_overlap(slots: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return ((gram * pairs).sum((1, 2)) / pairs.sum((1, 2)).clamp_min(1.0)).mean()
 
 
-class Leccr(Method):
+class Leccr(RetrievalMethod):
     name = "leccr"
     Config = LeccrConfig
     data_keys = frozenset({"en", "mt", "descriptions"})

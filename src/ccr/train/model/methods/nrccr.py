@@ -53,8 +53,8 @@ from ccr.train.model.methods.base import (
     BuildEnv,
     LossPlugin,
     LossTerm,
-    Method,
     Outputs,
+    RetrievalMethod,
     StepInfo,
 )
 from ccr.train.model.objectives import Alignment, Pair
@@ -168,7 +168,7 @@ class Adversarial(LossPlugin):
         return (_bce(real, True) + _bce(fake, False)) / 2
 
 
-class Nrccr(Method):
+class Nrccr(RetrievalMethod):
     name = "nrccr"
     Config = NrccrConfig
     data_keys = frozenset({"en", "mt", "bt"})

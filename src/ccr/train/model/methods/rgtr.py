@@ -1,9 +1,10 @@
 """``ccr train --method rgtr``: Region-Guided TRansformer for (cross-lingual) temporal sentence grounding.
 
-A ``Method`` like every other, so the shared loop, checkpoints, resume, JSONL metrics and model
-selection host it unchanged; only its data and validation differ, and it brings them through
-``prepare_run`` and ``evaluate_run`` (``ccr.train.run.grounding``). The text tower is the
-trainer's (mBERT by default, so queries in any language; the tiny BERT in tests), the video side
+A ``GroundingMethod``: the shared loop, checkpoints, resume, JSONL metrics and model selection
+host it unchanged, and its task (``ccr.train.tasks.grounding``) brings the data (queries with
+moments over clip features), the validation and ``ccr evaluate`` (grounding metrics, a
+predictions file). The text tower is the trainer's (mBERT by default, so queries in any
+language; the tiny BERT in tests), the video side
 reads per-clip features of the corpus's feature store (``...-clips2s``, or imported QVHighlights
 npz). Defaults: the DETR-family values verified in Moment-DETR / QD-DETR code, RGTR's own where
 its abstract states them, proposals where it is silent (reference/video_methods.md §2.3-2.4).
@@ -22,9 +23,8 @@ from ccr.train.config import MethodConfig, arch_field
 from ccr.train.model.grounding.criterion import SetCriterion
 from ccr.train.model.grounding.model import Grounder, TextStates
 from ccr.train.model.grounding.spans import kmeans_anchors
-from ccr.train.model.methods.base import BuildEnv, LossPlugin, Method, Outputs
+from ccr.train.model.methods.base import BuildEnv, GroundingMethod, LossPlugin, Outputs
 from ccr.train.ranges import BELOW_ONE, COUNT, NON_NEGATIVE, SHARE, Range
-from ccr.train.run import grounding as session
 
 if TYPE_CHECKING:
     from ccr.train.config import TrainConfig
@@ -84,15 +84,12 @@ class Config(MethodConfig):
             raise CcrError(f"hidden={self.hidden} must be divisible by heads={self.heads} and by 4")
 
 
-class Rgtr(Method):
+class Rgtr(GroundingMethod):
     """Towers: ``text`` gives token states, ``media`` is the grounding network over clips."""
 
     name = "rgtr"
     proposal = "reference/video_methods.md §2.4"  # no released code
     Config = Config
-    data_keys = frozenset()
-    prepare_run = staticmethod(session.prepare)
-    evaluate_run = staticmethod(session.evaluate_run)
 
     def build_text_tower(self, env: BuildEnv) -> nn.Module:
         return TextStates(env.text_encoder, frozen=self.cfg.freeze_text)
@@ -124,9 +121,4 @@ class Rgtr(Method):
         iou = torch.sigmoid(out["iou"][-1])
         a = self.cfg.iou_alpha
         return {"spans": out["spans"][-1], "scores": fg.pow(1 - a) * iou.pow(a), "saliency": out["saliency"]}
-
-    def encode_queries(self, batch: dict[str, Any]) -> Outputs:
-        raise CcrError("rgtr is a grounding method: it predicts windows (ccr evaluate RUN), not retrieval embeddings")
-
-    encode_gallery = encode_queries
 

@@ -38,14 +38,21 @@ import torch.nn.functional as F
 from ccr.errors import CcrError
 from ccr.train.config import MethodConfig, arch_field
 from ccr.train.model.losses import positives, triplet_hardest
-from ccr.train.model.methods.base import LossPlugin, LossTerm, Method, Outputs, StepInfo
-from ccr.train.model.methods.leccr import minmax
+from ccr.train.model.methods.base import (
+    LossPlugin,
+    LossTerm,
+    Outputs,
+    RetrievalMethod,
+    StepInfo,
+)
+from ccr.train.model.scores import minmax
 from ccr.train.model.video.concepts import concept_targets
 from ccr.train.model.video.rivrl import ConceptHeads, RivrlTower, jaccard, split_spaces
 from ccr.train.ranges import COUNT, NON_NEGATIVE, SHARE, Range
 from ccr.train.run.distributed import gather
 
 if TYPE_CHECKING:
+    from ccr.train.config import TrainConfig
     from ccr.train.data.batching import Batch, TrainData
     from ccr.train.model.methods.base import BuildEnv
 
@@ -67,6 +74,12 @@ class RivrlConfig(MethodConfig):
     ranges: ClassVar[dict[str, Range]] = dict.fromkeys(loss_weights, NON_NEGATIVE) | {
         "concepts": COUNT, "concept_min_count": COUNT, "margin": NON_NEGATIVE, "concept_margin": NON_NEGATIVE,
         "latent_share": SHARE}
+
+    def validate(self, train: TrainConfig) -> None:
+        """The method's concept spaces live in RIVRL's tower, so no other tower will do."""
+        super().validate(train)
+        if train.video_encoder != "rivrl":
+            raise CcrError("--method rivrl is RIVRL's own video tower; drop video_encoder=pool (or set it to rivrl)")
 
 
 class RivrlObjective(LossPlugin):
@@ -104,14 +117,12 @@ class RivrlObjective(LossPlugin):
         }
 
 
-class Rivrl(Method):
+class Rivrl(RetrievalMethod):
     name = "rivrl"
     Config = RivrlConfig
     data_keys = frozenset({"en"})
 
     def __init__(self, cfg: RivrlConfig, env: BuildEnv):
-        if env.train.video_encoder != "rivrl":
-            raise CcrError("--method rivrl is RIVRL's own video tower; drop video_encoder=pool (or set it to rivrl)")
         if not 0.0 <= cfg.latent_share <= 1.0:
             raise CcrError(f"rivrl: latent_share {cfg.latent_share} must be a share in [0, 1]")
         super().__init__(cfg, env)

@@ -41,6 +41,7 @@ from torch import nn
 
 from ccr.errors import CcrError
 from ccr.train.model.towers import Refine, TowerOutput, masked_mean
+from ccr.train.model.video.encoders import ENCODERS
 
 if TYPE_CHECKING:
     from ccr.train.config import TrainConfig
@@ -117,8 +118,6 @@ class JointLatent(nn.Module):
 
     def __init__(self, in_a: int, in_b: int, width: int, dropout: float):
         super().__init__()
-        if width % 2:
-            raise CcrError(f"video_encoder=rivrl: embed_dim {width} must be even (it holds two latent spaces)")
         self.a = LatentHead(in_a, width // 2, dropout)
         self.b = LatentHead(in_b, width // 2, dropout)
 
@@ -161,9 +160,8 @@ class RivrlTower(nn.Module):
 
     def __init__(self, in_dim: int, cfg: TrainConfig, concepts: int = 0):
         super().__init__()
+        ENCODERS["rivrl"].check_widths(cfg.media_hidden, cfg.embed_dim)
         width = cfg.media_hidden
-        if width % 4:
-            raise CcrError(f"video_encoder=rivrl: media_hidden {width} must be a multiple of 4 (RIVRL: 2048)")
         gru, key = width // 4, width // 4
         self.gru = nn.GRU(in_dim, gru, batch_first=True, bidirectional=True)
         self.preview_dropout = nn.Dropout(cfg.dropout)
