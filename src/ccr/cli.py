@@ -246,12 +246,16 @@ def models() -> None:
 @friendly
 def demo(
     dest: Annotated[Path, typer.Argument(help="where to write the demo (a fresh directory)")] = Path("ccr-demo"),
-    real_models: Annotated[bool, typer.Option(help="use the real default models (needs the hub or a cache)")] = False,
+    models: Annotated[str, typer.Option(help="random: tiny random stand-ins, numbers meaningless; real: the default "
+                                             "hub models (need the hub or a cache)")] = "random",
+    old_real_models: Annotated[bool, typer.Option("--real-models", hidden=True)] = False,
 ) -> None:
-    """Run every stage that exists on the bundled toy corpus and show what it made."""
+    """Run the demo recipe (every stage, training, noise and checks) on the bundled toy corpus."""
     from ccr.demo import run_demo
 
-    run_demo(dest, real_models=real_models, console=console, out=out)
+    if old_real_models:
+        raise CcrError("--real-models is now --models real")
+    run_demo(dest, models=models, console=console, out=out)
 
 
 DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps (default: auto)")]
@@ -604,8 +608,10 @@ def pipeline_run(
     recipe: Annotated[Path, typer.Argument(help="recipe TOML, e.g. configs/multi30k.toml")],
     data_root: Annotated[Path | None, typer.Option(help="where the source files are (pipeline.data_root)")] = None,
     work_dir: Annotated[Path | None, typer.Option(help="corpus and runs go here (pipeline.work_dir)")] = None,
-    tiny: Annotated[bool, typer.Option(help="smoke run: tiny random models and one short epoch, to check "
-                                            "files and layout in minutes (numbers meaningless)")] = False,
+    models: Annotated[str | None, typer.Option(
+        help="random: tiny random stand-ins and one short epoch, to check files and layout in minutes (numbers "
+             "meaningless); real: the recipe's models (pipeline.models)")] = None,
+    tiny: Annotated[bool, typer.Option(help="the same as --models random")] = False,
     dry_run: Annotated[bool, typer.Option(help="print the plan and what is already done; run nothing")] = False,
     from_: Annotated[str | None, typer.Option("--from", help="start at this step id (or a stage's first step)")] = None,
     until: Annotated[str | None, typer.Option(help="stop after this step id (or a stage's last step)")] = None,
@@ -616,13 +622,13 @@ def pipeline_run(
     from ccr.pipeline.orchestrate import describe, run_pipeline
     from ccr.pipeline.recipe import load_recipe
 
-    given = {"data_root": data_root, "work_dir": work_dir, "tiny": tiny or None}
+    given = {"data_root": data_root, "work_dir": work_dir, "models": models, "tiny": tiny or None}
     plan = load_recipe(recipe, sets=set_, start=from_, until=until,
                        pipeline={k: str(v) if isinstance(v, Path) else v for k, v in given.items() if v is not None})
     say(out, describe(plan))
     if dry_run:
         return
-    ended = run_pipeline(plan, log=functools.partial(say, console))
+    ended = run_pipeline(plan, log=functools.partial(say, console), out=out)
     ran = sum(s.state == "ran" for s in ended)
     say(console, ("pipeline", "green"), f": {ran} steps ran, {len(ended) - ran} were done already; "
         f"compare the runs with: ccr evaluate --compare {plan.work_dir / 'runs'}/*")

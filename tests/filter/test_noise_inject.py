@@ -51,7 +51,7 @@ def test_noise_goes_into_new_rows_of_a_copy_and_the_source_stays_as_it_was(plant
 def test_every_noise_type_does_what_it_says_and_the_same_seed_gives_the_same_corpus(planted, tmp_path):
     overrides = {"rate": 0.5, "types": ",".join(NOISE_TYPES), "seed": 7}
     first, _ = inject(planted, tmp_path / "a", overrides=overrides, options=QUIET)
-    inject(planted, tmp_path / "b", overrides=overrides, options=QUIET)
+    run("noise", planted, overrides=overrides, options=QUIET, arguments={"out": tmp_path / "b"})  # what inject wraps
     rows, again = _mt(tmp_path / "a", NOISY_KEY), _mt(tmp_path / "b", NOISY_KEY)
     assert rows.select("caption_id", "text", "noise_type").equals(again.select("caption_id", "text", "noise_type"))
     assert first.rows_out == {"captions": 400, "captions.noise": 400}
@@ -106,3 +106,4 @@ def test_bad_settings_name_the_fix(planted, tmp_path):
         inject(planted, tmp_path / "x", overrides={"types": "swap,shuffle"}, options=QUIET)
     with pytest.raises(CcrError, match="--rate 1.5: give a share in"):
         inject(planted, tmp_path / "y", overrides={"rate": 1.5}, options=QUIET)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()  # refused before anything is copied

@@ -18,6 +18,7 @@ BROKEN = """
 work_dir = "{work}"
 data_root = "{data}"
 colour = "blue"
+models = "toy"
 
 [extras]
 x = 1
@@ -54,6 +55,31 @@ method = "no-such-method"
 [[step]]
 stage = "evaluate"
 run = "run-b"
+
+[[step]]
+stage = "noise"
+corpus = "noisy"
+
+[[step]]
+stage = "score"
+from = "corpus"
+lang = "de"
+
+[[step]]
+stage = "info"
+corpus = "../elsewhere"
+
+[[step]]
+stage = "noise-eval"
+
+[[step]]
+stage = "check"
+file = "figures.json"
+figure = "metrics.sumr"
+
+[[step]]
+stage = "export"
+format = "xml"
 """
 
 
@@ -76,10 +102,17 @@ def test_a_malformed_recipe_gets_one_message_listing_every_problem(tmp_path):
         "unknown method 'no-such-method'",
         "step 'backtranslate' (backtranslate) needs MT captions (translate), which no step before it makes",
         "run 'run-b' is neither a train step before it nor a finished run",
+        "[pipeline] models: expected one of random, real, got 'toy'",
+        "step 'noise' (noise) writes a new corpus: name the one it reads and the one it writes",
+        "step 'score' (score): from = ... is for steps that write a new corpus",
+        "corpus = '../elsewhere' must name a corpus of the work directory",
+        "step 'noise-eval' (noise-eval) needs planted noise (noise), which no step before it makes",
+        "step 'check' (check): give min = ... or max = ...",
+        "format: expected one of parquet, jsonl, nrccr, got 'xml'",
     ]
     missing = [fragment for fragment in expected if fragment not in message]
     assert not missing, message
-    assert message.count("error:") == 1 and "12 problem(s)" in message
+    assert message.count("error:") == 1 and "20 problem(s)" in message
     assert not (tmp_path / "work").exists()  # checked before anything ran
 
 
@@ -113,3 +146,83 @@ def test_set_wins_over_tiny_and_values_are_typed(tmp_path):
     assert train["nrccr-de"]["epochs"] == 3 and train["baseline-cs"]["epochs"] == 3  # --set beats --tiny's 1
     assert train["nrccr-de"]["text_tower"] == "tiny/bert" and train["nrccr-de"]["lang"] == ["de"]
     assert recipe.settings.chunk_rows == 16 and recipe.corpus == tmp_path / "w" / "corpus"
+    assert recipe.settings.models == "random"  # tiny is the old spelling of models = "random"
+
+
+NOISY = """
+[pipeline]
+data_root = "{data}"
+work_dir = "{work}"
+
+[[step]]
+stage = "ingest"
+format = "jsonl"
+src = "captions.jsonl"
+
+[[step]]
+stage = "translate"
+lang = "de"
+
+[[step]]
+stage = "features"
+
+[[step]]
+stage = "noise"
+from = "corpus"
+corpus = "noisy"
+
+[[step]]
+stage = "score"
+corpus = "noisy"
+lang = "de"
+
+[[step]]
+stage = "noise-eval"
+corpus = "noisy"
+"""
+
+
+def test_a_noise_step_copies_into_a_named_corpus_whose_steps_are_checked_on_it(tmp_path, toy_source):
+    recipe = tmp_path / "noisy.toml"
+    recipe.write_text(NOISY.format(data=toy_source, work=tmp_path / "work"))
+    args = ["pipeline", "run", str(recipe), "--models", "random", "--dry-run"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[1]: line for line in result.output.splitlines() if line.strip()[:1].isdigit()}
+    assert "from=corpus, corpus=noisy" in lines["noise"] and "corpus=noisy" in lines["score"]
+    late = CliRunner().invoke(app, [*args, "--from", "score"])  # nothing has run: the copy does not exist
+    assert late.exit_code == 2
+    assert "step 'score' (score) needs MT captions (translate) in corpus 'noisy'" in " ".join(late.output.split())
+
+
+CHECKS = """
+[pipeline]
+work_dir = "{work}"
+
+[[step]]
+stage = "check"
+file = "figures.json"
+figure = "metrics.sumr"
+min = 100
+max = 600
+"""
+
+
+def test_a_check_passes_is_skipped_once_done_and_a_failed_one_fails_the_run_in_one_line(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "figures.json").write_text('{"metrics": {"sumr": 250.5}}')
+    recipe = tmp_path / "checks.toml"
+    recipe.write_text(CHECKS.format(work=work))
+    first = CliRunner().invoke(app, ["pipeline", "run", str(recipe)])
+    assert first.exit_code == 0, first.output
+    assert "check: metrics.sumr = 250.5, at least 100 and at most 600" in first.output
+    again = CliRunner().invoke(app, ["pipeline", "run", str(recipe)])
+    assert "check: done before" in again.output and "0 steps ran" in " ".join(again.output.split())
+    for override, says in (("check.max=200", f"check failed: metrics.sumr in {work / 'figures.json'} is 250.5, "
+                                             "above the maximum 200"),
+                           ("check.figure=metrics.r1", "has no metrics.r1: metrics holds sumr")):
+        failed = CliRunner().invoke(app, ["pipeline", "run", str(recipe), "--set", override])
+        assert failed.exit_code == 2, failed.output
+        error = [line for line in failed.output.splitlines() if line.startswith("error:")]
+        assert len(error) == 1 and says in error[0], failed.output

@@ -34,7 +34,7 @@ without spaces). Everything is a function of the ids and the seed.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,7 +53,6 @@ from ccr.stages.runner import (
     RunOptions,
     RunSummary,
     Stage,
-    run_stage,
     table_chunks,
 )
 
@@ -215,10 +214,33 @@ def process(batch: Sequence[dict[str, Any]], state: None, cfg: NoiseConfig) -> B
     return out
 
 
+def open_copy(src: Path, cfg: NoiseConfig, arguments: Mapping[str, Any]) -> Corpus:
+    """The corpus noise writes: a copy of ``src`` at ``out``, made on the first run and resumed after;
+    without ``out``, ``src`` itself, which ``plan`` accepts only if it is such a copy."""
+    source = Corpus.open(src)
+    if arguments.get("out") is None:
+        return source
+    out = Path(arguments["out"])
+    if out.resolve() == source.root.resolve():
+        raise CcrError("--out is the corpus itself; noise goes into a new directory: --out NEW_DIR")
+    made = paths.output_dir(out, "--out")
+    if any(out.iterdir()):
+        existing = Corpus.open(out)
+        if existing.manifest().get(SOURCE_FIELD) != str(source.root.resolve()):
+            raise CcrError(f"{out} is not empty; give the noisy corpus a new directory: --out NEW_DIR")
+        return existing
+    try:
+        return copy_corpus(source, out, {SOURCE_FIELD: str(source.root.resolve())})
+    except BaseException:
+        paths.discard(made)
+        raise
+
+
 STAGE = Stage(name="noise", version="1", config=NoiseConfig, plan=plan, setup=setup, process=process,
-              help="add a noisy copy of MT captions (model KEY+noise) with the truth in noise_type; "
-                   "runs on a copy made by ccr noise inject",
-              batch_size=4096, runner=(), needs=frozenset({"mt"}), in_pipelines=False)
+              help="copy a corpus and add noisy MT rows (model KEY+noise) with the truth in noise_type",
+              check=_check, batch_size=4096, runner=(), needs=frozenset({"mt"}),
+              provides={"noise": "planted noise"}, open=open_copy,
+              arguments={"out": "the noisy copy (a new directory; rerun to resume)"})
 
 
 def inject(src: Path | str, out: Path | str, *, config: Path | None = None, sets: list[str] | None = None,
@@ -228,26 +250,14 @@ def inject(src: Path | str, out: Path | str, *, config: Path | None = None, sets
 
     Returns the stage summary and, per language, the model key of the noisy rows.
     """
-    from ccr.stages.table import resolve_config
+    from ccr.stages.table import run
 
-    stage, cfg = resolve_config("noise", config=config, sets=sets, overrides=overrides)  # before anything is copied
-    source = Corpus.open(src)
-    out = Path(out)
-    if out.resolve() == source.root.resolve():
-        raise CcrError("--out is the corpus itself; noise goes into a new directory: --out NEW_DIR")
-    made = paths.output_dir(out, "--out")
-    if any(out.iterdir()):
-        existing = Corpus.open(out)
-        if existing.manifest().get(SOURCE_FIELD) != str(source.root.resolve()):
-            raise CcrError(f"{out} is not empty; give the noisy corpus a new directory: --out NEW_DIR")
-    else:
-        try:
-            copy_corpus(source, out, {SOURCE_FIELD: str(source.root.resolve())})
-        except BaseException:
-            paths.discard(made)
-            raise
-    if on_config:
-        on_config("noise", cfg)
-    summary = run_stage(Corpus.open(out), stage, cfg, options)
-    runs = [r for r in Corpus.open(out).runs() if r.get("stage") == "noise"]
-    return summary, runs[-1].get("models", {}).get("noisy_models", {})
+    summary = run("noise", src, config=config, sets=sets, overrides=overrides, options=options,
+                  arguments={"out": out}, on_config=on_config)
+    return summary, noisy_models(out)
+
+
+def noisy_models(corpus_dir: Path | str) -> dict[str, str]:
+    """Per language, the model key of a noisy copy's noisy MT rows: what later steps on it score."""
+    runs = [r for r in Corpus.open(corpus_dir).runs() if r.get("stage") == "noise"]
+    return runs[-1].get("models", {}).get("noisy_models", {}) if runs else {}

@@ -19,27 +19,11 @@ from ccr import paths
 from ccr.config import fingerprint
 from ccr.corpus import atomic
 from ccr.errors import CcrError
-from ccr.pipeline.recipe import PATH_OPTIONS, RUN_STAGES, Recipe, Step
+from ccr.pipeline.kinds import KINDS, Context
+from ccr.pipeline.recipe import NEW_CORPUS, Recipe, Step
+from ccr.pipeline.smoke import smoke_options
 
 STATE_FILE = "pipeline.json"
-
-# --tiny: ccr.testing's stand-ins and the small sizes they need, so a recipe can be tried end to end
-# in minutes on a laptop (its files, layout and options checked) before the real run.
-SMOKE: dict[str, dict[str, Any]] = {
-    "translate": {"tiny": True, "max_length": 16},  # random weights never stop on their own
-    "backtranslate": {"tiny": True, "max_length": 16},
-    "features": {"model": "tiny/clip"},
-    "caption": {"mllm": "tiny/llava", "max_new_tokens": 16},
-    "slots": {"embedder": "tiny/minilm"},
-    "score": {"tiny": True},
-    "train": {"text_tower": "tiny/bert", "epochs": 1, "batch_size": 8, "embed_dim": 32, "media_hidden": 32,
-              "text_frozen_layers": 0, "threads": 1, "progress": False},
-}
-SMOKE_CLIP = {"image_encoder": "tiny/clip", "image_size": 0}  # a train step that fine-tunes a CLIP: the tiny one
-
-# Rows per batch when a step does not say: the same defaults as the stage commands.
-BATCH = {"ingest": 1024, "translate": 1024, "backtranslate": 1024, "import-features": 256, "features": 32,
-         "caption": 8, "slots": 64, "score": 8, "select": 4096}
 
 
 @dataclass
@@ -50,12 +34,17 @@ class StepStatus:
 
 
 def effective_options(recipe: Recipe, step: Step) -> dict[str, Any]:
-    """The options a step runs with: the recipe's, then ``--tiny``'s, then ``--set``'s."""
+    """The options a step runs with: the recipe's, then ``models = "random"``'s stand-ins, then ``--set``'s."""
     options = dict(step.options)
-    if recipe.settings.tiny:
-        smoke = SMOKE.get(step.stage, {}) | (SMOKE_CLIP if step.stage == "train" and options.get("image_encoder") else {})
-        options.update({k: v for k, v in smoke.items() if k not in step.pinned})
+    if recipe.settings.models == "random":
+        options.update({k: v for k, v in smoke_options(step.stage, options).items() if k not in step.pinned})
     return options
+
+
+def _path_options(step: Step) -> tuple[str, ...]:
+    from ccr.stages import table as stages
+
+    return () if step.stage in KINDS else stages.get(step.stage).path_options
 
 
 def _relative(path: str | Path, recipe: Recipe) -> str:
@@ -68,7 +57,7 @@ def _relative(path: str | Path, recipe: Recipe) -> str:
 def _inputs(recipe: Recipe, step: Step) -> list[Any]:
     """Size and mtime of a step's source files, so replacing a source redoes the step."""
     out: list[Any] = []
-    for key in PATH_OPTIONS.get(step.stage, ()):
+    for key in _path_options(step):
         if key == "media_root" or not step.options.get(key):
             continue
         root = Path(step.options[key])
@@ -86,7 +75,7 @@ def _semantic(recipe: Recipe, step: Step, options: dict[str, Any]) -> dict[str, 
     what a step makes.
     """
     if step.stage != "train":
-        return {k: _relative(v, recipe) if k in PATH_OPTIONS.get(step.stage, ()) else v for k, v in options.items()}
+        return {k: _relative(v, recipe) if k in _path_options(step) else v for k, v in options.items()}
     import dataclasses
 
     from ccr.train.config import TrainConfig
@@ -96,29 +85,36 @@ def _semantic(recipe: Recipe, step: Step, options: dict[str, Any]) -> dict[str, 
 
 
 def step_keys(recipe: Recipe) -> dict[str, str]:
-    """Each step's key: its options and inputs, chained through the corpus steps before it."""
-    chain = fingerprint("corpus")
+    """Each step's key: its options and inputs, chained through the corpus steps before it on its corpus.
+
+    A noise step starts its copy's chain from its source's; an evaluate step chains its run's key; a
+    check, which may read what any step wrote, chains every step before it.
+    """
+    chains: dict[str, str] = {}
     keys: dict[str, str] = {}
     for step in recipe.steps:
         options = _semantic(recipe, step, effective_options(recipe, step))
-        if step.stage == "evaluate":
+        kind = KINDS.get(step.stage)
+        chain = chains.get(step.source or step.corpus, fingerprint("corpus"))
+        if kind is not None and kind.keyed_by == "run":
             keys[step.id] = fingerprint(keys.get(str(options.get("run"))), step.stage, options)
-            continue
-        keys[step.id] = fingerprint(chain, step.stage, options, _inputs(recipe, step), recipe.models)
-        if step.stage not in RUN_STAGES:
-            chain = keys[step.id]
+        elif kind is not None and kind.keyed_by == "before":
+            keys[step.id] = fingerprint(list(keys.values()), step.stage, options)
+        else:
+            where = [step.source, step.corpus] if step.source else []  # the default layout keeps its old keys
+            keys[step.id] = fingerprint(chain, step.stage, options, _inputs(recipe, step), recipe.models, *where)
+        if kind is None:
+            chains[step.corpus] = keys[step.id]
     return keys
 
 
 def _output(recipe: Recipe, step: Step) -> Path:
-    """What exists once a step has finished: the corpus manifest, a run's run.json, a run's eval/."""
+    """What exists once a step has finished: its corpus's manifest, a run's run.json, what it wrote."""
     from ccr.corpus.corpus import MANIFEST
 
-    if step.stage == "train":
-        return recipe.run_dir(step.id) / "run.json"
-    if step.stage == "evaluate":
-        return recipe.run_dir(str(step.options.get("run"))) / "eval"
-    return recipe.corpus / MANIFEST
+    if step.stage in KINDS:
+        return KINDS[step.stage].output(recipe, step, step.options)
+    return recipe.corpus_dir(step.corpus) / MANIFEST
 
 
 def read_state(recipe: Recipe) -> dict[str, Any]:
@@ -149,16 +145,25 @@ def status(recipe: Recipe) -> list[StepStatus]:
 
 def describe(recipe: Recipe) -> str:
     """The plan as text: one line per step with its state and options."""
-    lines = [f"recipe {recipe.path}: corpus {recipe.corpus}, runs in {recipe.work_dir / 'runs'}"
-             + (" (--tiny: tiny random models, numbers meaningless)" if recipe.settings.tiny else "")]
+    note = " (models random: tiny random stand-ins, numbers meaningless)" if recipe.settings.models == "random" else ""
+    lines = [f"recipe {recipe.path}: corpus {recipe.corpus}, runs in {recipe.work_dir / 'runs'}{note}"]
     for n, item in enumerate(status(recipe), 1):
-        options = ", ".join(f"{k}={v}" for k, v in effective_options(recipe, item.step).items())
-        lines.append(f"{n:>3}. {item.step.id:<22} {item.step.stage:<15} {item.state:<10} {options}")
+        step = item.step
+        where = [f"from={step.source}"] if step.source else []
+        where += [f"corpus={step.corpus}"] if step.source or step.corpus != recipe.corpus.name else []
+        options = ", ".join(where + [f"{k}={v}" for k, v in effective_options(recipe, step).items()])
+        lines.append(f"{n:>3}. {step.id:<22} {step.stage:<15} {item.state:<10} {options}")
     return "\n".join(lines)
 
 
-def run_pipeline(recipe: Recipe, *, log: Callable[[str], None] = print) -> list[StepStatus]:
-    """Run the selected steps that are not done; returns what each selected step ended as."""
+def run_pipeline(recipe: Recipe, *, log: Callable[[str], None] = print, out: Any = None) -> list[StepStatus]:
+    """Run the selected steps that are not done; returns what each selected step ended as.
+
+    ``log`` takes progress lines; ``out`` (a rich console, default stdout) the tables and paths.
+    """
+    from ccr.printing import plain_console
+
+    out = out if out is not None else plain_console()
     keys = step_keys(recipe)
     state = read_state(recipe)
     ended = []
@@ -170,7 +175,12 @@ def run_pipeline(recipe: Recipe, *, log: Callable[[str], None] = print) -> list[
             continue
         log(f"{step.id}: {step.stage} ...")
         started = time.time()
-        _run_step(recipe, step, changed=record is not None, log=log)
+        options = effective_options(recipe, step)
+        context = Context(log, out, changed=record is not None)
+        if step.stage in KINDS:
+            KINDS[step.stage].run(recipe, step, _noisy_rows(recipe, step, options), context)
+        else:
+            _corpus_stage(recipe, step, options, context)
         state["steps"][step.id] = {"stage": step.stage, "key": keys[step.id],
                                    "seconds": round(time.time() - started, 1),
                                    "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -179,58 +189,49 @@ def run_pipeline(recipe: Recipe, *, log: Callable[[str], None] = print) -> list[
     return ended
 
 
-def _run_step(recipe: Recipe, step: Step, *, changed: bool, log: Callable[[str], None]) -> None:
-    options = effective_options(recipe, step)
-    if step.stage == "train":
-        _train(recipe, step, options, fresh=changed, log=log)
-    elif step.stage == "evaluate":
-        _evaluate(recipe, options, log)
-    else:
-        _corpus_stage(recipe, step, options, log)
-
-
-def _corpus_stage(recipe: Recipe, step: Step, options: dict[str, Any], log: Callable[[str], None]) -> None:
+def _corpus_stage(recipe: Recipe, step: Step, options: dict[str, Any], ctx: Context) -> None:
     import dataclasses
 
-    from ccr.formats.ingest.stage import ingest
     from ccr.stages import table as stages
     from ccr.stages.runner import RunOptions
 
-    run_options = RunOptions(batch_size=step.batch_size or BATCH.get(step.stage, 64),
-                             chunk_rows=recipe.settings.chunk_rows, progress=recipe.settings.progress)
-    if step.stage == "ingest":
-        explicit = {k: options.pop(k, None) for k in ("media_root", "split", "lang", "modality", "columns")}
-        summary = ingest(options.pop("format"), options.pop("src"), recipe.corpus,
-                         verify_media=bool(options.pop("verify_media", False)),
-                         sets=[f"{k}={v}" for k, v in options.items()], options=run_options, **explicit)
-    else:
-        if recipe.models and any(f.name == "aliases" for f in dataclasses.fields(stages.get(step.stage).config)):
-            options["aliases"] = recipe.models
-        summary = stages.run(step.stage, recipe.corpus, overrides=options, options=run_options)
-    outs = ", ".join(f"{n} {t}" for t, n in summary.rows_out.items()) or "nothing new"
-    log(f"{step.id}: {summary.rows_in} rows in, {outs}, {summary.rows_failed} failed"
-        + (f" ({summary.skipped_chunks} shards already done)" if summary.skipped_chunks else ""))
-
-
-def _train(recipe: Recipe, step: Step, options: dict[str, Any], *, fresh: bool, log: Callable[[str], None]) -> None:
-    from ccr.train.run.loop import train
-
-    method = str(options.pop("method", "baseline"))
-    if recipe.models:
+    stage = stages.get(step.stage)
+    run_options = RunOptions(batch_size=step.batch_size or stage.batch_size, chunk_rows=recipe.settings.chunk_rows,
+                             progress=recipe.settings.progress)
+    arguments = {k: options.pop(k) for k in list(options) if k in stage.arguments}
+    corpus = recipe.corpus_dir(step.corpus)
+    if step.source:
+        arguments[NEW_CORPUS] = corpus
+    if recipe.models and any(f.name == "aliases" for f in dataclasses.fields(stage.config)):
         options["aliases"] = recipe.models
-    if fresh:
-        log(f"{step.id}: its options or inputs changed since it last finished; training again from scratch")
-    result = train(recipe.corpus, recipe.run_dir(step.id), method=method, overrides=options, fresh=fresh, log=log)
-    log(f"{step.id}: {method}, {result.epochs} epochs, best epoch {result.best_epoch}; run {result.run_dir}")
+    configs: list[Any] = []
+    summary = stages.run(step.stage, recipe.corpus_dir(step.source or step.corpus),
+                         overrides=_noisy_rows(recipe, step, options), options=run_options, arguments=arguments,
+                         on_config=lambda name, cfg: configs.append(cfg))
+    outs = ", ".join(f"{n} {t}" for t, n in summary.rows_out.items()) or "nothing new"
+    ctx.log(f"{step.id}: {summary.rows_in} rows in, {outs}, {summary.rows_failed} failed"
+            + (f" ({summary.skipped_chunks} shards already done)" if summary.skipped_chunks else ""))
+    if stage.summary is not None:
+        from ccr.printing import say
+
+        say(ctx.out, stage.summary(corpus, configs[-1]))
 
 
-def _evaluate(recipe: Recipe, options: dict[str, Any], log: Callable[[str], None]) -> None:
-    from ccr.train.eval.evaluate import evaluate_run
-    from ccr.train.eval.metrics import format_table
+def _noisy_rows(recipe: Recipe, step: Step, options: dict[str, Any]) -> dict[str, Any]:
+    """On a noisy copy, a stage or train step that reads MT rows and names no ``mt_model`` reads the
+    noisy ones: they are what the copy was made for, and their keys (``KEY+noise``) exist only once
+    it does. The keys go as text (``a,b``), which the step's config reads like ``--set``."""
+    import dataclasses
 
-    run_dir = recipe.run_dir(options["run"])
-    results = evaluate_run(run_dir, split=options.get("split", "test"), langs=options.get("lang") or None,
-                           translate_test_weight=options.get("translate_test_weight"),
-                           sumr=options.get("sumr", "both"),
-                           checkpoint=options.get("checkpoint", "best"), queries=options.get("queries"), log=log)
-    log(format_table(results).rstrip())
+    from ccr.corpus.corpus import MANIFEST
+    from ccr.filter.noise import noisy_models
+    from ccr.pipeline.recipe import option_classes
+
+    corpus = recipe.corpus_dir(step.corpus)
+    if step.source or "mt_model" in options or (step.stage in KINDS and step.stage != "train") \
+            or not (corpus / MANIFEST).exists():
+        return options
+    if not any(f.name == "mt_model" for c in option_classes(step, []) or [] for f in dataclasses.fields(c)):
+        return options
+    keys = noisy_models(corpus)
+    return options | {"mt_model": ",".join(keys.values())} if keys else options

@@ -25,13 +25,28 @@ method = "nrccr"
 lang = "de"
 ```
 
-``--set KEY=VALUE`` overrides any of it: ``pipeline.tiny=true``, ``STEP_ID.epochs=2`` (one step),
+A step works on the corpus WORK/corpus unless it names another (``corpus = "noisy"``); a noise
+step copies one corpus into another (``from = "corpus"``, ``corpus = "noisy"``), and steps on the
+noisy copy read its noisy MT rows unless they name an ``mt_model``. Besides the corpus stages, a
+step may be ``train``, ``evaluate``, ``export``, ``report``, ``info``, ``noise-eval`` or ``check``
+(``ccr.pipeline.kinds``), so a whole experiment, the demo's among them, is one recipe:
+
+```toml
+[[step]]
+stage = "check"                 # fails the run unless the figure is within bounds
+file = "runs/nrccr-de/eval/test.de.json"
+figure = "metrics.sumr"
+min = 400
+```
+
+``--set KEY=VALUE`` overrides any of it: ``pipeline.models=random``, ``STEP_ID.epochs=2`` (one step),
 ``train.epochs=2`` (every step of a stage) or ``models.NAME=PATH``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -40,26 +55,12 @@ from ccr.config import load_toml, parse_sets, resolve
 from ccr.errors import CcrError
 from ccr.train.legacy import renamed_hint
 
-RUN_STAGES = ("train", "evaluate")
-NOT_IN_PIPELINES = ("noise",)  # writes a separate corpus (--out): run it by hand on a pipeline's corpus
-STEP_KEYS = ("stage", "id")  # every step's own keys, beside the stage's options
+STEP_KEYS = ("stage", "id", "corpus", "from")  # every step's own keys, beside the stage's options
 RUNNER_KEYS = ("batch_size",)  # corpus stages: how to run, never what (train has its own batch_size option)
-PATH_OPTIONS = {"ingest": ("src", "media_root"), "import-features": ("src", "ids"),
-                "features": ("media_root",), "caption": ("media_root",)}
-REQUIRED = {"ingest": ("format", "src"), "import-features": ("format", "src", "name"), "evaluate": ("run",)}
-
-# What each corpus stage reads and adds, for the order check (DESIGN.md "Data flow").
-PROVIDES = {"ingest": {"media", "captions"}, "translate": {"mt"}, "backtranslate": {"bt"},
-            "import-features": {"features"}, "features": {"features"}, "caption": {"descriptions"},
-            "slots": {"slots"}, "score": {"scores"}, "select": {"selection"}}
-NEEDS = {"translate": {"captions"}, "backtranslate": {"mt"}, "import-features": {"media"},
-         "features": {"media"}, "caption": {"media"}, "slots": {"descriptions"}, "score": {"mt", "features"},
-         "select": {"scores"}}
-WHAT = {"media": "media rows (ingest)", "captions": "captions (ingest)", "mt": "MT captions (translate)",
-        "bt": "back-translations (backtranslate)", "features": "visual features (features or import-features)",
-        "descriptions": "MLLM descriptions (caption)", "slots": "slots (slots)", "scores": "scores (score)",
-        "selection": "keep/weight columns (select)"}
-PINNED = "\0pinned"  # marks, inside a raw step table, the keys --set gave (they win over --tiny)
+NEW_CORPUS = "out"  # the Stage argument through which a stage writes a new corpus: a step's ``corpus``
+DEFAULT_CORPUS = "corpus"
+CORPUS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+PINNED = "\0pinned"  # marks, inside a raw step table, the keys --set gave (they win over models = "random")
 DATA_KEY_NEEDS = {"mt": "mt", "bt": "bt", "descriptions": "descriptions", "slots": "slots"}
 
 
@@ -67,21 +68,13 @@ DATA_KEY_NEEDS = {"mt": "mt", "bt": "bt", "descriptions": "descriptions", "slots
 class PipelineConfig:
     data_root: str = "."  # where the source files are; relative paths in steps start here
     work_dir: str = "work"  # the corpus goes to WORK/corpus, training runs to WORK/runs/STEP_ID
-    tiny: bool = False  # smoke run: tiny random models, one short epoch; checks files and layout, numbers meaningless
+    # random: ccr.testing's tiny random stand-ins and one short epoch, a smoke run that checks files and
+    # layout (numbers meaningless); real: the default hub models. (toy, small models learned on the toy
+    # domain, comes with them.)
+    models: Literal["random", "real"] = "real"
+    tiny: bool = False  # the old spelling of models = "random"
     chunk_rows: int = 1024  # rows per committed shard: smaller loses less work to a kill
     progress: bool = True  # progress bars (plain lines when not on a terminal)
-
-
-@dataclass
-class EvaluateOptions:
-    run: str = ""  # id of the train step whose run to score
-    split: str = "test"  # test, val or a named test_*/val_* split (test_2017_flickr)
-    lang: list[str] = field(default_factory=list)  # query languages (default: the run's)
-    # weight of the queries' xx->en MT fused with them, any method (NRCCR's image test: 0.5); none = native only
-    translate_test_weight: float | None = None
-    sumr: Literal["both", "t2v"] = "both"  # directions SumR adds: both (t2v + v2t) or t2v (RIVRL's tables)
-    checkpoint: str = "best"  # best (validation) or last
-    queries: str | None = None  # grounding runs: human or mt queries of a non-English language (default: human if any)
 
 
 @dataclass
@@ -91,6 +84,8 @@ class Step:
     options: dict[str, Any]  # the stage's own options, values checked and paths resolved
     batch_size: int | None = None  # rows per batch (never changes outputs)
     pinned: set[str] = field(default_factory=set)  # options given with --set on the command line
+    corpus: str = DEFAULT_CORPUS  # the corpus it works on (WORK/NAME), or writes where it has a source
+    source: str | None = None  # ``from``: the corpus a stage that writes a new one reads (noise)
 
 
 @dataclass
@@ -107,7 +102,10 @@ class Recipe:
 
     @property
     def corpus(self) -> Path:
-        return self.work_dir / "corpus"
+        return self.corpus_dir(DEFAULT_CORPUS)
+
+    def corpus_dir(self, name: str) -> Path:
+        return self.work_dir / name
 
     def run_dir(self, step_id: str) -> Path:
         return self.work_dir / "runs" / step_id
@@ -117,7 +115,7 @@ def load_recipe(path: Path | str, *, sets: list[str] | None = None, start: str |
                 until: str | None = None, pipeline: dict[str, Any] | None = None) -> Recipe:
     """Read, override and check a recipe; every problem found is reported in one ``CcrError``.
 
-    ``pipeline`` holds the CLI's own ``[pipeline]`` overrides (``--tiny``, ``--data-root``), which
+    ``pipeline`` holds the CLI's own ``[pipeline]`` overrides (``--models``, ``--data-root``), which
     win over the file and over ``--set``.
     """
     path = Path(path)
@@ -162,7 +160,7 @@ def _apply_sets(data: dict[str, Any], sets: dict[str, str], problems: list[str])
     for dotted, value in sets.items():
         target, _, key = dotted.partition(".")
         if not key:
-            problems.append(f"--set {dotted}={value}: name its target, e.g. pipeline.tiny=true or train.epochs=2")
+            problems.append(f"--set {dotted}={value}: name its target, e.g. pipeline.models=random or train.epochs=2")
         elif target in ("pipeline", "models"):
             data.setdefault(target, {})[key] = value
         else:
@@ -181,10 +179,15 @@ def _settings(values: dict[str, Any], problems: list[str]) -> PipelineConfig:
             good[key] = getattr(resolve(PipelineConfig, {key: value}), key)
         except CcrError as e:
             problems.append(f"[pipeline] {e}")
-    return PipelineConfig(**good)
+    settings = PipelineConfig(**good)
+    if settings.tiny:
+        settings.models = "random"
+    return settings
 
 
 def _parse_steps(raw: list[Any], problems: list[str]) -> list[Step]:
+    from ccr.pipeline.kinds import KINDS
+
     known = stage_names()
     steps: list[Step] = []
     used: dict[str, int] = {}
@@ -201,20 +204,35 @@ def _parse_steps(raw: list[Any], problems: list[str]) -> list[Step]:
         step_id = str(entry.get("id") or (stage if count == 1 else f"{stage}-{count}"))
         if any(s.id == step_id for s in steps):
             problems.append(f"step {n}: id {step_id!r} is used twice; give each step its own id")
-        batch = entry.get("batch_size") if stage not in RUN_STAGES else None
+        corpus_stage = stage not in KINDS
+        batch = entry.get("batch_size") if corpus_stage else None
         if batch is not None and (not isinstance(batch, int | str) or not str(batch).isdigit() or int(batch) < 1):
             problems.append(f"step {step_id!r}: batch_size must be a positive integer, got {batch!r}")
             batch = None
-        own = STEP_KEYS if stage in RUN_STAGES else STEP_KEYS + RUNNER_KEYS
+        own = STEP_KEYS + RUNNER_KEYS if corpus_stage else STEP_KEYS
         options = {k: v for k, v in entry.items() if k not in own and k != PINNED}
-        steps.append(Step(step_id, stage, options, int(batch) if batch is not None else None, entry.get(PINNED, set())))
+        corpus, source = (_corpus_name(step_id, key, entry.get(key), problems) for key in ("corpus", "from"))
+        steps.append(Step(step_id, stage, options, int(batch) if batch is not None else None, entry.get(PINNED, set()),
+                          corpus or DEFAULT_CORPUS, source))
     return steps
 
 
+def _corpus_name(step_id: str, key: str, value: Any, problems: list[str]) -> str | None:
+    """A corpus is named, never a path, so every corpus of a recipe lives in its work directory."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not CORPUS_NAME.fullmatch(value) or value == "runs":
+        problems.append(f"step {step_id!r}: {key} = {value!r} must name a corpus of the work directory "
+                        f"(letters, digits, _ . -; not runs), e.g. {key} = \"noisy\"")
+        return None
+    return value
+
+
 def stage_names() -> list[str]:
+    from ccr.pipeline.kinds import KINDS
     from ccr.stages import table as stages
 
-    return [s for s in stages.names() if s not in NOT_IN_PIPELINES] + list(RUN_STAGES)
+    return stages.names() + list(KINDS)
 
 
 def _select(steps: list[Step], start: str | None, until: str | None, problems: list[str]) -> list[Step]:
@@ -235,10 +253,10 @@ def _select(steps: list[Step], start: str | None, until: str | None, problems: l
     return steps[first:end + 1]
 
 
-def _option_classes(step: Step, problems: list[str]) -> list[type] | None:
+def option_classes(step: Step, problems: list[str]) -> list[type] | None:
     """The config dataclasses that own a step's options (train: shared options and the method's)."""
-    if step.stage == "evaluate":
-        return [EvaluateOptions]
+    from ccr.pipeline.kinds import KINDS
+
     if step.stage == "train":
         from ccr.train.config import TrainConfig
         from ccr.train.model.methods import get
@@ -251,17 +269,32 @@ def _option_classes(step: Step, problems: list[str]) -> list[type] | None:
         except ImportError as e:
             problems.append(f"step {step.id!r}: method {method!r} cannot be loaded ({e}); update ccr")
         return None
+    kind = KINDS.get(step.stage)
+    if kind is not None and kind.options is not None:
+        return [kind.options]
     from ccr.stages import table as stages
 
     return [stages.get(step.stage).config]
 
 
+def _facts(step: Step) -> tuple[tuple[str, ...], tuple[str, ...], set[str]]:
+    """A step's required options, its source-path options and the options it takes beside its config's."""
+    from ccr.pipeline.kinds import KINDS
+
+    if step.stage in KINDS:
+        return KINDS[step.stage].required, (), {"method"} if step.stage == "train" else set()
+    from ccr.stages import table as stages
+
+    stage = stages.get(step.stage)
+    return stage.required, stage.path_options, set(stage.arguments) - {NEW_CORPUS}
+
+
 def _check_options(step: Step, data_root: Path, problems: list[str]) -> None:
     """Every option known and well-typed, required ones present, source paths existing; values coerced in place."""
-    classes = _option_classes(step, problems)
+    classes = option_classes(step, problems)
     if classes is None:
         return
-    extra = {"method"} if step.stage == "train" else {"media_root"} if step.stage == "ingest" else set()
+    required, path_options, extra = _facts(step)
     for key, value in list(step.options.items()):
         if key in extra:
             continue
@@ -276,10 +309,12 @@ def _check_options(step: Step, data_root: Path, problems: list[str]) -> None:
             step.options[key] = getattr(resolve(owner, {key: value}), key)
         except CcrError as e:
             problems.append(f"step {step.id!r} ({step.stage}): {e}")
-    for key in REQUIRED.get(step.stage, ()):
+    for key in required:
         if not step.options.get(key):
             problems.append(f"step {step.id!r} ({step.stage}): needs {key} = ...")
-    for key in PATH_OPTIONS.get(step.stage, ()):
+    if step.stage == "check" and step.options.get("min") is None and step.options.get("max") is None:
+        problems.append(f"step {step.id!r} (check): give min = ... or max = ... (or both)")
+    for key in path_options:
         value = step.options.get(key)
         if not value:
             continue
@@ -299,17 +334,51 @@ def _train_needs(step: Step) -> set[str]:
         cls = get(str(step.options.get("method", "baseline")))
         names = {f.name for f in dataclasses.fields(cls.Config)}
         cfg = resolve(cls.Config, {k: v for k, v in step.options.items() if k in names})
-        keys = cls.needed_keys(cfg) | cls.needed_gallery_keys(cfg)
+        keys = cls.needed_keys(cfg)  # a method's training keys hold what its gallery needs (leccr's descriptions)
     except (CcrError, ImportError):
         return needs  # already reported by the option check
     return needs | {DATA_KEY_NEEDS[k] for k in keys if k in DATA_KEY_NEEDS}
 
 
+def provided() -> dict[str, dict[str, str]]:
+    """Per corpus stage, the data keys it adds and what each is (from the stage table)."""
+    from ccr.stages import table as stages
+
+    return {name: dict(stages.get(name).provides) for name in stages.names()}
+
+
+def _what(need: str, provides: dict[str, dict[str, str]]) -> str:
+    """A data key as a message names it: what it is and which stages make it."""
+    makers = [name for name, keys in provides.items() if need in keys]
+    return f"{provides[makers[0]][need]} ({' or '.join(makers)})" if makers else need
+
+
+def _needs(step: Step) -> set[str]:
+    from ccr.pipeline.kinds import KINDS
+
+    if step.stage == "train":
+        return _train_needs(step)
+    if step.stage in KINDS:
+        return set(KINDS[step.stage].needs)
+    from ccr.stages import table as stages
+
+    return set(stages.get(step.stage).needs)
+
+
 def _check_order(steps: list[Step], settings: PipelineConfig, problems: list[str], *,
                  fix: str = "add that step before it") -> None:
-    """Each step's inputs come from an earlier step or are already in the corpus."""
-    have = _corpus_has(Path(settings.work_dir) / "corpus")
-    runs = {p.name for p in (Path(settings.work_dir) / "runs").glob("*") if (p / "run.json").exists()}
+    """Each step's inputs come from an earlier step or are already in its corpus."""
+    provides = provided()
+    work = Path(settings.work_dir)
+    have: dict[str, set[str]] = {}
+    made: set[str] = set()  # corpora a step of this recipe writes from another
+
+    def holds(name: str) -> set[str]:
+        if name not in have:
+            have[name] = _corpus_has(work / name, provides)
+        return have[name]
+
+    runs = {p.name for p in (work / "runs").glob("*") if (p / "run.json").exists()}
     for step in steps:
         if step.stage == "evaluate":
             run = step.options.get("run")
@@ -317,16 +386,39 @@ def _check_order(steps: list[Step], settings: PipelineConfig, problems: list[str
                 problems.append(f"step {step.id!r} (evaluate): run {run!r} is neither a train step before it "
                                 f"nor a finished run; {fix}")
             continue
-        needs = _train_needs(step) if step.stage == "train" else NEEDS.get(step.stage, set())
-        for need in sorted(needs - have):
-            problems.append(f"step {step.id!r} ({step.stage}) needs {WHAT[need]}, which no step before it makes "
-                            f"and the corpus does not have yet; {fix}")
-        have |= PROVIDES.get(step.stage, set())
+        copies = step.stage in provides and NEW_CORPUS in _stage_arguments(step.stage)
+        if copies and not step.source:
+            problems.append(f"step {step.id!r} ({step.stage}) writes a new corpus: name the one it reads and the "
+                            f"one it writes, e.g. from = \"corpus\" and corpus = \"noisy\"")
+            continue
+        if step.source and not copies:
+            problems.append(f"step {step.id!r} ({step.stage}): from = ... is for steps that write a new corpus "
+                            f"(noise); name the corpus it works on with corpus = \"NAME\"")
+            continue
+        if copies and (step.corpus == step.source or step.corpus in made):
+            problems.append(f"step {step.id!r} ({step.stage}): corpus {step.corpus!r} is its source or another "
+                            f"step's copy; give the copy a new name, e.g. corpus = \"noisy\"")
+        reads = step.source or step.corpus
+        on = f" in corpus {reads!r}" if reads != DEFAULT_CORPUS else ""
+        for need in sorted(_needs(step) - holds(reads)):
+            problems.append(f"step {step.id!r} ({step.stage}) needs {_what(need, provides)}{on}, which no step "
+                            f"before it makes and the corpus does not have yet; {fix}")
+        if copies:
+            made.add(step.corpus)
+            have[step.corpus] = holds(reads) | set(provides[step.stage])
+        else:
+            holds(step.corpus).update(provides.get(step.stage, {}))
         if step.stage == "train":
             runs.add(step.id)
 
 
-def _corpus_has(root: Path) -> set[str]:
+def _stage_arguments(name: str) -> set[str]:
+    from ccr.stages import table as stages
+
+    return set(stages.get(name).arguments)
+
+
+def _corpus_has(root: Path, provides: dict[str, dict[str, str]]) -> set[str]:
     """What an existing corpus already offers, so a recipe may start from one (``--from``)."""
     from ccr.corpus.corpus import MANIFEST, Corpus
 
@@ -334,4 +426,4 @@ def _corpus_has(root: Path) -> set[str]:
         return set()
     corpus = Corpus.open(root)
     done = {c.stage for c in corpus.commits()}
-    return {thing for stage in done for thing in PROVIDES.get(stage, set())}
+    return {thing for stage in done for thing in provides.get(stage, {})}

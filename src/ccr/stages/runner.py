@@ -88,7 +88,6 @@ class Stage:
     smoke: Mapping[str, Any] = field(default_factory=dict)  # options that swap in ccr.testing's random stand-ins
     path_options: tuple[str, ...] = ()  # options naming source files (a recipe resolves them; a changed file redoes the step)
     required: tuple[str, ...] = ()  # options that have no default
-    in_pipelines: bool = True  # False: writes a separate corpus, so a recipe cannot chain it
     # How the stage gets the corpus it writes, where that is not opening the one it is pointed at:
     # ingest creates it only once its checks pass, noise copies it into a new directory. Called
     # with that directory, the resolved config and the values of ``arguments``.
