@@ -20,7 +20,7 @@ from ccr.config import fingerprint
 from ccr.corpus import atomic
 from ccr.errors import CcrError
 from ccr.pipeline.kinds import KINDS, Context
-from ccr.pipeline.recipe import NEW_CORPUS, Recipe, Step
+from ccr.pipeline.recipe import DEFAULT_CORPUS, NEW_CORPUS, Recipe, Step
 from ccr.pipeline.smoke import smoke_options
 
 STATE_FILE = "pipeline.json"
@@ -101,7 +101,7 @@ def step_keys(recipe: Recipe) -> dict[str, str]:
         elif kind is not None and kind.keyed_by == "before":
             keys[step.id] = fingerprint(list(keys.values()), step.stage, options)
         else:
-            where = [step.source, step.corpus] if step.source else []  # the default layout keeps its old keys
+            where = [step.source, step.corpus] if step.source or step.corpus != DEFAULT_CORPUS else []
             keys[step.id] = fingerprint(chain, step.stage, options, _inputs(recipe, step), recipe.models, *where)
         if kind is None:
             chains[step.corpus] = keys[step.id]
@@ -150,7 +150,7 @@ def describe(recipe: Recipe) -> str:
     for n, item in enumerate(status(recipe), 1):
         step = item.step
         where = [f"from={step.source}"] if step.source else []
-        where += [f"corpus={step.corpus}"] if step.source or step.corpus != recipe.corpus.name else []
+        where += [f"corpus={step.corpus}"] if step.source or step.corpus != DEFAULT_CORPUS else []
         options = ", ".join(where + [f"{k}={v}" for k, v in effective_options(recipe, step).items()])
         lines.append(f"{n:>3}. {step.id:<22} {step.stage:<15} {item.state:<10} {options}")
     return "\n".join(lines)
