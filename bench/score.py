@@ -17,7 +17,7 @@ VmHWM (they agree because the parent never grows: it imports neither torch nor p
 nothing itself). Sizes are interleaved over --runs rounds; each figure is the median over runs.
 
 Noise-rate sweep: on the --sweep-rows corpus (20k MT rows: at 1% that is 200 swapped captions),
-per rate a child process injects swap noise (`ccr noise inject --rate R --types swap --seed 0`),
+per rate a child process injects swap noise (`ccr noise inject CORPUS --out NOISY --rate R --type swap --seed 0`),
 back-translates the noisy MT rows with the tiny random Marian (rt_sim), scores them with the
 defaults (relaxed plan) and, on a copy, with version 1's balanced plan (`--set ot_relax=0 --set
 ot_eps=0.1`), and runs `ccr noise eval` on both. AUROC and precision at the clean share are

@@ -91,7 +91,7 @@ def test_an_output_file_is_checked_without_making_anything(tmp_path):
 
 
 @pytest.mark.parametrize("command", [["train", "{corpus}", "--out", "{tmp}/run"], ["translate", "{corpus}", "--lang", "de"],
-                                     ["ingest", "jsonl", "{corpus}/x.jsonl", "{tmp}/new"],
+                                     ["ingest", "{tmp}/new", "{corpus}/x.jsonl", "--format", "jsonl"],
                                      ["noise", "inject", "{corpus}", "--out", "{tmp}/noisy"]])
 def test_a_config_that_is_a_device_or_a_fifo_is_refused_before_it_is_read(tmp_path, toy_corpus, fifo, cli_error,
                                                                            no_hang, command):

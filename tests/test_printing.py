@@ -42,16 +42,16 @@ def test_ingest_export_report_and_info_print_markup_paths_whole(tmp_path):
     src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     corpus = tmp_path / "corpus"
 
-    first = invoke("ingest", "jsonl", str(src), str(corpus), "--set", "max_chars=20")
+    first = invoke("ingest", str(corpus), str(src), "--format", "jsonl", "--set", "max_chars=20")
     assert any(line.startswith("ingest config: ") and f"src='{src}'" in line for line in first)
     assert any(line.startswith("ingest: 3 rows in, 2 media, 2 captions, 1 failed, ") for line in first)
     assert "  1 x caption has N characters, over max_chars=20 (raise it with --set max_chars=N)" in first
-    again = invoke("ingest", "jsonl", str(src), str(corpus), "--set", "max_chars=20")
+    again = invoke("ingest", str(corpus), str(src), "--format", "jsonl", "--set", "max_chars=20")
     assert any(line.startswith("ingest: 0 rows in, nothing new") and line.endswith("(1 shards already done)")
                for line in again)
 
     dest = tmp_path / "[bold]" / "[" / "e]"
-    exported = invoke("export", str(corpus), str(dest))
+    exported = invoke("export", str(corpus), "--out", str(dest))
     assert str(dest / "captions.parquet") in exported and f"export: 3 files in {dest}" in exported
 
     report = tmp_path / "[" / "r]"

@@ -14,6 +14,7 @@ import math
 import tomllib
 import types
 import typing
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,13 +23,38 @@ from ccr.paths import read_text
 
 C = TypeVar("C")
 
+Choices = Iterable[str] | Callable[[], Iterable[str]]
+
 RUNTIME = {"fingerprint": False}
 """Field metadata for options that never change outputs (batch size, threads, device, engine)."""
 
 
-def runtime_field(default: Any, **kwargs: Any) -> Any:
-    """A config field left out of the fingerprint."""
-    return dataclasses.field(default=default, metadata=RUNTIME, **kwargs)
+def runtime_field(default: Any = dataclasses.MISSING, help: str = "", *,
+                  default_factory: Callable[[], Any] | None = None, cli: bool = True) -> Any:
+    """A config field left out of the fingerprint (``option`` with ``runtime=True``)."""
+    return option(default, help, factory=default_factory, runtime=True, cli=cli)
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Callable[[], Any] | None = None,
+           runtime: bool = False, choices: Choices | None = None, known: Choices | None = None,
+           flag: str | None = None, positional: bool = False, cli: bool = True,
+           metadata: Mapping[str, Any] | None = None) -> Any:
+    """A config field whose help is written once, here: the command line and ``--help`` read it.
+
+    ``choices`` are the only values (a Literal type gives them too); ``known`` are examples of an
+    open set (languages with a default model). Either may be a callable, read when the CLI is built.
+    ``flag`` names the command-line option where the field's name would mislead (caption's ``mllm``
+    is the stage's ``--model``); ``positional`` makes it an argument after CORPUS; ``cli=False``
+    keeps it off the command line (``--set`` and TOML still reach it). ``runtime`` leaves it out
+    of the fingerprint, like ``runtime_field``.
+    """
+    meta: dict[str, Any] = {**(metadata or {}), "help": help, "cli": cli, "positional": positional}
+    meta.update({k: v for k, v in (("choices", choices), ("known", known), ("flag", flag)) if v is not None})
+    if runtime:
+        meta.update(RUNTIME)
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
 
 def _field_types(cls: type) -> dict[str, Any]:

@@ -67,6 +67,11 @@ TINY_ROLES: dict[str, str] = {
 }
 
 
+def mt_languages() -> list[str]:
+    """The languages with a default MT model both ways, for ``--help`` (others need ``--model``)."""
+    return sorted({tgt for src, tgt in MT if src == "en"} & {src for src, tgt in MT if tgt == "en"})
+
+
 def mt_entry(src: str, tgt: str, *, tiny: bool = False) -> ModelEntry:
     """The default model for one direction, or an error listing what is supported."""
     if (src, tgt) not in MT:

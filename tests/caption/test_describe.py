@@ -47,7 +47,7 @@ def test_a_batched_row_equals_the_row_generated_alone(tiny):
 
 
 def test_llava_table_keys_resolve_through_the_model_table_and_aliases(tmp_path):
-    with pytest.raises(CcrError, match="cannot load llava-hf/llava-1.5-7b-hf.*pass --mllm /path/to/it"):
+    with pytest.raises(CcrError, match="cannot load llava-hf/llava-1.5-7b-hf.*pass --model /path/to/it"):
         resolve_mllm("llava")
     local = models.resolve("tiny/llava").path
     assert resolve_mllm("llava", {"llava": str(local)}).path == local

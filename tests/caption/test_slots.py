@@ -150,9 +150,9 @@ def test_which_descriptions_feed_the_slots(toy_corpus):
         run(toy_corpus)
     add_descriptions(toy_corpus, "llava@x", DESCRIPTIONS)
     add_descriptions(toy_corpus, "other@y", {"m0000": "Just one sentence here."}, prompt="objects")
-    with pytest.raises(CcrError, match="several models made descriptions: llava@x, other@y; pick one with --mllm KEY"):
+    with pytest.raises(CcrError, match="several models made descriptions: llava@x, other@y; pick one with --description-model KEY"):
         run(toy_corpus)
-    with pytest.raises(CcrError, match="--mllm 'nope': no descriptions from it; available: llava@x, other@y"):
+    with pytest.raises(CcrError, match="--description-model 'nope': no descriptions from it; available: llava@x, other@y"):
         run(toy_corpus, mllm="nope")
     with pytest.raises(CcrError, match="no other@y descriptions with prompt detailed; present: objects"):
         run(toy_corpus, mllm="other@y", prompts=["detailed"])

@@ -121,6 +121,6 @@ def test_descriptions_of_one_model_and_the_prompts_asked_for(tmp_path):
     with pytest.raises(CcrError, match="no x descriptions with prompt summary; present: detailed, objects"):
         chosen_descriptions(corpus, None, ["summary"])
     _commit(corpus, "descriptions", [row("m0", "detailed", "y", "y's")])
-    with pytest.raises(CcrError, match="several models made descriptions: x, y; pick one with --mllm KEY"):
+    with pytest.raises(CcrError, match="several models made descriptions: x, y; pick one with --description-model KEY"):
         chosen_descriptions(corpus, None, [])
     assert chosen_descriptions(corpus, "y", [])[0].collect()["text"].to_list() == ["y's"]

@@ -20,12 +20,12 @@ def test_inject_score_eval_select_from_the_command_line(planted, tmp_path):
     assert injected.exit_code == 0, injected.output
     assert f"ccr score {noisy} --lang cs --mt-model {MT_KEY}+noise" in injected.output
 
-    ambiguous = cli.invoke(app, ["score", str(noisy), "--lang", "cs", "--tiny"], env=WIDE)
+    ambiguous = cli.invoke(app, ["score", str(noisy), "--lang", "cs", "--models", "random"], env=WIDE)
     assert ambiguous.exit_code == 2 and "Traceback" not in ambiguous.output
     assert "pick one with --mt-model KEY" in ambiguous.output
 
     plot = tmp_path / "[" / "p].png"  # paths print as themselves, never as rich markup
-    scored = cli.invoke(app, ["score", str(noisy), "--lang", "cs", "--mt-model", f"{MT_KEY}+noise", "--tiny",
+    scored = cli.invoke(app, ["score", str(noisy), "--lang", "cs", "--mt-model", f"{MT_KEY}+noise", "--models", "random",
                               "--plot", str(plot)], env=WIDE)
     assert scored.exit_code == 0, scored.output
     table = [line.split() for line in scored.output.splitlines() if line.startswith("cs ")]

@@ -12,12 +12,12 @@ from test_paths import one_line_error  # noqa: E402
 
 
 @pytest.mark.parametrize("args, named", [
-    (["translate", "--lang", "de", "--tiny", "--set", "beam_size=0"], "beam_size=0"),
-    (["translate", "--lang", "de", "--tiny", "--max-length", "-3"], "max_length=-3"),
-    (["translate", "--lang", "de", "--tiny", "--set", "min_length=20", "--max-length", "10"], "min_length=20"),
-    (["backtranslate", "--lang", "de", "--tiny", "--set", "beam_size=0"], "beam_size=0"),
+    (["translate", "--lang", "de", "--models", "random", "--set", "beam_size=0"], "beam_size=0"),
+    (["translate", "--lang", "de", "--models", "random", "--max-length", "-3"], "max_length=-3"),
+    (["translate", "--lang", "de", "--models", "random", "--set", "min_length=20", "--max-length", "10"], "min_length=20"),
+    (["backtranslate", "--lang", "de", "--models", "random", "--set", "beam_size=0"], "beam_size=0"),
     (["features", "--model", "tiny/clip", "--set", "fps=nan"], "fps=nan"),
-    (["score", "--lang", "de", "--tiny", "--set", "ot_eps=inf"], "ot_eps=inf"),
+    (["score", "--lang", "de", "--models", "random", "--set", "ot_eps=inf"], "ot_eps=inf"),
 ])
 def test_impossible_decoding_options_are_one_line_before_any_row(toy_corpus, args, named):
     before = Corpus.open(toy_corpus).runs()

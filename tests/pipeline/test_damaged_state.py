@@ -33,6 +33,6 @@ def test_a_damaged_feature_meta_is_refused_before_an_export_writes_anything(toy_
     meta = toy_corpus / "features" / "imp" / "meta.json"
     meta.parent.mkdir(parents=True)
     meta.write_text('{"model": ')
-    cli_error(["export", toy_corpus, tmp_path / "out", "--format", "nrccr", "--features", "imp"],
+    cli_error(["export", toy_corpus, "--out", tmp_path / "out", "--format", "nrccr", "--features", "imp"],
               f"feature meta {meta} is damaged", "delete it")
     assert not (tmp_path / "out").exists()

@@ -23,19 +23,19 @@ def ccr(*args: object) -> str:
 
 def test_the_whole_flow_on_paths_with_glob_characters(toy_source, tmp_path):
     corpus = tmp_path / "c[x]*" / "corpus"
-    ccr("ingest", "jsonl", toy_source / "captions.jsonl", corpus)
+    ccr("ingest", corpus, toy_source / "captions.jsonl", "--format", "jsonl")
     assert "failures: 0" in ccr("info", corpus)
-    ccr("translate", corpus, "--lang", "de", "--tiny", "--set", "max_length=8")
+    ccr("translate", corpus, "--lang", "de", "--models", "random", "--set", "max_length=8")
     opened = Corpus.open(corpus)
     captions = opened.table("captions")
     assert captions.filter(pl.col("origin") == "mt").height == captions.filter(pl.col("lang") == "en").height > 0
 
-    ccr("export", corpus, tmp_path / "c[x]*" / "parquet")
+    ccr("export", corpus, "--out", tmp_path / "c[x]*" / "parquet")
     assert pl.read_parquet(tmp_path / "c[x]*" / "parquet" / "captions.parquet", glob=False).height == captions.height
-    ccr("export", corpus, tmp_path / "c[x]*" / "jsonl", "--format", "jsonl")
+    ccr("export", corpus, "--out", tmp_path / "c[x]*" / "jsonl", "--format", "jsonl")
     lines = (tmp_path / "c[x]*" / "jsonl" / "captions.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["caption_id"] for line in lines) == sorted(captions["caption_id"])
-    ccr("export", corpus, tmp_path / "c[x]*" / "nrccr", "--format", "nrccr")
+    ccr("export", corpus, "--out", tmp_path / "c[x]*" / "nrccr", "--format", "nrccr")
     assert list((tmp_path / "c[x]*" / "nrccr" / "TextData").glob("*.caption.txt"))
 
     noisy = tmp_path / "mk" / "[" / "n"

@@ -4,7 +4,8 @@ from pathlib import Path
 import polars as pl
 from typer.testing import CliRunner
 
-from ccr.cli import _print_summary, app, console
+from ccr.cli import app
+from ccr.commands.common import console, print_summary
 from ccr.corpus.corpus import Commit, Corpus
 from ccr.corpus.info import caption_counts, failure_groups, reason_kind
 from ccr.formats.ingest.stage import ingest
@@ -103,7 +104,7 @@ def test_markup_in_data_prints_as_itself(toy_corpus):
     assert "[bold]lang [/x] unknown" in output and "[/x] (a[/b].jsonl:3)" in output
     summary = RunSummary(stage="odd", fingerprint="fp", rows_failed=1, failure_reasons={"[/x] unknown": 1})
     with console.capture() as captured:
-        _print_summary(summary)
+        print_summary(summary)
     assert "1 x [/x] unknown" in captured.get()
 
 

@@ -14,7 +14,7 @@ from ccr.corpus.corpus import Corpus
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "legacy" / "corpus"
 # the demo's translate settings, on the CPU (the fingerprint holds the resolved compute type)
-TRANSLATE = ["--tiny", "--max-length", "16", "--device", "cpu", "--compute-type", "int8"]
+TRANSLATE = ["--models", "random", "--max-length", "16", "--device", "cpu", "--compute-type", "int8"]
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def blocked(tmp_path: Path) -> list[tuple[Path, str]]:
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl", "nrccr"])
 def test_export_to_a_place_that_cannot_be_written(toy_corpus, tmp_path, cli_error, fmt):
     for dest, says in blocked(tmp_path):
-        cli_error(["export", str(toy_corpus), str(dest), "--format", fmt], f"export destination {dest}", says)
+        cli_error(["export", str(toy_corpus), "--out", str(dest), "--format", fmt], f"export destination {dest}", says)
     assert (tmp_path / "afile").read_text() == "keep me"
 
 

@@ -57,14 +57,14 @@ def test_a_file_where_the_corpus_belongs(tmp_path):
     one_line_error(["info", str(path)], str(path), "is a file")
     src = tmp_path / "c.jsonl"
     src.write_text('{"media_id": "a", "split": "train", "lang": "en", "text": "a dog"}\n')
-    one_line_error(["ingest", "jsonl", str(src), str(path / "inner")], str(path), "is a file, not a directory")
+    one_line_error(["ingest", str(path / "inner"), str(src), "--format", "jsonl"], str(path), "is a file, not a directory")
 
 
 def test_a_file_where_the_state_directory_belongs(toy_corpus, tmp_path):
     src = features_source(tmp_path, toy_corpus)
     shutil.rmtree(toy_corpus / ".state")
     (toy_corpus / ".state").write_text("")
-    one_line_error(["import-features", "npz", str(src), str(toy_corpus), "--name", "imp"],
+    one_line_error(["import-features", str(toy_corpus), str(src), "--format", "npz", "--name", "imp"],
                    str(toy_corpus / ".state"), "is a file, not a directory")
 
 
@@ -88,7 +88,7 @@ def test_a_read_only_corpus(toy_corpus, tmp_path):
         if path.is_dir():
             path.chmod(0o555)
     try:
-        one_line_error(["import-features", "npz", str(src), str(toy_corpus), "--name", "imp"],
+        one_line_error(["import-features", str(toy_corpus), str(src), "--format", "npz", "--name", "imp"],
                        str(toy_corpus), "make it writable")
     finally:
         for path in [toy_corpus, *toy_corpus.rglob("*")]:
@@ -107,4 +107,4 @@ def test_an_unwritable_place(tmp_path):
         pytest.skip("/sys accepts new directories here: no unwritable place to try")
     src = tmp_path / "c.jsonl"
     src.write_text('{"media_id": "a", "split": "train", "lang": "en", "text": "a dog"}\n')
-    one_line_error(["ingest", "jsonl", str(src), str(place / "corpus")], str(place), "make it writable")
+    one_line_error(["ingest", str(place / "corpus"), str(src), "--format", "jsonl"], str(place), "make it writable")

@@ -9,28 +9,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
 
-import typer
 import upper_stage
 
-from ccr.cli import Runner, app, friendly, run_stage_command, runner_options
+from ccr.cli import app
+from ccr.commands.spec import Call, Spec, run_in_table
+from ccr.commands.stages import SPECS, add_stage_commands
 from ccr.stages import table as stages
 
+
+def small_chunks(call: Call):
+    """Commits of 8 rows, so a test can stop a run between two of them."""
+    call.options.chunk_rows = 8
+    return run_in_table(call)
+
+
 stages.STAGES["upper"] = "upper_stage:STAGE"
-
-
-@app.command()
-@friendly
-@runner_options(4)
-def upper(
-    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
-    delay: Annotated[float, typer.Option(help="seconds per batch")] = 0.0,
-    *,
-    runner: Runner,
-) -> None:
-    runner.options.chunk_rows = 8
-    run_stage_command("upper", corpus, runner, {"delay": delay})
+SPECS["upper"] = Spec(run=small_chunks)
+add_stage_commands(app, {}, ["upper"])  # ccr upper CORPUS --delay S --suffix X ... from its Stage and config
 
 
 if __name__ == "__main__":

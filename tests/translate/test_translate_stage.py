@@ -177,7 +177,7 @@ def test_ray_engine_gives_the_same_rows_as_the_local_one(toy_corpus, tmp_path, r
 
 
 def test_cli_translates_and_user_errors_are_one_line(toy_corpus):
-    result = CliRunner().invoke(app, ["translate", str(toy_corpus), "--lang", "fr", "--tiny", "--beam-size", "1",
+    result = CliRunner().invoke(app, ["translate", str(toy_corpus), "--lang", "fr", "--models", "random", "--beam-size", "1",
                                       "--max-length", "6"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "translate: 144 rows in, 144 captions, 0 failed" in result.output
@@ -186,5 +186,5 @@ def test_cli_translates_and_user_errors_are_one_line(toy_corpus):
     for args, message in [(["--lang", "xh"], "supported pairs: en-de"), (["--lang", "cz"], "did you mean 'cs'"),
                           (["--lang", "de", "--compute-type", "float16"], "use auto or one of"),
                           (["--lang", "de", "--model", str(toy_corpus / "nowhere")], "does not exist")]:
-        result = CliRunner().invoke(app, ["translate", str(toy_corpus), "--tiny", *args], env={"COLUMNS": "300"})
+        result = CliRunner().invoke(app, ["translate", str(toy_corpus), "--models", "random", *args], env={"COLUMNS": "300"})
         assert result.exit_code == 2 and "Traceback" not in result.output and message in result.output, result.output

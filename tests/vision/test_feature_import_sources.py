@@ -20,7 +20,7 @@ def test_an_npz_directory_holding_a_fifo(toy_corpus, tmp_path, cli_error, no_han
     first, second = media_ids(toy_corpus)
     write_npz(tmp_path / "npz", first, np.ones((2, 4), dtype=np.float32))
     os.mkfifo(tmp_path / "npz" / f"{second}.npz")
-    cli_error(["import-features", "npz", tmp_path / "npz", toy_corpus, "--name", "z"],
+    cli_error(["import-features", toy_corpus, tmp_path / "npz", "--format", "npz", "--name", "z"],
               f"features file {tmp_path / 'npz' / second}.npz", "not a regular file")
 
 
@@ -28,7 +28,7 @@ def test_a_damaged_npz_is_a_failure_row_and_the_others_are_imported(toy_corpus, 
     first, second = media_ids(toy_corpus)
     write_npz(tmp_path / "npz", first, np.ones((2, 4), dtype=np.float32))
     (tmp_path / "npz" / f"{second}.npz").write_bytes(b"not a zip")
-    result = CliRunner().invoke(app, ["import-features", "npz", str(tmp_path / "npz"), str(toy_corpus), "--name", "z"])
+    result = CliRunner().invoke(app, ["import-features", str(toy_corpus), str(tmp_path / "npz"), "--format", "npz", "--name", "z"])
     assert result.exit_code == 0 and "1 failed" in result.output, result.output
     corpus = Corpus.open(toy_corpus)
     assert corpus.features("z").ids() == [first]
@@ -41,14 +41,14 @@ def test_bigfile_and_npy_parts_that_are_no_regular_files(toy_corpus, tmp_path, c
     big = tmp_path / "big"
     write_bigfile(big, ids, np.ones((2, 4), dtype=np.float32))
     os.mkfifo(big / "video2frames.txt")
-    cli_error(["import-features", "bigfile", big, toy_corpus, "--name", "b"],
+    cli_error(["import-features", toy_corpus, big, "--format", "bigfile", "--name", "b"],
               f"video2frames file {big / 'video2frames.txt'}", "not a regular file")
     (big / "video2frames.txt").unlink()
     (big / "id.txt").unlink()
     os.mkfifo(big / "id.txt")
-    cli_error(["import-features", "bigfile", big, toy_corpus, "--name", "b"], str(big / "id.txt"), "not a regular file")
+    cli_error(["import-features", toy_corpus, big, "--format", "bigfile", "--name", "b"], str(big / "id.txt"), "not a regular file")
     write_npy_features(tmp_path / "f.npy", tmp_path / "ids.txt", ids, np.ones((2, 4), dtype=np.float32))
-    cli_error(["import-features", "npy", tmp_path / "f.npy", toy_corpus, "--name", "n", "--ids", "/dev/zero"],
+    cli_error(["import-features", toy_corpus, tmp_path / "f.npy", "--format", "npy", "--name", "n", "--ids", "/dev/zero"],
               "id file /dev/zero", "not a regular file")
-    cli_error(["import-features", "npy", "/dev/zero", toy_corpus, "--name", "n", "--ids", tmp_path / "ids.txt"],
+    cli_error(["import-features", toy_corpus, "/dev/zero", "--format", "npy", "--name", "n", "--ids", tmp_path / "ids.txt"],
               "source /dev/zero", "not a regular file")

@@ -22,7 +22,7 @@ VIDEO_FAMILIES = ("llava_onevision", "llava_next_video")
 
 def resolve_mllm(name: str, aliases: dict[str, str] | None = None) -> models.ResolvedModel:
     """A family key of the model table (``llava`` = LLaVA-1.5 7B, ...), or any name the resolver takes."""
-    return models.resolve_role(name, aliases, option="--mllm")
+    return models.resolve_role(name, aliases, option="--model")
 
 
 def family_of(model: models.ResolvedModel) -> str:
@@ -32,7 +32,7 @@ def family_of(model: models.ResolvedModel) -> str:
     family = AutoConfig.from_pretrained(model.path).model_type
     if family not in FAMILIES:
         raise CcrError(f"{model.id} is a {family} model; ccr caption needs a LLaVA-family model "
-                       f"({', '.join(FAMILIES)}): pass --mllm llava or a compatible id or path")
+                       f"({', '.join(FAMILIES)}): pass --model llava or a compatible id or path")
     return family
 
 

@@ -21,16 +21,15 @@ its segments, its text the segment nearest that mean. Vectors go to
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ccr.caption.prompts import PROMPT_SETS
-from ccr.config import RUNTIME, runtime_field
+from ccr.config import option
 from ccr.corpus.corpus import Corpus
 from ccr.corpus.feature_store import model_slug
 from ccr.corpus.views import chosen_descriptions, slot_id
@@ -46,15 +45,19 @@ _BULLET = re.compile(r"^(?:[-*•]+|\d+[.)])\s*")
 
 @dataclass
 class SlotsConfig:
-    k: int = 4  # slots per item (LECCR uses 4 for images, 2 for video)
-    embedder: str = "sentence-transformers/all-MiniLM-L6-v2"  # sentence-transformers id, path, alias or tiny/minilm
-    mllm: str | None = None  # model key of the descriptions to use; needed when several models described the corpus
-    prompts: list[str] = field(default_factory=list)  # prompt ids of the descriptions to use (default: all)
-    min_chars: int = 3  # segments with fewer letters or digits are dropped
-    max_iter: int = 100  # k-means iterations at most
-    device: str = runtime_field("auto")  # auto | cpu | cuda | cuda:N | mps
-    encode_batch: int = runtime_field(64)  # sentences per embedder call
-    aliases: dict[str, str] = dataclasses.field(default_factory=dict, metadata=RUNTIME)  # model name -> local path
+    k: int = option(4, "slots per item (LECCR: 4 for images, 2 for video)")
+    embedder: str = option("sentence-transformers/all-MiniLM-L6-v2", "sentence-transformers id, path, alias or "
+                                                                     "tiny/minilm")
+    mllm: str | None = option(None, "model key of the descriptions to use, where several models described the "
+                                    "corpus", flag="--description-model")
+    prompts: list[str] = option(help="only descriptions made with this prompt id (repeatable) (default: all)",
+                                factory=list, flag="--description-prompt")
+    min_chars: int = option(3, "segments with fewer letters or digits are dropped")
+    max_iter: int = option(100, "k-means iterations at most")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps", runtime=True)
+    encode_batch: int = option(64, "sentences per embedder call", runtime=True)
+    aliases: dict[str, str] = option(help="model name -> local path (the TOML's [models] table)", factory=dict,
+                                     runtime=True, cli=False)
 
 
 def segments(texts: Sequence[str], min_chars: int = 3) -> list[str]:

@@ -8,15 +8,14 @@ prompt with other generation settings supersedes the earlier rows of those ids
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ccr.caption import prompts as prompt_table
-from ccr.caption.describe import Describer, Request, family_of, resolve_mllm
-from ccr.config import RUNTIME, runtime_field
+from ccr.caption.describe import FAMILIES, Describer, Request, family_of, resolve_mllm
+from ccr.config import option
 from ccr.corpus.corpus import Corpus
 from ccr.corpus.views import description_id
 from ccr.errors import CcrError
@@ -28,16 +27,19 @@ from ccr.stages.runner import BatchResult, Plan, Stage
 
 @dataclass
 class CaptionConfig:
-    mllm: str = "llava"  # llava | llava_next | llava_onevision | llava_next_video, a hub id, a path, or tiny/llava
-    prompts: list[str] = field(default_factory=lambda: ["detailed"])  # prompt ids (ccr.caption.prompts), or multiview
-    max_new_tokens: int = 256  # longest description, in tokens
-    num_beams: int = 1  # 1 = greedy decoding
-    frames: int = 4  # frames a video gives the model, sampled at the centres of equal segments
-    modality: str | None = None  # only image or only video rows (default: both)
-    dtype: str = "auto"  # auto = float16 on a GPU, float32 on CPU
-    device: str = runtime_field("auto")  # auto | cpu | cuda | cuda:N | mps
-    media_root: str | None = runtime_field(None)  # where media paths are relative to (default: the manifest's)
-    aliases: dict[str, str] = dataclasses.field(default_factory=dict, metadata=RUNTIME)  # model name -> local path
+    mllm: str = option("llava", "the MLLM: a family name, a hub id, a local path or tiny/llava", known=FAMILIES,
+                       flag="--model")
+    prompts: list[str] = option(help="prompt id, or a set of them (repeatable)", factory=lambda: ["detailed"],
+                                choices=lambda: [*prompt_table.PROMPTS, *prompt_table.PROMPT_SETS], flag="--prompt")
+    max_new_tokens: int = option(256, "longest description, in tokens")
+    num_beams: int = option(1, "beam size; 1 = greedy decoding")
+    frames: int = option(4, "frames a video gives the model, sampled at the centres of equal segments")
+    modality: str | None = option(None, "only image or only video rows (default: both)", choices=("image", "video"))
+    dtype: str = option("auto", "auto = float16 on a GPU, float32 on CPU")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps", runtime=True)
+    media_root: str | None = option(None, "where media paths are relative to (default: the manifest's)", runtime=True)
+    aliases: dict[str, str] = option(help="model name -> local path (the TOML's [models] table)", factory=dict,
+                                     runtime=True, cli=False)
 
 
 def plan(corpus: Corpus, cfg: CaptionConfig) -> Plan:

@@ -75,7 +75,7 @@ class Corpus:
             if not create:
                 if root.exists() and any(root.iterdir()):
                     raise CcrError(f"{root} is not a ccr corpus (no {MANIFEST}); pass a corpus directory")
-                raise CcrError(f"no corpus at {root}; create one with: ccr ingest FORMAT SRC {root}")
+                raise CcrError(f"no corpus at {root}; create one with: ccr ingest {root} SRC --format FORMAT")
             with atomic.os_errors(root, "create the corpus directory"):
                 root.mkdir(parents=True, exist_ok=True)
             atomic.write_json(manifest, {

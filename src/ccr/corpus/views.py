@@ -6,7 +6,7 @@ rule exists once:
 - derived ids: a translated row is ``{parent_id}|{origin}:{lang}:{model_key}``, a description
   ``{media_id}|{prompt_id}|{model_key}``, a slot ``{media_id}|{feature set}|{i}``;
 - which model's rows to read where several models made rows for one language (or described the
-  media): the one asked for (``--mt-model KEY``, ``--mllm KEY``), else the only one, else an error
+  media): the one asked for (``--mt-model KEY``, ``--description-model KEY``), else the only one, else an error
   listing the choices;
 - what a missing ``keep`` or ``weight`` means (kept, weight 1).
 """
@@ -181,14 +181,14 @@ def read_descriptions(corpus: Corpus) -> pl.LazyFrame:
 
 
 def chosen_descriptions(corpus: Corpus, mllm: str | None, prompt_ids: Sequence[str]) -> tuple[pl.LazyFrame, str]:
-    """The descriptions of one model (``--mllm``, else the only one) and of ``prompt_ids`` (all if
+    """The descriptions of one model (``--description-model``, else the only one) and of ``prompt_ids`` (all if
     empty), and that model's key."""
     import polars as pl
 
     descriptions = read_descriptions(corpus)
     found = descriptions.select("model").unique().collect()["model"].to_list()
     key = choose_models({"descriptions": found}, [mllm] if mllm is not None else [], what="descriptions",
-                        option="--mllm", make="run ccr caption CORPUS first")["descriptions"]
+                        option="--description-model", make="run ccr caption CORPUS first")["descriptions"]
     mine = descriptions.filter(pl.col("model") == key)
     if prompt_ids:
         present = mine.select("prompt_id").unique().collect()["prompt_id"].sort().to_list()

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ccr import paths
-from ccr.config import runtime_field, semantic_dict
+from ccr.config import option, semantic_dict
 from ccr.corpus.copy import copy_corpus
 from ccr.corpus.corpus import Corpus
 from ccr.corpus.views import chosen_mt_rows, derived_id, target_languages
@@ -68,12 +68,14 @@ SUFFIX = "+noise"
 
 @dataclass
 class NoiseConfig:
-    rate: float = 0.2  # share of each language's MT rows made noisy (exact, rounded)
-    types: tuple[str, ...] = ("swap",)  # noise types, taking turns: swap, drop, replace, copy, truncate
-    seed: int = 0  # which rows, which partners, which words
-    word_rate: float = 0.5  # share of a caption's words that drop, replace and truncate change
-    lang: tuple[str, ...] = runtime_field(())  # MT languages to corrupt (default: every MT language)
-    mt_model: tuple[str, ...] = runtime_field(())  # model key of the MT rows where a language has several
+    rate: float = option(0.2, "share of each language's MT rows made noisy (exact, rounded)")
+    types: tuple[str, ...] = option(("swap",), "noise types taking turns, comma-separated", choices=NOISE_TYPES,
+                                    flag="--type")
+    seed: int = option(0, "which rows, which partners, which words")
+    word_rate: float = option(0.5, "share of a caption's words that drop, replace and truncate change")
+    lang: tuple[str, ...] = option((), "only these MT languages, comma-separated (default: all)", runtime=True)
+    mt_model: tuple[str, ...] = option((), "model key of the MT rows to read, where a language has several "
+                                           "(repeatable)", runtime=True)
 
 
 def noisy_key(key: str) -> str:

@@ -22,7 +22,6 @@ batches are ``--batch-size`` groups, and a commit never splits a group.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 import warnings
@@ -34,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ccr import paths
-from ccr.config import RUNTIME, runtime_field
+from ccr.config import option
 from ccr.corpus.corpus import Corpus
 from ccr.corpus.views import chosen_mt_rows, run_languages
 from ccr.dcot_settings import DCOT_EPS, DCOT_ITERS, DCOT_RELAX
@@ -63,21 +62,30 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 @dataclass
 class ScoreConfig:
-    lang: tuple[str, ...] = runtime_field(())  # MT languages to score: --lang cs or de,fr
-    mt_model: tuple[str, ...] = runtime_field(())  # model key of the MT rows where a language has several
-    embedder: str = runtime_field("")  # multilingual sentence embedder for xl_sim (default: role multilingual-embedder)
-    mclip_text: str = runtime_field("")  # multilingual CLIP text encoder for xm_sim (default: role mclip-text)
-    features: str | None = runtime_field(None)  # feature set NAME (default: the only pooled CLIP set in the corpus)
-    tiny: bool = runtime_field(False)  # the tiny random stand-ins for both roles (tests, demo): scores are meaningless
-    group_size: int = 64  # B: pairs per random DCOT group
-    view_weight: float = 0.5  # λ: the cross-lingual view's share of the cost (the trainer's curriculum at mid-training)
-    ot_eps: float = DCOT_EPS  # entropic regularisation, in units of a group's cost spread (costs are standardised)
-    ot_relax: float = DCOT_RELAX  # KL penalty on the marginals (an orphaned pair may send less); 0 = balanced
-    ot_iters: int = DCOT_ITERS  # Sinkhorn iterations at most: a confidence needs the plan's structure, not its last digit
-    seed: int = 0  # fixes the random groups (a pure function of the row ids and this seed)
-    device: str = runtime_field("auto")  # auto | cpu | cuda | cuda:N | mps
-    encode_batch: int = runtime_field(128)  # texts per encoder call
-    aliases: dict[str, str] = dataclasses.field(default_factory=dict, metadata=RUNTIME)  # model name -> local path
+    lang: tuple[str, ...] = option((), "the MT languages to score, comma-separated: cs or de,fr", runtime=True)
+    mt_model: tuple[str, ...] = option((), "model key of the MT rows to read, where a language has several "
+                                           "(repeatable)", runtime=True)
+    embedder: str = option("", "multilingual sentence embedder for xl_sim (default: ccr models, role "
+                               "multilingual-embedder)", runtime=True)
+    mclip_text: str = option("", "multilingual CLIP text encoder for xm_sim (default: ccr models, role mclip-text)",
+                             runtime=True)
+    features: str | None = option(None, "feature set NAME (default: the only pooled CLIP set in the corpus)",
+                                  runtime=True)
+    tiny: bool = option(False, "the tiny random stand-ins for both roles (--models random): scores are meaningless",
+                        runtime=True, cli=False)
+    group_size: int = option(64, "B: pairs per random DCOT group")
+    view_weight: float = option(0.5, "λ in [0, 1]: the cross-lingual view's share of the DCOT cost (the trainer's "
+                                     "curriculum at mid-training)")
+    ot_eps: float = option(DCOT_EPS, "entropic regularisation, in units of a group's cost spread (costs are "
+                                     "standardised)")
+    ot_relax: float = option(DCOT_RELAX, "KL penalty on the marginals (an orphaned pair may send less); 0 = balanced")
+    ot_iters: int = option(DCOT_ITERS, "Sinkhorn iterations at most: a confidence needs the plan's structure, not "
+                                       "its last digit")
+    seed: int = option(0, "fixes the random groups (a pure function of the row ids and this seed)")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps", runtime=True)
+    encode_batch: int = option(128, "texts per encoder call", runtime=True)
+    aliases: dict[str, str] = option(help="model name -> local path (the TOML's [models] table)", factory=dict,
+                                     runtime=True, cli=False)
 
 
 def _check(cfg: ScoreConfig) -> None:
@@ -90,7 +98,7 @@ def _check(cfg: ScoreConfig) -> None:
 
 
 def sentence_model(name: str, role: str, cfg: ScoreConfig, option: str) -> ResolvedModel:
-    """A sentence-transformers model by name, or the role's default (tiny with ``--tiny``)."""
+    """A sentence-transformers model by name, or the role's default (tiny with ``--models random``)."""
     model = resolve(name, aliases=cfg.aliases) if name else resolve_entry(role_entry(role, tiny=cfg.tiny), cfg.aliases)
     if not (model.path / "modules.json").exists():
         raise CcrError(f"{model.id} is not a sentence-transformers model (no modules.json); "

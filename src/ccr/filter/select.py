@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ccr.config import runtime_field
+from ccr.config import option
 from ccr.corpus.corpus import Corpus
 from ccr.corpus.views import chosen_mt_rows, selection_columns, target_languages
 from ccr.errors import CcrError
@@ -38,12 +38,15 @@ WEIGHTINGS = ("none", "score", "normalized", "rank")
 
 @dataclass
 class SelectConfig:
-    by: str = "dcot_conf"  # the score --top and --weighting use
-    top: float | None = None  # keep the best P percent of each language's rows by `by`
-    threshold: tuple[str, ...] = ()  # COLUMN=MIN: keep rows whose COLUMN is at least MIN (repeatable)
-    weighting: str = "none"  # none | score | normalized | rank
-    lang: tuple[str, ...] = runtime_field(())  # MT languages to select in (default: every MT language)
-    mt_model: tuple[str, ...] = runtime_field(())  # model key of the MT rows where a language has several
+    by: str = option("dcot_conf", "the score --top and --weighting use")
+    top: float | None = option(None, "keep the best P percent of each language's MT rows by --by")
+    threshold: tuple[str, ...] = option((), "COLUMN=MIN: keep rows whose score is at least MIN, e.g. xl_sim=0.5 "
+                                            "(repeatable)")
+    weighting: str = option("none", "none, score (clipped to [0, 1]), normalized (mean 1 over kept rows) or rank",
+                            choices=WEIGHTINGS)
+    lang: tuple[str, ...] = option((), "only these MT languages, comma-separated (default: all)", runtime=True)
+    mt_model: tuple[str, ...] = option((), "model key of the MT rows to read, where a language has several "
+                                           "(repeatable)", runtime=True)
 
 
 def parse_thresholds(specs: Sequence[str]) -> dict[str, float]:

@@ -41,64 +41,86 @@ def arch_field(default: Any, **kwargs: Any) -> Any:
 @dataclass
 class TrainConfig:
     # --- data -------------------------------------------------------------------------------
-    lang: list[str] = field(default_factory=lambda: ["de"])  # target language(s) of the MT captions
-    mt_model: str | None = None  # model key of the MT rows when a language has several (else the only one)
-    visual: str = arch_field("auto")  # feature set name, "auto" (the corpus's only one) or "pixels" (fallback)
-    slot_features: str = arch_field("auto")  # slot vectors for methods reading the `slots` key: a slots-* set or auto
-    max_tokens: int = 128  # tokens per caption (NRCCR: no limit; LECCR: 200)
-    max_frames: int = arch_field(64)  # frames/clips per video (NRCCR, RIVRL: 64)
-    use_weights: bool = True  # multiply per-sample losses by the corpus `weight` column
-    val_split: str = "val"  # model selection split; never test
-    # retrieval gallery: the items with human captions in the query language (the papers' protocol, e.g. COCO
-    # ja/zh 1k) or every item of the split (the rest as distractors); also ccr evaluate's default
-    gallery: Literal["captioned", "split"] = "captioned"
-    # weight of the xx->en MT queries in validation's translate-test fusion, the native queries getting the rest
-    # (NRCCR: 0.2, its sim_ratio; needs ccr backtranslate --test-queries); none = native queries only
-    val_translate_test_weight: float | None = None
+    lang: list[str] = field(default_factory=lambda: ["de"], metadata={
+        "help": "target language(s) of the MT captions, comma-separated"})
+    mt_model: str | None = field(default=None, metadata={
+        "help": "model key of the MT rows when a language has several (else the only one)"})
+    visual: str = field(default="auto", metadata={**ARCH,
+        "help": "feature set name, auto (the corpus's only one) or pixels (fallback)"})
+    slot_features: str = field(default="auto", metadata={**ARCH,
+        "help": "slot vectors for methods reading the `slots` key: a slots-* set or auto"})
+    max_tokens: int = field(default=128, metadata={"help": "tokens per caption (NRCCR: no limit; LECCR: 200)"})
+    max_frames: int = field(default=64, metadata={**ARCH, "help": "frames/clips per video (NRCCR, RIVRL: 64)"})
+    use_weights: bool = field(default=True, metadata={
+        "help": "multiply per-sample losses by the corpus `weight` column"})
+    val_split: str = field(default="val", metadata={"help": "model selection split; never test"})
+    gallery: Literal["captioned", "split"] = field(default="captioned", metadata={
+        "help": "retrieval gallery: the items with human captions in the query language (the papers' protocol, e.g. "
+                "COCO ja/zh 1k) or every item of the split (the rest as distractors); also ccr evaluate's default"})
+    val_translate_test_weight: float | None = field(default=None, metadata={
+        "help": "weight of the xx->en MT queries in validation's translate-test fusion, the native queries getting the "
+                "rest (NRCCR: 0.2, its sim_ratio; needs ccr backtranslate --test-queries); none = native queries only"})
     # --- towers -----------------------------------------------------------------------------
-    text_tower: str = arch_field("text-tower")  # model role, hub id, tiny/<name> or path (default mBERT)
-    text_pooling: Literal["cls", "mean"] = arch_field("mean")  # NRCCR: mean; LECCR: cls
-    text_head: Literal["linear", "attention"] = arch_field("linear")  # attention: NRCCR's 1-block token head
-    text_frozen_layers: int = 0  # freeze embeddings + this many bottom layers (NRCCR: 3 images, 5 videos)
-    embed_dim: int = arch_field(1536)  # common space (NRCCR 1536, LECCR 256)
-    media_hidden: int = arch_field(1024)  # visual projection width (NRCCR: 1024 video / CLIP images)
-    media_layers: int = arch_field(0)  # self-attention blocks over frames (NRCCR video: 1)
-    media_pooling: Literal["mean", "attention"] = arch_field("mean")  # pooling over frames
-    # visual tower: pool (the frame MLP above) or rivrl (RIVRL's previewing + intensive-reading branches;
-    # media_hidden is its frame width, embed_dim holds its two latent spaces; RIVRL: 2048 and 2048)
-    video_encoder: Literal["pool", "rivrl"] = arch_field("pool")
-    # a CLIP (role clip, hub id, tiny/clip or path) fine-tuned end to end on the media files instead of reading
-    # `visual` features (LECCR images: openai/clip-vit-base-patch32); "" = stored features
-    image_encoder: str = arch_field("")
-    image_size: int = arch_field(0)  # image side for image_encoder; 0 = the CLIP's own (224); LECCR: 384
-    image_encoder_lr: float = 0.0  # learning rate of the CLIP weights; 0 = lr
-    image_augment: bool = True  # with image_encoder: LECCR's random resized crop (50-100% of the area) + flips
-    dropout: float = 0.2  # in the towers' projections (NRCCR mapping: 0.2)
+    text_tower: str = field(default="text-tower", metadata={**ARCH,
+        "help": "model role, hub id, tiny/<name> or path (default mBERT)"})
+    text_pooling: Literal["cls", "mean"] = field(default="mean", metadata={**ARCH,
+        "help": "token vectors pool into one by cls or mean (NRCCR: mean; LECCR: cls)"})
+    text_head: Literal["linear", "attention"] = field(default="linear", metadata={**ARCH,
+        "help": "linear, or attention: NRCCR's 1-block token head"})
+    text_frozen_layers: int = field(default=0, metadata={
+        "help": "freeze embeddings + this many bottom layers (NRCCR: 3 images, 5 videos)"})
+    embed_dim: int = field(default=1536, metadata={**ARCH, "help": "common space (NRCCR 1536, LECCR 256)"})
+    media_hidden: int = field(default=1024, metadata={**ARCH,
+        "help": "visual projection width (NRCCR: 1024 video / CLIP images)"})
+    media_layers: int = field(default=0, metadata={**ARCH,
+        "help": "self-attention blocks over frames (NRCCR video: 1)"})
+    media_pooling: Literal["mean", "attention"] = field(default="mean", metadata={**ARCH,
+        "help": "pooling over frames"})
+    video_encoder: Literal["pool", "rivrl"] = field(default="pool", metadata={**ARCH,
+        "help": "visual tower: pool (the frame MLP above) or rivrl (RIVRL's previewing + intensive-reading branches; "
+                "media_hidden is its frame width, embed_dim holds its two latent spaces; RIVRL: 2048 and 2048)"})
+    image_encoder: str = field(default="", metadata={**ARCH,
+        "help": "a CLIP (role clip, hub id, tiny/clip or path) fine-tuned end to end on the media files instead of "
+                "reading `visual` features (LECCR images: openai/clip-vit-base-patch32); '' = stored features"})
+    image_size: int = field(default=0, metadata={**ARCH,
+        "help": "image side for image_encoder; 0 = the CLIP's own (224); LECCR: 384"})
+    image_encoder_lr: float = field(default=0.0, metadata={"help": "learning rate of the CLIP weights; 0 = lr"})
+    image_augment: bool = field(default=True, metadata={
+        "help": "with image_encoder: LECCR's random resized crop (50-100% of the area) + flips"})
+    dropout: float = field(default=0.2, metadata={"help": "dropout in the towers' projections (NRCCR mapping: 0.2)"})
     # --- optimisation -----------------------------------------------------------------------
-    epochs: int = 50  # at most (NRCCR, LECCR: 50)
-    batch_size: int = 128  # global batch, split over DDP processes (NRCCR, LECCR: 128)
-    lr: float = 1e-4  # AdamW learning rate (NRCCR 1e-4, LECCR 1e-5)
-    weight_decay: float = 0.0  # none on biases and norms (NRCCR: 0, LECCR: 0.01)
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # LECCR: 0.9, 0.98
-    warmup: float = 0.0  # warmup: a fraction of all steps if < 1, else a step count (LECCR: 0.1)
-    schedule: Literal["constant", "linear", "cosine"] = "constant"  # after warmup (LECCR: linear)
-    epoch_decay: float = 0.99  # lr x this after every epoch (NRCCR: 0.99; 1 = off)
-    # lr x 0.5 after an epoch that does not improve validation, at most once every N epochs (NRCCR, RIVRL: 3; 0 = off)
-    plateau_halving: int = 0
-    grad_clip: float = 2.0  # max gradient norm, 0 = off (NRCCR: 2)
-    seed: int = 0
+    epochs: int = field(default=50, metadata={"help": "epochs at most (NRCCR, LECCR: 50)"})
+    batch_size: int = field(default=128, metadata={
+        "help": "global batch, split over DDP processes (NRCCR, LECCR: 128)"})
+    lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate (NRCCR 1e-4, LECCR 1e-5)"})
+    weight_decay: float = field(default=0.0, metadata={"help": "none on biases and norms (NRCCR: 0, LECCR: 0.01)"})
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999], metadata={
+        "help": "AdamW betas (LECCR: 0.9, 0.98)"})
+    warmup: float = field(default=0.0, metadata={
+        "help": "warmup: a fraction of all steps if < 1, else a step count (LECCR: 0.1)"})
+    schedule: Literal["constant", "linear", "cosine"] = field(default="constant", metadata={
+        "help": "learning-rate schedule after warmup (LECCR: linear)"})
+    epoch_decay: float = field(default=0.99, metadata={"help": "lr x this after every epoch (NRCCR: 0.99; 1 = off)"})
+    plateau_halving: int = field(default=0, metadata={
+        "help": "lr x 0.5 after an epoch that does not improve validation, at most once every N epochs (NRCCR, RIVRL: "
+                "3; 0 = off)"})
+    grad_clip: float = field(default=2.0, metadata={"help": "max gradient norm, 0 = off (NRCCR: 2)"})
+    seed: int = field(default=0, metadata={"help": "seed of initialisation, sampling and shuffling"})
     # --- selection --------------------------------------------------------------------------
-    select_metric: str = "sumr"  # validation metric that picks best.pt (NRCCR: t2v_sumr)
-    patience: int = 10  # stop after this many epochs without improvement (NRCCR: 10; 0 = never)
+    select_metric: str = field(default="sumr", metadata={
+        "help": "validation metric that picks best.pt (NRCCR: t2v_sumr)"})
+    patience: int = field(default=10, metadata={
+        "help": "stop after this many epochs without improvement (NRCCR: 10; 0 = never)"})
     # --- runtime (never change the results' meaning) ----------------------------------------
-    device: str = runtime_field("auto")  # auto, cpu, cuda, cuda:1
-    amp: bool = runtime_field(True)  # float16 autocast + grad scaling, CUDA only
-    num_workers: int = runtime_field(0)  # DataLoader workers
-    threads: int = runtime_field(0)  # torch CPU threads while training (0: torch's default; 1 is best for tiny towers)
-    eval_batch_size: int = runtime_field(256)
-    checkpoint_every: int = runtime_field(0)  # also save last.pt every N steps (0: end of epoch only)
-    progress: bool = runtime_field(True)
-    aliases: dict[str, str] = runtime_field(dataclasses.MISSING, default_factory=dict)  # [models] table
+    device: str = runtime_field("auto", "auto, cpu, cuda, cuda:1")
+    amp: bool = runtime_field(True, "float16 autocast + grad scaling, CUDA only")
+    num_workers: int = runtime_field(0, "DataLoader workers")
+    threads: int = runtime_field(0, "torch CPU threads while training (0: torch's default; 1 suits tiny towers)")
+    eval_batch_size: int = runtime_field(256, "rows per batch when validating and evaluating")
+    checkpoint_every: int = runtime_field(0, "also save last.pt every N steps (0: end of epoch only)")
+    progress: bool = runtime_field(True, "show a progress bar")
+    aliases: dict[str, str] = runtime_field(help="model name -> local path (the TOML's [models] table)",
+                                            default_factory=dict, cli=False)
 
     ranges: ClassVar[dict[str, Range]] = {
         "max_tokens": at_least(3, "a word piece besides the start and end tokens"), "max_frames": COUNT,

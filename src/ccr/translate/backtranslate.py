@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ccr.config import runtime_field
+from ccr.config import option
 from ccr.corpus.corpus import Corpus
 from ccr.corpus.schema import EVAL_SPLIT
 from ccr.corpus.views import choose_mt_models, mt_rows, run_languages
@@ -30,9 +30,12 @@ if TYPE_CHECKING:
 
 @dataclass
 class BacktranslateConfig(worker.MarianOptions):
-    mt_model: tuple[str, ...] = runtime_field(())  # model key(s) of the MT rows to read where a language has several
-    test_queries: bool = runtime_field(False)  # also translate human val/test captions of the languages into English
-    embedder: str = runtime_field("")  # sentence-transformers id or path for rt_sim; default: the table's embedder
+    mt_model: tuple[str, ...] = option((), "model key of the MT rows to back-translate, where a language has several "
+                                           "(repeatable)", runtime=True)
+    test_queries: bool = option(False, "also translate the human val/test captions of these languages into English",
+                                runtime=True)
+    embedder: str = option("", "sentence-transformers id or path for rt_sim (default: ccr models, role embedder)",
+                           runtime=True)
 
 
 def _embedder(cfg: BacktranslateConfig) -> ResolvedModel:

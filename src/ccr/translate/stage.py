@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ccr.config import runtime_field
+from ccr.config import option
 from ccr.corpus.corpus import Corpus
 from ccr.corpus.schema import SPLIT_RULE, is_split
 from ccr.corpus.views import run_languages
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class TranslateConfig(worker.MarianOptions):
-    split: tuple[str, ...] = runtime_field(())  # only English captions of these splits; default all
+    split: tuple[str, ...] = option((), "only English captions of these splits, comma-separated (default: all)",
+                                    runtime=True)
 
 
 def plan(corpus: Corpus, cfg: TranslateConfig) -> Plan:

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ccr.config import runtime_field
+from ccr import models
+from ccr.config import option
 from ccr.corpus.corpus import Corpus
 from ccr.stages.checks import at_least, not_above
 from ccr.stages.runner import BatchResult, Failure, Plan
@@ -41,24 +42,29 @@ class MarianOptions:
     fingerprint: each row's id already names its language and model key (id + revision).
     """
 
-    lang: tuple[str, ...] = runtime_field(())  # the non-English languages: --lang de,fr,cs
-    model: tuple[str, ...] = runtime_field(())  # ID_OR_PATH (one language) or LANG=ID_OR_PATH; default: the model table
-    prefix: tuple[str, ...] = runtime_field(())  # target token of a multi-target model: TOKEN or LANG=TOKEN
-    tiny: bool = runtime_field(False)  # the tiny random stand-ins (tests, demo): outputs are meaningless
-    aliases: dict[str, str] | None = runtime_field(None)  # model name -> local path (the TOML's [models] table)
-    beam_size: int = 4  # OPUS-MT's own setting (CTranslate2's default would be 2); 1 = greedy
-    max_length: int = 256  # most target tokens per caption
-    min_length: int = 1  # fewest target tokens per caption
-    # longer captions become failure rows, never truncated (Marian's position limit); it only decides which rows
-    # fail, so raising it and rerunning with --retry-failed keeps everything else
-    max_input_tokens: int = runtime_field(512)
-    # auto = int8 on CPU, int8_float16 on CUDA; or float32, int8_float32, ... (the fingerprint holds the resolved
-    # type, so auto and int8 on a CPU are the same run)
-    compute_type: str = runtime_field("auto")
-    device: str = runtime_field("auto")  # auto, cpu, cuda or cuda:N
-    inter_threads: int = runtime_field(0)  # CTranslate2 replicas decoding in parallel; 0 = from the machine
-    intra_threads: int = runtime_field(0)  # threads per replica; 0 = from the machine
-    max_batch_tokens: int = runtime_field(512)  # source tokens per CTranslate2 sub-batch, x beam size (engine.MarianTranslator)
+    lang: tuple[str, ...] = option((), "the non-English language(s), comma-separated: cs or de,fr,cs", runtime=True,
+                                   known=models.mt_languages)
+    model: tuple[str, ...] = option((), "Marian (OPUS-MT) hub id or local path; LANG=ID_OR_PATH with several "
+                                        "languages (repeatable) (default: ccr models)", runtime=True)
+    prefix: tuple[str, ...] = option((), "target token of a multi-target model, e.g. '>>ces<<'; LANG=TOKEN with "
+                                         "several languages", runtime=True)
+    tiny: bool = option(False, "the tiny random stand-ins (--models random): outputs are meaningless", runtime=True,
+                        cli=False)
+    aliases: dict[str, str] | None = option(None, "model name -> local path (the TOML's [models] table)",
+                                            runtime=True, cli=False)
+    beam_size: int = option(4, "beam size; 1 = greedy (OPUS-MT's own setting is 4; CTranslate2's would be 2)")
+    max_length: int = option(256, "most target tokens per caption")
+    min_length: int = option(1, "fewest target tokens per caption")
+    max_input_tokens: int = option(512, "longer captions become failure rows, never truncated (Marian's position "
+                                        "limit); raising it and rerunning with --retry-failed keeps everything else",
+                                   runtime=True)
+    compute_type: str = option("auto", "auto (int8 on CPU, int8_float16 on CUDA), int8, float32, int8_float32, ... "
+                                       "(the fingerprint holds the resolved type: auto and int8 on a CPU are one run)",
+                               runtime=True)
+    device: str = option("auto", "auto, cpu, cuda or cuda:N", runtime=True)
+    inter_threads: int = option(0, "CTranslate2 replicas decoding in parallel; 0 = from the machine", runtime=True)
+    intra_threads: int = option(0, "threads per replica; 0 = from the machine", runtime=True)
+    max_batch_tokens: int = option(512, "source tokens per CTranslate2 sub-batch, times the beam size", runtime=True)
 
     def decoding(self) -> Decoding:
         return Decoding(self.beam_size, self.max_length, self.min_length, self.max_input_tokens)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ccr.config import option
 from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
 from ccr.formats import bigfile
@@ -35,13 +36,13 @@ FORMATS = ("bigfile", "npy", "npz")
 
 @dataclass
 class ImportConfig:
-    format: str = ""  # bigfile | npy | npz
-    src: str = ""  # BigFile directory, .npy file, or directory of <vid>.npz
-    name: str = ""  # feature set name in the corpus (features/NAME/)
-    ids: str | None = None  # npy: the id file whose lines name the rows (e.g. train_id.txt)
-    model: str = "imported"  # what made the features, for meta.json
-    variant: str = "imported"  # pooled, frames, clips2s, ...
-    dtype: str = "float32"  # float32 keeps imports lossless; float16 halves the store
+    format: str = option("", "the source's layout", choices=("bigfile", "npy", "npz"))
+    src: str = option("", "BigFile directory, .npy file, or directory of <vid>.npz", positional=True)
+    name: str = option("", "feature set name in the corpus (features/NAME/), e.g. resnet152")
+    ids: str | None = option(None, "npy: the id file whose lines name the rows (e.g. train_id.txt)")
+    model: str = option("imported", "what made the features (recorded in meta.json)")
+    variant: str = option("imported", "pooled, frames, clips2s, ...")
+    dtype: str = option("float32", "float32 keeps imports lossless; float16 halves the store")
 
 
 class _Source:

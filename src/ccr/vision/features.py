@@ -9,7 +9,6 @@ Decoded video durations go to the side table ``media.features`` (``decoded_durat
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ccr.config import RUNTIME, runtime_field
+from ccr.config import option
 from ccr.corpus.corpus import Corpus
 from ccr.corpus.feature_store import model_slug
 from ccr.errors import CcrError
@@ -35,17 +34,19 @@ SIDE_TABLE = "media.features"
 
 @dataclass
 class FeaturesConfig:
-    model: str = "openai/clip-vit-base-patch32"  # CLIP hub id, local path, config alias, or tiny/clip
-    variant: str = "pooled"  # pooled: one vector per image / video frame; patches: every token; clips2s: 2 s clips
-    frames: int = 8  # video frames, sampled at the centres of equal segments
-    fps: float | None = None  # sample videos at this rate instead of a fixed frame count
-    name: str | None = None  # feature store name (default: model slug, plus -VARIANT unless pooled)
-    modality: str | None = None  # only image or only video rows (default: both)
-    dtype: str = "auto"  # compute dtype: auto = float16 on a GPU, float32 on CPU (stored as float16 either way)
-    device: str = runtime_field("auto")  # auto | cpu | cuda | cuda:N | mps
-    forward_batch: int = runtime_field(64)  # frames per model call (a batch of videos has many)
-    media_root: str | None = runtime_field(None)  # where media paths are relative to (default: the manifest's)
-    aliases: dict[str, str] = dataclasses.field(default_factory=dict, metadata=RUNTIME)  # model name -> local path
+    model: str = option("openai/clip-vit-base-patch32", "CLIP hub id, local path, config alias, or tiny/clip")
+    variant: str = option("pooled", "pooled: one vector per image / video frame; patches: every token; clips2s: 2 s "
+                                    "clips", choices=("pooled", "patches", "clips2s"))
+    frames: int = option(8, "video frames, sampled at the centres of equal segments")
+    fps: float | None = option(None, "sample videos at this rate instead of --frames")
+    name: str | None = option(None, "feature store name (default: the model's slug, plus -VARIANT unless pooled)")
+    modality: str | None = option(None, "only image or only video rows (default: both)", choices=("image", "video"))
+    dtype: str = option("auto", "compute dtype: auto = float16 on a GPU, float32 on CPU (stored as float16 either way)")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps", runtime=True)
+    forward_batch: int = option(64, "frames per model call (a batch of videos has many)", runtime=True)
+    media_root: str | None = option(None, "where media paths are relative to (default: the manifest's)", runtime=True)
+    aliases: dict[str, str] = option(help="model name -> local path (the TOML's [models] table)", factory=dict,
+                                     runtime=True, cli=False)
 
 
 def store_name(model: ResolvedModel, variant: str) -> str:

@@ -38,8 +38,8 @@ def test_limit_then_a_full_run_keeps_every_caption(tmp_path):
     """The issue's case: 2,000 captions, --limit 1500 (a partial second chunk of 1,024), then all."""
     src = jsonl(tmp_path / "x.jsonl", [{"media_id": f"m{i // 5}", "path": f"m{i // 5}.jpg", "text": f"caption {i}"}
                                        for i in range(2000)])
-    assert ccr("ingest", "jsonl", src, tmp_path / "C", "--limit", 1500).exit_code == 0
-    result = ccr("ingest", "jsonl", src, tmp_path / "C")
+    assert ccr("ingest", tmp_path / "C", src, "--format", "jsonl", "--limit", 1500).exit_code == 0
+    result = ccr("ingest", tmp_path / "C", src, "--format", "jsonl")
     assert result.exit_code == 0 and "ingest: 500 rows in" in result.output
     assert Corpus.open(tmp_path / "C").count("captions") == 2000
 
@@ -52,15 +52,15 @@ def test_limit_then_a_full_run_keeps_every_caption(tmp_path):
 ])
 def test_argument_mistakes_are_one_line_and_leave_no_corpus(tmp_path, args, names):
     src = jsonl(tmp_path / "x.jsonl", [{"media_id": "a", "text": "a dog"}])
-    one_line_error(ccr("ingest", "jsonl", src, tmp_path / "C", *args), *names)
+    one_line_error(ccr("ingest", tmp_path / "C", src, "--format", "jsonl", *args), *names)
     assert not (tmp_path / "C").exists()
 
 
 def test_a_csv_without_a_text_column_is_one_line(tmp_path):
     src = tmp_path / "x.csv"
     src.write_text("media_id,caption\na,a dog\n", encoding="utf-8")
-    one_line_error(ccr("ingest", "csv", src, tmp_path / "C"), str(src), "'text'", "--column text=")
-    assert ccr("ingest", "csv", src, tmp_path / "C", "--column", "text=caption").exit_code == 0
+    one_line_error(ccr("ingest", tmp_path / "C", src, "--format", "csv"), str(src), "'text'", "--column text=")
+    assert ccr("ingest", tmp_path / "C", src, "--format", "csv", "--column", "text=caption").exit_code == 0
     assert Corpus.open(tmp_path / "C").table("captions")["text"].to_list() == ["a dog"]
 
 
@@ -71,14 +71,14 @@ def test_a_source_that_is_no_regular_file_is_refused_before_it_is_read(tmp_path,
         os.mkfifo(path)
     elif kind == "directory":
         path.mkdir()
-    one_line_error(ccr("ingest", "jsonl", path, tmp_path / "C"), str(path))
+    one_line_error(ccr("ingest", tmp_path / "C", path, "--format", "jsonl"), str(path))
     assert not (tmp_path / "C").exists()
 
 
 def test_data_that_looks_like_markup_is_printed_as_it_is(tmp_path):
     src = jsonl(tmp_path / "x.jsonl", [{"media_id": "[/x]", "path": "a.jpg", "text": "a dog", "lang": "[/x]"},
                                        {"media_id": "[/x]", "path": "b.jpg", "text": "a cat"}])
-    result = ccr("ingest", "jsonl", src, tmp_path / "C")
+    result = ccr("ingest", tmp_path / "C", src, "--format", "jsonl")
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
     assert "ingest: 2 rows in, 1 media, 2 failed" in result.output
     reasons = sorted(Corpus.open(tmp_path / "C").failures()["reason"])
@@ -96,7 +96,7 @@ def test_a_fifo_inside_a_multi30k_directory_is_refused_not_skipped(tmp_path, no_
             os.mkfifo(root / name)
         else:
             (root / name).write_text(text, encoding="utf-8")
-    one_line_error(ccr("ingest", "multi30k", root, tmp_path / "C"), str(root / blocked), "not a regular file")
+    one_line_error(ccr("ingest", tmp_path / "C", root, "--format", "multi30k"), str(root / blocked), "not a regular file")
     assert not (tmp_path / "C").exists()
 
 
@@ -105,6 +105,6 @@ def test_a_fifo_among_nrccr_caption_files_is_refused_not_skipped(tmp_path, no_ha
     text.mkdir(parents=True)
     (text / "toytrain.caption.txt").write_text("v1#enc#0 a dog runs\n", encoding="utf-8")
     os.mkfifo(text / "toytrain_de.caption.txt")
-    one_line_error(ccr("ingest", "nrccr", tmp_path / "nrccr", tmp_path / "C"), str(text / "toytrain_de.caption.txt"),
+    one_line_error(ccr("ingest", tmp_path / "C", tmp_path / "nrccr", "--format", "nrccr"), str(text / "toytrain_de.caption.txt"),
                    "not a regular file")
     assert not (tmp_path / "C").exists()

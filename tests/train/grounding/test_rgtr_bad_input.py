@@ -1,6 +1,6 @@
 """Bad grounding input: never a crash half-way, never a silent drop.
 
-``ccr ingest qvhighlights`` keeps such rows as they are (the annotation is the user's); training
+``ccr ingest --format qvhighlights`` keeps such rows as they are (the annotation is the user's); training
 leaves out what it cannot use and says so in one line (and in run.json), and asks for the fix
 with a one-line error where nothing can go on.
 """
@@ -85,7 +85,7 @@ def test_non_finite_windows_of_an_older_corpus_are_left_out_not_a_crash(groundin
 
 
 def test_corpus_without_grounding_rows_is_a_one_line_error(synth_corpus, tmp_path):
-    with pytest.raises(CcrError, match="no grounding queries .*ccr ingest qvhighlights"):
+    with pytest.raises(CcrError, match="no grounding queries .*ccr ingest CORPUS SRC --format qvhighlights"):
         train(synth_corpus, tmp_path / "run", method="rgtr", sets=rgtr_sets(lang="en"), log=lambda _: None)
 
 

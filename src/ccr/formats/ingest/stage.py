@@ -13,14 +13,16 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ccr import languages
+from ccr.config import option
 from ccr.corpus.corpus import MANIFEST, Corpus
 from ccr.corpus.schema import MODALITIES, SPLIT_RULE, is_split
 from ccr.errors import CcrError
+from ccr.formats.ingest import formats
 from ccr.formats.ingest.checks import Known, caption_hash, check_caption, check_media
 from ccr.formats.ingest.generic import check_columns
 from ccr.formats.ingest.records import BadRecord, Media, Record, entries
@@ -42,15 +44,19 @@ _RANGE = re.compile(r"(\d{10})-(\d{10})")
 
 @dataclass
 class IngestConfig:
-    format: str = ""  # source format, one of `ccr ingest --help`'s list (coco, karpathy, multi30k, ...)
-    src: str = ""  # source file or directory
-    split: str | None = None  # the split of every entry, over the source's and its file name's
-    lang: str | None = None  # caption language where the format does not say (default en)
-    modality: str | None = None  # image | video, where the format does not say
-    columns: dict[str, str] = field(default_factory=dict)  # generic formats: our column -> source column
-    mt_model: str = "google"  # model key of derived rows in NRCCR files
-    max_chars: int = 10_000  # longer captions are failures (a broken line, not a caption)
-    verify_media: bool = False  # open every media file; missing or unreadable ones become failures
+    format: str = option("", "the source's format", choices=formats)
+    src: str = option("", "source file or directory", positional=True)
+    split: str | None = option(None, "the split of every entry, over what the source or its file name says: train, "
+                                     "val, test or a named test_*/val_* split (default: the source's; train for a "
+                                     "new item where nothing says)")
+    lang: str | None = option(None, "caption language where the format does not say (default: en)")
+    modality: str | None = option(None, "image or video, where the format does not say", choices=MODALITIES)
+    columns: dict[str, str] = option(help="jsonl, csv, parquet: OURS=THEIRS column mapping (repeatable)", factory=dict,
+                                     flag="--column")
+    mt_model: str = option("google", "nrccr: model key of the MT and back-translated rows whose file names name "
+                                     "none", flag="--mt-key")
+    max_chars: int = option(10_000, "longer captions are failures (a broken line, not a caption)")
+    verify_media: bool = option(False, "open every media file; missing or unreadable ones become failures")
 
 
 def check(cfg: IngestConfig) -> None:

@@ -42,7 +42,7 @@ QuerySource = Literal["auto", "human", "mt"]
 DEFAULT_CLIP_LENGTH = 2.0  # seconds per feature step of QVHighlights and TACoS (Charades-STA: 1)
 MAX_SALIENCY = 4.0  # QVHighlights annotators score clips 0..4
 _CLIPS_VARIANT = re.compile(r"clips(\d+(?:\.\d+)?)s$")
-INGEST_HINT = "ingest QVHighlights / Charades-STA / TACoS jsonl with ccr ingest qvhighlights|charades|tacos"
+INGEST_HINT = "ingest QVHighlights / Charades-STA / TACoS jsonl with ccr ingest CORPUS SRC --format qvhighlights|charades|tacos"
 
 
 @dataclass
