@@ -31,7 +31,7 @@ import numpy as np
 from ccr.caption.prompts import PROMPT_SETS
 from ccr.config import option
 from ccr.corpus.corpus import Corpus
-from ccr.corpus.feature_store import model_slug
+from ccr.corpus.feature_store import store_stem
 from ccr.corpus.views import chosen_descriptions, slot_id
 from ccr.models import resolve
 from ccr.stages.checks import at_least
@@ -166,7 +166,7 @@ def plan(corpus: Corpus, cfg: SlotsConfig) -> Plan:
     prompt_ids = [pid for name in cfg.prompts for pid in PROMPT_SETS.get(name, (name,))]
     mine, model_key = chosen_descriptions(corpus, cfg.mllm, prompt_ids)
     embedder = resolve(cfg.embedder, aliases=cfg.aliases)
-    name = f"slots-k{cfg.k}-{model_slug(embedder)}"
+    name = f"slots-k{cfg.k}-{store_stem(embedder.key)}"
 
     def rows() -> pl.LazyFrame:
         return (mine.sort("description_id").group_by("media_id", maintain_order=True)

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ccr import paths
 from ccr.corpus import atomic
 from ccr.errors import CcrError
-from ccr.models import ResolvedModel, slug
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,9 +36,10 @@ class Shards(Protocol):
     def feature_names(self) -> list[str]: ...
 
 
-def model_slug(model: ResolvedModel) -> str:
-    """The last part of a model's id, lower-cased: the stem of feature store names."""
-    return slug(model.id.rstrip("/").split("/")[-1]).lower()
+def store_stem(model_key: str) -> str:
+    """The stem of a feature store's name: the extractor part of a model key (``ResolvedModel.key``,
+    ``{slug of the id's last part}@{revision}``), lower-cased, so the name stays put across revisions."""
+    return model_key.partition("@")[0].lower()
 
 
 def write_shard(path: Path, rows: Sequence[dict[str, Any]]) -> int:

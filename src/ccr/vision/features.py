@@ -18,7 +18,7 @@ import numpy as np
 
 from ccr.config import option
 from ccr.corpus.corpus import Corpus
-from ccr.corpus.feature_store import model_slug
+from ccr.corpus.feature_store import store_stem
 from ccr.errors import CcrError
 from ccr.models import ResolvedModel, resolve
 from ccr.stages.checks import at_least
@@ -50,7 +50,7 @@ class FeaturesConfig:
 
 
 def store_name(model: ResolvedModel, variant: str) -> str:
-    slug = model_slug(model)
+    slug = store_stem(model.key)
     return slug if variant == "pooled" else f"{slug}-{variant}"
 
 
