@@ -21,8 +21,9 @@ What a method module defines
    ``data_keys``      training batch fields beyond ``media`` (see ``ccr.train.data.batching``):
                       ``en``, ``mt``, ``bt``, ``descriptions``, ``slots``; ``needed_keys(cfg)``
                       may narrow them by config (the baseline drops ``mt`` when its weight is 0).
-   ``gallery_keys``   side information the gallery needs at inference (LECCR: ``descriptions``,
-                      or ``slots``); ``needed_gallery_keys(cfg)`` may choose them by config.
+   ``gallery_keys``   retrieval: side information the gallery needs at inference (LECCR:
+                      ``descriptions``, or ``slots``); ``needed_gallery_keys(cfg)`` may choose them
+                      by config.
    ``proposal``       for a method with no released code (CL2CM, DCOT, RGTR), the section of the
                       reference notes whose proposal ours follows; results mark it (run.json,
                       ``ccr evaluate``, ``--compare``). Empty for reproductions of released code.
