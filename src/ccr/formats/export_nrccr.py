@@ -13,13 +13,14 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ccr.corpus.schema import BASE_COLUMNS
 from ccr.errors import CcrError
 from ccr.formats.ingest.nrccr import SUFFIX, split_capid, strip_media_suffix
 
 if TYPE_CHECKING:
     import polars as pl
 
-COLUMNS = ("caption_id", "media_id", "split", "lang", "text", "origin", "parent_id", "model")
+COLUMNS = BASE_COLUMNS["captions"]
 _FILE_SAFE = re.compile(r"[^\s_/\\#]+")
 _LINE_BREAKS = re.compile(r"\r\n|\r|\n")
 

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
+from ccr.corpus.views import choose_model
 from ccr.errors import CcrError
-from ccr.train.data.rows import captions, choose_model
+from ccr.train.data.rows import captions
 from ccr.train.data.tokens import TokenTable
 
 if TYPE_CHECKING:

@@ -70,7 +70,7 @@ class PixelSource:
         return self.corpus.resolve_media(path, self.media_root)
 
     def get(self, media_id: str) -> np.ndarray:
-        from ccr.vision.media import MediaError, Sampling, load_visual
+        from ccr.stages.media import MediaError, Sampling, load_visual
 
         if media_id not in self.cache:
             try:

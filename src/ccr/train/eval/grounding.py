@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ccr.corpus.views import parse_derived_id
 from ccr.train.data.batching import to_device
 from ccr.train.data.grounding import GroundingEvalData, qid_value
 from ccr.train.eval.grounding_metrics import (
@@ -68,7 +69,7 @@ def score(rows: list[dict[str, Any]], data: GroundingEvalData) -> tuple[dict[str
 
 def mt_key(caption_ids: list[str]) -> str | None:
     """The MT model of translated queries, from their derived ids ``{parent}|mt:{lang}:{model_key}``."""
-    keys = {c.rsplit("|", 1)[1].split(":", 2)[2] for c in caption_ids if "|mt:" in c}
+    keys = {d.model_key for d in map(parse_derived_id, caption_ids) if d and d.origin == "mt"}
     return ",".join(sorted(keys)) or None
 
 
@@ -76,4 +77,5 @@ def query_source(lang: str, caption_ids: list[str]) -> str:
     """english, human (captions written in ``lang``) or mt (machine-translated from English)."""
     if lang == "en":
         return "english"
-    return "mt" if all("|mt:" in c for c in caption_ids) else "human"
+    derived = [parse_derived_id(c) for c in caption_ids]
+    return "mt" if all(d and d.origin == "mt" for d in derived) else "human"

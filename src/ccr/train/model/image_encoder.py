@@ -123,7 +123,7 @@ class ClipPixelSource(PixelSource):
         return twin
 
     def get(self, media_id: str) -> np.ndarray:
-        from ccr.vision.media import MediaError, Sampling, load_visual
+        from ccr.stages.media import MediaError, Sampling, load_visual
 
         try:
             visual = load_visual(self._path(media_id), self.rows[media_id][1], Sampling(frames=PIXEL_FRAMES))

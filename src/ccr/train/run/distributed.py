@@ -37,9 +37,10 @@ class World:
 
 
 def pick_device(choice: str, local_rank: int = 0) -> torch.device:
-    if choice == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(choice)
+    """The stages' device rule (``ccr.stages.device``); a bare ``cuda`` is this process's own GPU."""
+    from ccr.stages.device import torch_device
+
+    device = torch.device(torch_device(choice))
     if device.type == "cuda" and device.index is None:
         device = torch.device(f"cuda:{local_rank}")
     return device
