@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ccr.printing import say
 
 if TYPE_CHECKING:
-    from ccr.pipeline.recipe import Recipe, Step
+    from ccr.pipeline.plan import Recipe, Step
 
 
 

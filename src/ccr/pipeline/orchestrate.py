@@ -20,7 +20,8 @@ from ccr.config import fingerprint
 from ccr.corpus import atomic
 from ccr.errors import CcrError
 from ccr.pipeline.kinds import KINDS, Context
-from ccr.pipeline.recipe import DEFAULT_CORPUS, NEW_CORPUS, Recipe, Step
+from ccr.pipeline.plan import DEFAULT_CORPUS, Recipe, Step
+from ccr.pipeline.recipe import NEW_CORPUS
 from ccr.pipeline.smoke import smoke_options
 
 STATE_FILE = "pipeline.json"
