@@ -7,12 +7,15 @@ paths with such paths, at a width narrower than any line they print.
 
 from __future__ import annotations
 
+import io
 import json
 
+from rich.console import Console
+from rich.table import Table
 from typer.testing import CliRunner
 
 from ccr.cli import app
-from ccr.printing import plain_console, say
+from ccr.printing import plain_console, print_table, say
 
 NARROW = {"COLUMNS": "40"}  # output is not a terminal here: rich would wrap every longer line at 40
 
@@ -68,3 +71,12 @@ def test_an_error_naming_a_markup_path_is_one_whole_line(tmp_path):
     assert result.exit_code == 2
     (line,) = result.output.splitlines()
     assert line.startswith(f"error: no corpus at {missing}")
+
+
+def test_a_table_into_a_pipe_prints_whole_whatever_the_width():
+    table = Table("model", "note")
+    table.add_row("Helsinki-NLP/opus-mt-en-de-with-a-long-name", "a note that is long enough to be cut at forty")
+    buffer = io.StringIO()
+    print_table(Console(file=buffer, width=40), table)
+    assert "Helsinki-NLP/opus-mt-en-de-with-a-long-name" in buffer.getvalue()
+    assert "a note that is long enough to be cut at forty" in buffer.getvalue()

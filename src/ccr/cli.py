@@ -18,7 +18,7 @@ from ccr.commands.order import PipelineOrder
 from ccr.commands.stages import add_stage_commands
 from ccr.commands.train import train_command
 from ccr.errors import CcrError
-from ccr.printing import say
+from ccr.printing import print_table, say
 from ccr.stages.table import names as stage_names
 
 app = typer.Typer(
@@ -81,7 +81,7 @@ def models() -> None:
     table = Table("role", "default id", "revision", "prefix", "tiny stand-in", "note")
     for row in describe():
         table.add_row(row["role"], row["id"], row["revision"], row["prefix"], row["tiny"], row["note"])
-    out.print(table)
+    print_table(out, table)
 
 
 @app.command()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ccr.corpus import runs as run_records
 from ccr.corpus.corpus import Corpus, scan_shard
+from ccr.printing import print_table
 
 if TYPE_CHECKING:
     import polars as pl
@@ -156,14 +157,14 @@ def show(corpus_dir: Path | str, console: Any, *, failures: bool = False) -> Non
     header.append(f" (schema {corpus.manifest()['schema_version']}, media root {corpus.media_root or 'unset'})",
                   style="")
     console.print(header, highlight=False)
-    console.print(_rich_table("media", media_counts(corpus)))
-    console.print(_rich_table("captions: split x language x origin", caption_counts(corpus)))
+    print_table(console, _rich_table("media", media_counts(corpus)))
+    print_table(console, _rich_table("captions: split x language x origin", caption_counts(corpus)))
     runs = history(corpus)
     if runs:
-        console.print(_rich_table("stage history", pl.DataFrame(runs)))
+        print_table(console, _rich_table("stage history", pl.DataFrame(runs)))
     fails = failure_groups(corpus) if failures else failure_counts(corpus)
     console.print(f"failures: {int(fails['failures'].sum()) if fails.height else 0}", markup=False)
     if fails.height:
-        console.print(_rich_table("failures by stage and reason" + (", with examples" if failures else ""), fails))
+        print_table(console, _rich_table("failures by stage and reason" + (", with examples" if failures else ""), fails))
     names = corpus.feature_names()
     console.print(f"features: {', '.join(names) if names else 'none'}", markup=False, highlight=False)
