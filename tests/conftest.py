@@ -8,16 +8,21 @@ file lock, and the others wait and reuse it. Tests that change a corpus get thei
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+BuildOnce = Callable[[str, Callable[[Path], Any]], Any]
 
 
 def _shared_root(factory: pytest.TempPathFactory) -> Path:
@@ -27,23 +32,24 @@ def _shared_root(factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def build_once(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Callable[[Path], object]], Path]:
+def build_once(tmp_path_factory: pytest.TempPathFactory) -> BuildOnce:
     """``build_once(name, make)``: ``make(dir)`` runs once per test run, whichever worker asks first;
-    every worker gets ``dir``. Treat it as read-only: tests that change it copy it first."""
+    every worker gets what it returned (kept with pickle; ``dir`` itself where it returned None).
+    Treat what it built as read-only: tests that change it copy it first."""
     from filelock import FileLock
 
     root = _shared_root(tmp_path_factory)
     root.mkdir(parents=True, exist_ok=True)
 
-    def build(name: str, make: Callable[[Path], object]) -> Path:
-        out, done = root / name, root / f"{name}.done"
+    def build(name: str, make: Callable[[Path], Any]) -> Any:
+        out, done = root / name, root / f"{name}.pickle"
         with FileLock(str(root / f"{name}.lock")):
             if not done.exists():
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir()
-                make(out)
-                done.touch()
-        return out
+                result = make(out)
+                done.write_bytes(pickle.dumps(out if result is None else result))
+        return pickle.loads(done.read_bytes())
 
     return build
 
@@ -59,21 +65,22 @@ def ccr_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def toy_source(build_once: Callable[[str, Callable[[Path], object]], Path]) -> Path:
+def toy_source(build_once: BuildOnce) -> Path:
     from ccr.testing.toy_corpus import write_toy_corpus
 
     return build_once("toy", write_toy_corpus)
 
 
 @pytest.fixture(scope="session")
-def _toy_corpus_master(build_once: Callable[[str, Callable[[Path], object]], Path], toy_source: Path) -> Path:
+def _toy_corpus_master(build_once: BuildOnce, toy_source: Path) -> Path:
     from ccr.formats.ingest.stage import ingest
     from ccr.stages.runner import RunOptions
 
-    def make(dest: Path) -> None:
+    def make(dest: Path) -> Path:
         ingest("jsonl", toy_source / "captions.jsonl", dest / "corpus", options=RunOptions(progress=False))
+        return dest / "corpus"
 
-    return build_once("toy-corpus", make) / "corpus"
+    return build_once("toy-corpus", make)
 
 
 @pytest.fixture
@@ -89,7 +96,7 @@ def ray_local():
     """One local Ray instance for every Ray test; workers can import the test helper stages."""
     import ray
 
-    helpers = [str(Path(__file__).parent / "pipeline")]
+    helpers = [str(Path(__file__).parent / "stages")]
     path = os.pathsep.join(helpers + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
     yield ray

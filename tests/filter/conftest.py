@@ -30,22 +30,26 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
-def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def planted(build_once) -> Path:
     import torch
 
     torch.set_num_threads(1)
-    return build_planted_corpus(tmp_path_factory.mktemp("planted"), media=200, captions=2)
+    return build_once("planted", lambda root: build_planted_corpus(root, media=200, captions=2))
 
 
-@pytest.fixture(scope="session")
-def _noisy_master(planted: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def _inject(planted: Path, out: Path, rate: float) -> str:
+    """The planted corpus with ``rate`` of its MT captions swapped into ``out``; the noisy rows' model key."""
     from ccr.filter.noise import inject
     from ccr.stages.runner import RunOptions
 
-    out = tmp_path_factory.mktemp("noisy") / "corpus"
-    _, keys = inject(planted, out, overrides={"rate": NOISE_RATE, "types": "swap", "seed": 0},
+    _, keys = inject(planted, out, overrides={"rate": rate, "types": "swap", "seed": 0},
                      options=RunOptions(progress=False))
-    return out, keys["cs"]
+    return keys["cs"]
+
+
+@pytest.fixture(scope="session")
+def _noisy_master(planted: Path, build_once) -> tuple[Path, str]:
+    return build_once("noisy", lambda root: (root / "corpus", _inject(planted, root / "corpus", NOISE_RATE)))
 
 
 def _score(corpus: Path, key: str) -> None:
@@ -59,25 +63,25 @@ def _score(corpus: Path, key: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def _scored_master(_noisy_master: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _scored_master(_noisy_master: tuple[Path, str], build_once) -> Path:
     noisy, key = _noisy_master
-    dest = tmp_path_factory.mktemp("scored") / "corpus"
-    shutil.copytree(noisy, dest)
-    _score(dest, key)
-    return dest
+
+    def make(root: Path) -> Path:
+        shutil.copytree(noisy, root / "corpus")
+        _score(root / "corpus", key)
+        return root / "corpus"
+
+    return build_once("scored", make)
 
 
 @pytest.fixture(scope="session")
-def scored_sparse(planted: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def scored_sparse(planted: Path, build_once) -> Path:
     """The planted corpus with 5% of its MT captions swapped (20 of 400), scored; shared, do not modify."""
-    from ccr.filter.noise import inject
-    from ccr.stages.runner import RunOptions
+    def make(root: Path) -> Path:
+        _score(root / "corpus", _inject(planted, root / "corpus", SPARSE_RATE))
+        return root / "corpus"
 
-    out = tmp_path_factory.mktemp("sparse") / "corpus"
-    _, keys = inject(planted, out, overrides={"rate": SPARSE_RATE, "types": "swap", "seed": 0},
-                     options=RunOptions(progress=False))
-    _score(out, keys["cs"])
-    return out
+    return build_once("sparse", make)
 
 
 @pytest.fixture

@@ -13,15 +13,15 @@ from scored_corpus import ScoredCorpus, write_scored_corpus  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def scored(tmp_path_factory: pytest.TempPathFactory) -> ScoredCorpus:
-    return write_scored_corpus(tmp_path_factory.mktemp("scored"))
+def scored(build_once) -> ScoredCorpus:
+    return build_once("report-scored", write_scored_corpus)
 
 
 @pytest.fixture(scope="session")
-def scored_report(scored: ScoredCorpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def scored_report(scored: ScoredCorpus, build_once) -> Path:
     from ccr.report import build_report
 
-    return build_report(scored.corpus, tmp_path_factory.mktemp("report") / "out").index
+    return build_once("report", lambda root: build_report(scored.corpus, root / "out").index)
 
 
 @pytest.fixture(scope="session")

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture(scope="session")
-def grounding_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def grounding_corpus(build_once) -> Path:
     """80 train / 16 val / 16 test videos, two planted moments each (see ccr.testing.grounding_synthetic)."""
     from ccr.testing.grounding_synthetic import write_grounding_corpus
 
-    return write_grounding_corpus(tmp_path_factory.mktemp("grounding"))
+    return build_once("grounding", write_grounding_corpus)
 
 
 @pytest.fixture(scope="session")
-def rgtr_run(tmp_path_factory: pytest.TempPathFactory, grounding_corpus: Path) -> Path:
+def rgtr_run(build_once, tmp_path_factory: pytest.TempPathFactory, grounding_corpus: Path) -> Path:
     """RGTR trained 30 epochs on German MT queries (cross-lingual), selected on the German MT val queries."""
     from rgtr_helpers import rgtr_sets
 
     from ccr.train.run.loop import train
 
-    out = tmp_path_factory.mktemp("rgtr") / "de"
-    train(grounding_corpus, out, method="rgtr", sets=rgtr_sets(epochs=30, lang="de", queries="mt"), log=lambda _: None)
-    return out
+    def make(root: Path) -> Path:
+        train(grounding_corpus, root / "de", method="rgtr", sets=rgtr_sets(epochs=30, lang="de", queries="mt"),
+              log=lambda _: None)
+        return root / "de"
+
+    # evaluations write into the run: each worker scores its own copy
+    return Path(shutil.copytree(build_once("rgtr-run", make), tmp_path_factory.mktemp("rgtr-run") / "de"))

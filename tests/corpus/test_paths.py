@@ -11,28 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from ccr.cli import app
 from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
 from ccr.stages.runner import RunOptions, run_stage
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "stages"))
 from upper_stage import STAGE, UpperConfig  # noqa: E402
 
 OPTS = dict(batch_size=4, chunk_rows=8, progress=False)
-
-
-def one_line_error(args: list[str], *names: str) -> str:
-    result = CliRunner().invoke(app, args, env={"COLUMNS": "2000"})
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and result.output.strip().splitlines()[-1] == lines[0], result.output
-    for name in names:
-        assert name in lines[0], lines[0]
-    return lines[0]
 
 
 def refused(corpus: Path, *names: str) -> str:
@@ -51,20 +38,20 @@ def features_source(tmp_path: Path, corpus: Path) -> Path:
     return tmp_path / "npz"
 
 
-def test_a_file_where_the_corpus_belongs(tmp_path):
+def test_a_file_where_the_corpus_belongs(tmp_path, cli_error):
     path = tmp_path / "corpus"
     path.write_text("not a corpus")
-    one_line_error(["info", str(path)], str(path), "is a file")
+    cli_error(["info", str(path)], str(path), "is a file")
     src = tmp_path / "c.jsonl"
     src.write_text('{"media_id": "a", "split": "train", "lang": "en", "text": "a dog"}\n')
-    one_line_error(["ingest", str(path / "inner"), str(src), "--format", "jsonl"], str(path), "is a file, not a directory")
+    cli_error(["ingest", str(path / "inner"), str(src), "--format", "jsonl"], str(path), "is a file, not a directory")
 
 
-def test_a_file_where_the_state_directory_belongs(toy_corpus, tmp_path):
+def test_a_file_where_the_state_directory_belongs(toy_corpus, tmp_path, cli_error):
     src = features_source(tmp_path, toy_corpus)
     shutil.rmtree(toy_corpus / ".state")
     (toy_corpus / ".state").write_text("")
-    one_line_error(["import-features", str(toy_corpus), str(src), "--format", "npz", "--name", "imp"],
+    cli_error(["import-features", str(toy_corpus), str(src), "--format", "npz", "--name", "imp"],
                    str(toy_corpus / ".state"), "is a file, not a directory")
 
 
@@ -82,13 +69,13 @@ def test_a_file_where_a_table_directory_belongs(toy_corpus):
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes through chmod; test_an_unwritable_place covers the branch")
-def test_a_read_only_corpus(toy_corpus, tmp_path):
+def test_a_read_only_corpus(toy_corpus, tmp_path, cli_error):
     src = features_source(tmp_path, toy_corpus)
     for path in [toy_corpus, *toy_corpus.rglob("*")]:
         if path.is_dir():
             path.chmod(0o555)
     try:
-        one_line_error(["import-features", str(toy_corpus), str(src), "--format", "npz", "--name", "imp"],
+        cli_error(["import-features", str(toy_corpus), str(src), "--format", "npz", "--name", "imp"],
                        str(toy_corpus), "make it writable")
     finally:
         for path in [toy_corpus, *toy_corpus.rglob("*")]:
@@ -96,7 +83,7 @@ def test_a_read_only_corpus(toy_corpus, tmp_path):
                 path.chmod(0o755)
 
 
-def test_an_unwritable_place(tmp_path):
+def test_an_unwritable_place(tmp_path, cli_error):
     place = Path("/sys/ccr-test-corpus")
     try:
         place.mkdir()
@@ -107,4 +94,4 @@ def test_an_unwritable_place(tmp_path):
         pytest.skip("/sys accepts new directories here: no unwritable place to try")
     src = tmp_path / "c.jsonl"
     src.write_text('{"media_id": "a", "split": "train", "lang": "en", "text": "a dog"}\n')
-    one_line_error(["ingest", str(place / "corpus"), str(src), "--format", "jsonl"], str(place), "make it writable")
+    cli_error(["ingest", str(place / "corpus"), str(src), "--format", "jsonl"], str(place), "make it writable")

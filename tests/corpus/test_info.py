@@ -11,7 +11,7 @@ from ccr.corpus.info import caption_counts, failure_groups, reason_kind
 from ccr.formats.ingest.stage import ingest
 from ccr.stages.runner import RunOptions, RunSummary, run_stage
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "stages"))
 from upper_stage import STAGE, UpperConfig  # noqa: E402
 
 OPTS = dict(batch_size=4, chunk_rows=8, progress=False)

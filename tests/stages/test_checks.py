@@ -8,7 +8,6 @@ import pytest
 from ccr.corpus.corpus import Corpus
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_paths import one_line_error  # noqa: E402
 
 
 @pytest.mark.parametrize("args, named", [
@@ -19,9 +18,9 @@ from test_paths import one_line_error  # noqa: E402
     (["features", "--model", "tiny/clip", "--set", "fps=nan"], "fps=nan"),
     (["score", "--lang", "de", "--models", "random", "--set", "ot_eps=inf"], "ot_eps=inf"),
 ])
-def test_impossible_decoding_options_are_one_line_before_any_row(toy_corpus, args, named):
+def test_impossible_decoding_options_are_one_line_before_any_row(toy_corpus, args, named, cli_error):
     before = Corpus.open(toy_corpus).runs()
     command, rest = args[0], args[1:]
-    one_line_error([command, str(toy_corpus), *rest], named)
+    cli_error([command, str(toy_corpus), *rest], named)
     corpus = Corpus.open(toy_corpus)
     assert corpus.runs() == before and corpus.failures().height == 0, "nothing ran, nothing failed"
