@@ -30,7 +30,7 @@ demo: install
 	$(BIN)/ccr demo $(DEMO_DIR)
 
 test: install $(CHROMIUM)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n auto
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
