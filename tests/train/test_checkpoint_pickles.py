@@ -1,7 +1,7 @@
 """Checkpoints hold state dicts and plain values only: no ``ccr`` class is pickled into them.
 
 So moving or renaming a ccr module can never break loading a run: the checkpoints of today's
-trainer and those made before the package was split into layers (tests/fixtures/legacy) are read
+trainer and those made before the package was split into layers (tests/fixtures/*) are read
 as the raw pickle stream inside the torch zip, and every global it would import is listed.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-LEGACY = Path(__file__).parents[1] / "fixtures" / "legacy"
+FIXTURES = Path(__file__).parents[1] / "fixtures"  # legacy (a963846) and pre-reorg (8a03d1d)
 STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8", "SHORT_BINSTRING", "BINSTRING", "STRING"}
 
 
@@ -50,8 +50,8 @@ def test_a_new_runs_checkpoints_pickle_no_ccr_class(trained_run):
         assert_no_ccr_class(trained_run / "checkpoints" / name)
 
 
-@pytest.mark.parametrize("checkpoint", sorted(LEGACY.glob("run-*/checkpoints/*.pt")),
-                         ids=lambda p: str(p.relative_to(LEGACY)))
+@pytest.mark.parametrize("checkpoint", sorted(FIXTURES.glob("*/run-*/checkpoints/*.pt")),
+                         ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_a_legacy_runs_checkpoints_pickle_no_ccr_class(checkpoint):
     assert_no_ccr_class(checkpoint)
 

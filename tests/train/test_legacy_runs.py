@@ -18,6 +18,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+import ccr.train
 from ccr.cli import app
 from ccr.train.eval.evaluate import evaluate_run
 from ccr.train.run.loop import train
@@ -94,3 +95,16 @@ def test_an_old_run_resumes_and_an_old_nrccr_mix_is_kept_or_refused_in_one_line(
     info = json.loads((nrccr_like / "run.json").read_text())
     assert info["config"]["train"]["val_translate_test_weight"] == 0.8
     assert "val_translate_test" not in info["config"]["train"]
+
+
+def test_a_run_killed_before_the_reorganisation_resumes_loads_and_evaluates(tmp_path):
+    """tests/fixtures/pre-reorg: a baseline SIGKILLed at epoch 4 by commit 8a03d1d, whose checkpoints
+    were written before the modules moved; state dicts only, so the new layout reads them."""
+    pre = Path(__file__).parents[1] / "fixtures" / "pre-reorg"
+    corpus = Path(shutil.copytree(pre / "corpus", tmp_path / "corpus"))
+    run = Path(shutil.copytree(pre / "run-killed", tmp_path / "run"))
+    done = train(corpus, run, sets=[*MADE_WITH, "lang=de", "epochs=6"], log=lambda _: None)
+    assert done.epochs == 6 and json.loads((run / "run.json").read_text())["resumed"]
+    results = evaluate_run(run, split="test", corpus=corpus, device="cpu", log=lambda _: None)
+    assert results["de"]["sumr"] > 0
+    assert ccr.train.load(run, corpus=corpus, log=lambda _: None).encode_text(["ein Kreis"], lang="de").shape[0] == 1
