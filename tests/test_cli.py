@@ -101,7 +101,7 @@ def test_commands_are_listed_in_pipeline_order():
     listed = [line.split()[1] for line in CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).output.splitlines()
               if line.startswith("│ ") and len(line.split()) > 2 and line.split()[1].islower()]
     order = ["ingest", "import-features", "translate", "backtranslate", "features", "caption", "slots", "score",
-             "select", "train", "evaluate", "noise", "export", "report", "info", "models", "pipeline", "demo"]
+             "select", "noise", "train", "evaluate", "export", "report", "info", "models", "pipeline", "demo"]
     assert [c for c in listed if c in order] == order
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import typer
 from typer.core import TyperGroup
 
-ORDER = ("ingest", "import-features", "translate", "backtranslate", "features", "caption", "slots", "score",
-         "select", "train", "evaluate", "noise", "export", "report", "info", "models", "pipeline", "demo")
+from ccr.stages.table import names as stage_names
+
+# After the corpus stages (the stage table's order): what uses a corpus, then the tools around it.
+AFTER_STAGES = ("train", "evaluate", "export", "report", "info", "models", "pipeline", "demo")
 
 
 class PipelineOrder(TyperGroup):
     def list_commands(self, ctx: typer.Context) -> list[str]:
-        """Commands of ``ORDER`` first, in its order; any other (a stage added later) after them."""
-        names = super().list_commands(ctx)
-        return sorted(names, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+        """The stage table's commands first, in its order, then ``AFTER_STAGES``; anything else last."""
+        order = [*stage_names(), *AFTER_STAGES]
+        return sorted(super().list_commands(ctx), key=lambda n: order.index(n) if n in order else len(order))

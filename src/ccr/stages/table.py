@@ -17,11 +17,12 @@ from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
 from ccr.stages.runner import RunOptions, RunSummary, Stage, run_stage
 
+# In the order a corpus goes through them: ``ccr --help`` lists the commands so.
 STAGES: dict[str, str] = {
     "ingest": "ccr.formats.ingest.stage:STAGE",
+    "import-features": "ccr.vision.feature_import:STAGE",
     "translate": "ccr.translate.stage:STAGE",
     "backtranslate": "ccr.translate.backtranslate:STAGE",
-    "import-features": "ccr.vision.feature_import:STAGE",
     "features": "ccr.vision.features:STAGE",
     "caption": "ccr.caption.stage:STAGE",
     "slots": "ccr.caption.slots:STAGE",
