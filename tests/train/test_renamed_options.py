@@ -13,6 +13,7 @@ import pytest
 from ccr.errors import CcrError
 from ccr.pipeline.recipe import load_recipe
 from ccr.train.config import resolve_configs
+from ccr.train.model.methods import get
 from ccr.train.model.methods.nrccr import NrccrConfig
 
 HINT = "{old} was renamed {new} and its meaning turned round"
@@ -50,3 +51,11 @@ def test_a_method_class_that_still_sets_translate_test_fails_when_defined():
 
     with pytest.raises(TypeError, match="translate_test: methods no longer pick their evaluation protocol"):
         type("OldMethod", (Baseline,), {"name": "old", "translate_test": 0.5})
+
+
+def test_num_workers_is_refused_with_its_new_name_and_read_as_workers_from_a_recorded_run(tmp_path):
+    from ccr.train.legacy import upgrade_train_config
+
+    with pytest.raises(CcrError, match="^num_workers was renamed workers$"):
+        resolve_configs("baseline", get("baseline").Config, sets=["num_workers=2"])
+    assert upgrade_train_config({"num_workers": 0, "lr": 0.1}) == {"workers": 0, "lr": 0.1}

@@ -101,3 +101,23 @@ def test_sigterm_stops_training_with_one_line_and_exit_143_then_resumes_to_the_s
 
     _resume(run, synth_corpus)
     same_run(run, reference)
+
+
+def test_loader_workers_give_the_same_run_and_a_killed_run_with_workers_resumes_to_it(tmp_path, synth_corpus,
+                                                                                      reference):
+    """Two loader workers collate the batches of the main process in the same order (weights and metrics
+    bit-identical to the workers=0 reference), and a run with workers killed mid-epoch, with batches
+    prefetched that no step took, resumes at its checkpoint's batch to the uninterrupted run's numbers."""
+    args = [*ARGS, "workers=2"]
+    uninterrupted = tmp_path / "uninterrupted"
+    lines: list[str] = []
+    train(synth_corpus, uninterrupted, sets=args, log=lines.append)
+    assert "2 loader workers collate batches, 2 ahead each" in lines
+    same_run(uninterrupted, reference)
+
+    run = tmp_path / "killed"
+    killed_at = sigkill_at_step(f"from ccr.train.run.loop import train; train({str(synth_corpus)!r}, {str(run)!r}, "
+                                f"sets={args!r})", run, 17)
+    assert (killed_at["epoch"], killed_at["step"], killed_at["step_in_epoch"]) == (1, 16, 4)
+    _resume(run, synth_corpus, args)
+    same_run(run, uninterrupted)

@@ -10,6 +10,7 @@ from ccr.train.data.batching import EpochCollate, EpochSampler
 from ccr.train.data.media import PIXEL_GRID, open_source
 from ccr.train.data.rows import eval_records, train_records, translated_languages
 from ccr.train.data.tokens import TokenTable
+from ccr.train.run.feed import build_loader
 
 KEYS = frozenset({"en", "mt", "bt"})
 
@@ -136,8 +137,7 @@ def _augmented_epoch(epoch: int, *, skip: int = 0, workers: int = 0) -> list:
     sampler.set_epoch(epoch, skip=skip)
     collate = EpochCollate(lambda indices: (indices, torch.rand(2)), seed=3)
     collate.epoch = epoch
-    loader = torch.utils.data.DataLoader(range(40), batch_sampler=sampler, collate_fn=collate, num_workers=workers,
-                                         generator=torch.Generator())
+    loader = build_loader(40, sampler, collate, workers=workers, prefetch=2, device=torch.device("cpu"))
     return [(indices, draws.tolist()) for indices, draws in loader]
 
 

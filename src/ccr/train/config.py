@@ -114,7 +114,10 @@ class TrainConfig:
     # --- runtime (never change the results' meaning) ----------------------------------------
     device: str = runtime_field("auto", "auto, cpu, cuda, cuda:1")
     amp: bool = runtime_field(True, "float16 autocast + grad scaling, CUDA only")
-    num_workers: int = runtime_field(0, "DataLoader workers")
+    workers: int | None = runtime_field(None, "DataLoader worker processes collating batches ahead of the step; "
+                                        "none = sized to the machine: on CUDA the cores per process less one (at most "
+                                        "8), on the CPU 0, where workers would take the model's cores")
+    prefetch: int = runtime_field(2, "batches each loader worker keeps ready (with workers > 0)")
     threads: int = runtime_field(0, "torch CPU threads while training (0: torch's default; 1 suits tiny towers)")
     eval_batch_size: int = runtime_field(256, "rows per batch when validating and evaluating")
     checkpoint_every: int = runtime_field(0, "also save last.pt every N steps (0: end of epoch only)")
@@ -132,7 +135,8 @@ class TrainConfig:
         "weight_decay": NON_NEGATIVE, "betas": BELOW_ONE, "warmup": NON_NEGATIVE,
         "epoch_decay": Range(0, 1, low_open=True), "plateau_halving": NON_NEGATIVE, "grad_clip": NON_NEGATIVE,
         "seed": Range(0, 2**32 - 1), "patience": NON_NEGATIVE,
-        "num_workers": NON_NEGATIVE, "threads": NON_NEGATIVE, "eval_batch_size": COUNT, "checkpoint_every": NON_NEGATIVE,
+        "workers": NON_NEGATIVE, "prefetch": COUNT, "threads": NON_NEGATIVE, "eval_batch_size": COUNT,
+        "checkpoint_every": NON_NEGATIVE,
     }
 
     def __post_init__(self) -> None:

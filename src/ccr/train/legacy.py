@@ -13,6 +13,10 @@ checkpoints. Loading it for evaluation converts the value exactly (``1 - X``: th
 gave its translated queries) and says so, since evaluation does not depend on it; resuming it is
 refused unless the command keeps that mix (see ``check_resume``), because checkpoint selection would
 otherwise change its criterion half-way.
+
+``num_workers`` became ``workers`` when its default became "sized to the machine"; its meaning stayed,
+so a recorded value is read under the new name, and the old name in a TOML file or ``--set`` is
+refused with the new one.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ from typing import Any
 from ccr.errors import CcrError
 
 RENAMED = {"val_translate_test": "val_translate_test_weight", "translate_test": "translate_test_weight"}
+SAME_MEANING = {"num_workers": "workers"}  # renamed, meaning kept
 
 
 def renamed_hint(key: str, *, flag: bool = False) -> str | None:
     """The one-line refusal for an old option name (``flag``: spelt as a command-line option), else None."""
-    new = RENAMED.get(key)
+    new = RENAMED.get(key) or SAME_MEANING.get(key)
     if new is None:
         return None
     old_name, new_name = (f"--{key.replace('_', '-')}", f"--{new.replace('_', '-')}") if flag else (key, new)
+    if key in SAME_MEANING:
+        return f"{old_name} was renamed {new_name}"
     return (f"{old_name} was renamed {new_name} and its meaning turned round: it gave the native queries' share, "
             f"{new_name} gives the weight of the xx->en MT queries (old X = new 1-X; NRCCR validates at 0.2)")
 
@@ -47,10 +54,10 @@ def recorded_val_weight(train: dict[str, Any]) -> float | None:
 
 def upgrade_train_config(train: dict[str, Any]) -> dict[str, Any]:
     """A recorded ``train`` config (run.json, checkpoint) in today's names, its meaning kept."""
-    if "val_translate_test" not in train:
-        return train
-    new = {k: v for k, v in train.items() if k != "val_translate_test"}
-    return new | {"val_translate_test_weight": recorded_val_weight(train)}
+    new = {SAME_MEANING.get(k, k): v for k, v in train.items() if k != "val_translate_test"}
+    if "val_translate_test" in train:
+        new["val_translate_test_weight"] = recorded_val_weight(train)
+    return new
 
 
 def upgrade_note(run: Any, train: dict[str, Any]) -> str | None:

@@ -26,6 +26,7 @@ class World:
     size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    local_size: int = 1  # processes on this machine, which share its cores (torchrun's LOCAL_WORLD_SIZE)
 
     @property
     def main(self) -> bool:
@@ -78,13 +79,14 @@ def setup(device: str = "auto") -> World:
     size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    check_device(device, local_rank, int(os.environ.get("LOCAL_WORLD_SIZE", "1")), torch.cuda.device_count())
+    local_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    check_device(device, local_rank, local_size, torch.cuda.device_count())
     dev = pick_device(device, local_rank)
     if size > 1 and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return World(rank, size, local_rank, dev)
+    return World(rank, size, local_rank, dev, local_size)
 
 
 def active() -> bool:

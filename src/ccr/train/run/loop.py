@@ -30,7 +30,7 @@ from ccr.train.data.batching import EpochCollate, EpochSampler, batch_seed, to_d
 from ccr.train.model.methods import get as get_method
 from ccr.train.model.methods.base import AuxObjective, Method, StepInfo
 from ccr.train.run import checkpoint as ckpt
-from ccr.train.run import distributed, optim
+from ccr.train.run import distributed, feed, optim
 from ccr.train.run.setup import Prepared, already_done
 from ccr.train.run.trained import instantiate
 from ccr.train.tasks.base import Task
@@ -156,9 +156,11 @@ def _build(prep: Prepared, task: Task, method_cls: type[Method], counters: Count
     optimizer = optim.build_optimizer(model, cfg, aux)
     amp = optim.amp_enabled(cfg, world.device)
     collate = EpochCollate(data.collate, cfg.seed)
-    # a generator of its own: the iterator draws its workers' base seed from it, not from the global one
-    loader = torch.utils.data.DataLoader(range(len(data)), batch_sampler=sampler, collate_fn=collate,
-                                         num_workers=cfg.num_workers, generator=torch.Generator())
+    workers = feed.worker_count(cfg.workers, world.device, local_processes=world.local_size)
+    loader = feed.build_loader(len(data), sampler, collate, workers=workers, prefetch=cfg.prefetch,
+                               device=world.device)
+    if workers:
+        prep.log(f"{workers} loader workers collate batches, {cfg.prefetch} ahead each")
     return Loop(prep, task, model, forward, optimizer,
                 optim.build_scheduler(optimizer, cfg, total=per_epoch * cfg.epochs, steps_per_epoch=per_epoch,
                                       halvings=lambda: counters.halvings),
