@@ -116,3 +116,14 @@ def test_ray_engine_writes_what_the_local_engine_writes(corpus_dir, tmp_path, ra
     summary = run(corpus_dir, batch_size=3, engine="ray")
     assert summary.rows_failed == len(BROKEN)
     assert table(local).equals(table(corpus_dir))
+
+
+def test_decoding_in_worker_processes_writes_the_same_descriptions(corpus_dir, tmp_path):
+    inline = tmp_path / "inline"
+    shutil.copytree(corpus_dir, inline)
+    run(inline, batch_size=3, workers=0)
+    summary = run(corpus_dir, batch_size=3, workers=2)  # the next batch decodes while the model generates
+    assert summary.rows_failed == len(BROKEN)
+    assert table(inline).equals(table(corpus_dir))
+    failures = [Corpus.open(d).failures().sort("row_id").select("row_id", "reason") for d in (inline, corpus_dir)]
+    assert failures[0].equals(failures[1])

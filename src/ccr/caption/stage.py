@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 from ccr.caption import prompts as prompt_table
@@ -20,8 +20,9 @@ from ccr.corpus.corpus import Corpus
 from ccr.corpus.views import description_id
 from ccr.errors import CcrError
 from ccr.stages.device import torch_settings
-from ccr.stages.media import Sampling
-from ccr.stages.media_input import load_rows, media_input
+from ccr.stages.media import Sampling, load_visual
+from ccr.stages.media_input import MediaReader, media_input, prefetch
+from ccr.stages.media_pool import resolve_workers
 from ccr.stages.runner import BatchResult, Plan, Stage
 
 
@@ -38,6 +39,8 @@ class CaptionConfig:
     dtype: str = option("auto", "auto = float16 on a GPU, float32 on CPU")
     device: str = option("auto", "auto, cpu, cuda, cuda:N or mps", runtime=True)
     media_root: str | None = option(None, "where media paths are relative to (default: the manifest's)", runtime=True)
+    workers: int | None = option(None, "processes that decode media one batch ahead of the model (default: the "
+                                       "machine's cores, at most 16; 0 = in the main process)", runtime=True)
     aliases: dict[str, str] = option(help="model name -> local path (the TOML's [models] table)", factory=dict,
                                      runtime=True, cli=False)
 
@@ -47,6 +50,7 @@ def plan(corpus: Corpus, cfg: CaptionConfig) -> Plan:
     if cfg.max_new_tokens < 1 or cfg.num_beams < 1 or cfg.frames < 1:
         raise CcrError("max_new_tokens, num_beams and frames must be at least 1 "
                        "(--max-new-tokens, --frames, --set num_beams=N)")
+    resolve_workers(cfg.workers)
     model = resolve_mllm(cfg.mllm, cfg.aliases)
     family_of(model)
     _, dtype = torch_settings(cfg.device, cfg.dtype)
@@ -59,24 +63,23 @@ def plan(corpus: Corpus, cfg: CaptionConfig) -> Plan:
 
 @dataclass
 class _State:
-    corpus: Corpus
     describer: Describer
     model_key: str
     prompts: list[prompt_table.Prompt]
-    sampling: Sampling
-    media_root: Path | None
+    reader: MediaReader  # decodes the next batch in worker processes while the MLLM generates
 
 
 def setup(corpus: Corpus, cfg: CaptionConfig, plan_: Plan) -> _State:
     device, dtype = torch_settings(cfg.device, cfg.dtype)
     model = resolve_mllm(cfg.mllm, cfg.aliases)
-    return _State(corpus=corpus, describer=Describer(model, device=device, dtype=dtype), model_key=model.key,
-                  prompts=prompt_table.expand(cfg.prompts), sampling=Sampling(frames=cfg.frames),
-                  media_root=Path(cfg.media_root) if cfg.media_root else None)
+    decode = partial(load_visual, sampling=Sampling(frames=cfg.frames))
+    reader = MediaReader(corpus, cfg.media_root, decode, cfg.workers)
+    return _State(describer=Describer(model, device=device, dtype=dtype), model_key=model.key,
+                  prompts=prompt_table.expand(cfg.prompts), reader=reader)
 
 
 def process(batch: Sequence[dict[str, Any]], state: _State, cfg: CaptionConfig) -> BatchResult:
-    loaded, failures = load_rows(batch, state.corpus, state.media_root, state.sampling)
+    loaded, failures = state.reader.load(batch)
     pairs = [(row, visual, p) for row, visual in loaded for p in state.prompts]
     requests = [Request(visual, p.text(visual.is_video)) for _, visual, p in pairs]
     texts = state.describer.describe(requests, max_new_tokens=cfg.max_new_tokens, num_beams=cfg.num_beams)
@@ -89,4 +92,5 @@ def process(batch: Sequence[dict[str, Any]], state: _State, cfg: CaptionConfig) 
 STAGE = Stage(name="caption", version="1", config=CaptionConfig, plan=plan, setup=setup, process=process,
               help="MLLM descriptions of every image and video into descriptions/",
               batch_size=8, needs=frozenset({"media"}), provides={"descriptions": "MLLM descriptions"},
-              smoke={"mllm": "tiny/llava", "max_new_tokens": 16}, path_options=("media_root",))
+              smoke={"mllm": "tiny/llava", "max_new_tokens": 16}, path_options=("media_root",),
+              prefetch=prefetch)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from ccr.corpus.corpus import Corpus
 from ccr.corpus.schema import MODALITIES
 from ccr.errors import CcrError
-from ccr.stages.media import MediaError, Sampling, Visual, load_visual
+from ccr.stages.media import MediaError
+from ccr.stages.media_pool import MediaPool, resolve_workers
 from ccr.stages.runner import Chunk, Failure, table_chunks
 
 if TYPE_CHECKING:
@@ -37,15 +38,43 @@ def media_input(corpus: Corpus, modality: str | None) -> tuple[Callable[..., Ite
     return table_chunks(rows, "media_id"), lambda: rows().select(pl.len()).collect().item()
 
 
-def load_rows(batch: Sequence[dict[str, Any]], corpus: Corpus, media_root: Path | None,
-              sampling: Sampling) -> tuple[list[tuple[dict[str, Any], Visual]], list[Failure]]:
-    """Decode a batch's media; unreadable files become failures and the rest go on."""
-    loaded, failures = [], []
-    for row in batch:
-        try:
-            visual = load_visual(corpus.resolve_media(row["path"], media_root), row["modality"], sampling)
-        except MediaError as e:
-            failures.append(Failure(row["media_id"], str(e)))
-            continue
-        loaded.append((row, visual))
-    return loaded, failures
+class MediaReader:
+    """A stage's media rows through a ``MediaPool``: the job's result per row, or a failure with the reason.
+
+    ``job(path, modality)`` decodes one row (and may preprocess it); ``MediaError`` becomes the
+    row's failure and the rest go on. Any other error is raised once the whole batch is collected,
+    so the runner's row-by-row retry can tell which row it was.
+    """
+
+    def __init__(self, corpus: Corpus, media_root: str | None, job: Callable[[Path | None, str], Any],
+                 workers: int | None):
+        self.corpus = corpus
+        self.media_root = Path(media_root) if media_root else None
+        self.pool = MediaPool(job, resolve_workers(workers))
+
+    def _items(self, batch: Sequence[dict[str, Any]]) -> list[tuple[str, tuple[Any, ...]]]:
+        return [(row["media_id"], (self.corpus.resolve_media(row["path"], self.media_root), row["modality"]))
+                for row in batch]
+
+    def prefetch(self, batch: Sequence[dict[str, Any]]) -> None:
+        """Start reading rows the stage will ask for next."""
+        for key, args in self._items(batch):
+            self.pool.submit(key, *args)
+
+    def load(self, batch: Sequence[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], Any]], list[Failure]]:
+        loaded, failures, error = [], [], None
+        for row, result in zip(batch, self.pool.results(self._items(batch))):
+            if isinstance(result, MediaError):
+                failures.append(Failure(row["media_id"], str(result)))
+            elif isinstance(result, Exception):
+                error = error or result
+            else:
+                loaded.append((row, result))
+        if error is not None:
+            raise error
+        return loaded, failures
+
+
+def prefetch(batch: Sequence[dict[str, Any]], state: Any, cfg: Any) -> None:
+    """``Stage.prefetch`` of the stages whose state holds a ``reader``: decode the next batch during this one."""
+    state.reader.prefetch(batch)

@@ -97,6 +97,9 @@ class Stage:
     arguments: Mapping[str, str] = field(default_factory=dict)
     # the figures of a finished run worth printing after its summary line (score: statistics per language)
     summary: Callable[[Path, Any], str] | None = None
+    # called with a batch the runner will hand to ``process`` next (and with the current one, first),
+    # so a stage can start reading its media while the model runs; ``process`` must not rely on it
+    prefetch: Callable[[Sequence[Any], Any, Any], None] | None = None
 
 
 @dataclass
@@ -331,8 +334,10 @@ def _run(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, fp: str, options: R
             if state is None:
                 state = stage.setup(corpus, cfg, plan)
             results = []
-            for start in range(0, len(chunk.items), options.batch_size):
-                batch = chunk.items[start:start + options.batch_size]
+            batches = [chunk.items[s:s + options.batch_size] for s in range(0, len(chunk.items), options.batch_size)]
+            for i, batch in enumerate(batches):
+                for upcoming in batches[i:i + 2] if stage.prefetch is not None else ():
+                    stage.prefetch(upcoming, state, cfg)
                 results.append(process_isolated(stage, batch, state, cfg, plan))
                 bar.advance(len(batch))
             commit(chunk, results)

@@ -10,8 +10,7 @@ Decoded video durations go to the side table ``media.features`` (``decoded_durat
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,8 +23,11 @@ from ccr.models import ResolvedModel, resolve
 from ccr.stages.checks import at_least
 from ccr.stages.device import torch_settings
 from ccr.stages.media import Sampling
-from ccr.stages.media_input import load_rows, media_input
+from ccr.stages.media_input import MediaReader, media_input, prefetch
+from ccr.stages.media_pool import resolve_workers
 from ccr.stages.runner import BatchResult, Plan, Stage
+from ccr.vision.gpu_jpeg import DECODERS, GpuJpeg, resolve_decoder
+from ccr.vision.pixels import Prepare, Prepared, wire_dtype
 
 VARIANTS = ("pooled", "patches", "clips2s")
 CLIP_SECONDS = 2.0
@@ -42,8 +44,14 @@ class FeaturesConfig:
     name: str | None = option(None, "feature store name (default: the model's slug, plus -VARIANT unless pooled)")
     modality: str | None = option(None, "only image or only video rows (default: both)", choices=("image", "video"))
     dtype: str = option("auto", "compute dtype: auto = float16 on a GPU, float32 on CPU (stored as float16 either way)")
+    decode: str = option("cpu", "where JPEGs are decoded: cpu (worker processes), gpu (nvJPEG through torchvision, "
+                                "on a CUDA device), auto = gpu where torchvision and CUDA are there, else cpu",
+                         choices=DECODERS, runtime=True)  # the fingerprint records the decoder plan() resolves
     device: str = option("auto", "auto, cpu, cuda, cuda:N or mps", runtime=True)
     forward_batch: int = option(64, "frames per model call (a batch of videos has many)", runtime=True)
+    workers: int | None = option(None, "processes that decode and preprocess media one batch ahead of the model "
+                                       "(default: the machine's cores, at most 16; 0 = in the main process)",
+                                 runtime=True)
     media_root: str | None = option(None, "where media paths are relative to (default: the manifest's)", runtime=True)
     aliases: dict[str, str] = option(help="model name -> local path (the TOML's [models] table)", factory=dict,
                                      runtime=True, cli=False)
@@ -66,6 +74,7 @@ def _check(cfg: FeaturesConfig) -> None:
     if cfg.frames < 1:
         raise CcrError("--frames must be at least 1")
     at_least(cfg, forward_batch=1)
+    resolve_workers(cfg.workers)
     if cfg.fps is not None and cfg.fps <= 0:
         raise CcrError("--fps must be positive")
     if cfg.fps is not None and cfg.variant == "clips2s":
@@ -94,27 +103,28 @@ def _meta(model: ResolvedModel, cfg: FeaturesConfig) -> dict[str, Any]:
 def plan(corpus: Corpus, cfg: FeaturesConfig) -> Plan:
     """Name the store and write its meta here: the driver always plans, Ray actors may be remote."""
     model = resolve(cfg.model, aliases=cfg.aliases)
-    _, dtype = torch_settings(cfg.device, cfg.dtype)
+    device, dtype = torch_settings(cfg.device, cfg.dtype)
+    decoder = resolve_decoder(cfg.decode, device)
     name = cfg.name or store_name(model, cfg.variant)
     meta = _meta(model, cfg)
     corpus.features(name).claim(meta, fix="pick another store name with --set name=NEW_NAME")
     chunks, total = media_input(corpus, cfg.modality)
-    return Plan(input_table="media", chunks=chunks, total=total,
-                fingerprint_parts={"model": model.provenance(), "dtype": dtype},
-                models={"clip": model.provenance(), "features": name, "dim": meta["dim"]},
+    parts = {"model": model.provenance(), "dtype": dtype}
+    if decoder == "gpu":  # nvJPEG's pixels differ from PIL's; a CPU-decoded run keeps the fingerprint it always had
+        parts["decode"] = decoder
+    return Plan(input_table="media", chunks=chunks, total=total, fingerprint_parts=parts,
+                models={"clip": model.provenance(), "features": name, "dim": meta["dim"], "decode": decoder},
                 id_of=lambda row: row["media_id"])
 
 
 @dataclass
 class _State:
-    corpus: Corpus
     model: Any
-    processor: Any
     device: str
     dtype: Any
     table: str
-    sampling: Sampling
-    media_root: Path | None
+    reader: MediaReader  # decodes and preprocesses rows in worker processes, a batch ahead
+    gpu: GpuJpeg | None  # decodes the JPEGs the reader left encoded (--decode gpu)
 
 
 def setup(corpus: Corpus, cfg: FeaturesConfig, plan_: Plan) -> _State:
@@ -124,19 +134,32 @@ def setup(corpus: Corpus, cfg: FeaturesConfig, plan_: Plan) -> _State:
     device, dtype = torch_settings(cfg.device, cfg.dtype)
     path = resolve(cfg.model, aliases=cfg.aliases).path
     model = CLIPModel.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
-    return _State(corpus=corpus, model=model, processor=AutoImageProcessor.from_pretrained(path), device=device,
-                  dtype=getattr(torch, dtype), table=f"features/{plan_.models['features']}", sampling=_sampling(cfg),
-                  media_root=Path(cfg.media_root) if cfg.media_root else None)
+    job = Prepare(processor=AutoImageProcessor.from_pretrained(path), sampling=_sampling(cfg), dtype=wire_dtype(dtype))
+    gpu = None
+    if plan_.models["decode"] == "gpu":
+        gpu = GpuJpeg(AutoImageProcessor.from_pretrained(path, backend="torchvision"), device, on_cpu=job)
+        job = replace(job, keep_jpeg=True)
+    return _State(model=model, device=device, dtype=getattr(torch, dtype), table=f"features/{plan_.models['features']}",
+                  reader=MediaReader(corpus, cfg.media_root, job, cfg.workers), gpu=gpu)
 
 
-def embed(state: _State, images: Sequence[Any], patches: bool, forward_batch: int) -> np.ndarray:
-    """Images -> float32 ``[N, tokens, D]`` (tokens = 1 unless ``patches``)."""
+def _on_device(state: _State, pixels: Sequence[Any]) -> Any:
+    """Rows' ``[frames, 3, H, W]`` pixels as one tensor on the model's device: one host-to-device copy
+    for the arrays from the workers, none for what nvJPEG decoded there."""
     import torch
 
-    model, out = state.model, []
-    for start in range(0, len(images), forward_batch):
-        pixels = state.processor(images=list(images[start:start + forward_batch]), return_tensors="pt")["pixel_values"]
-        pixels = pixels.to(state.device, state.dtype)
+    if all(isinstance(p, np.ndarray) for p in pixels):
+        return torch.from_numpy(np.concatenate(pixels)).to(state.device)
+    return torch.cat([torch.as_tensor(p).to(state.device, state.dtype) for p in pixels])
+
+
+def embed(state: _State, pixels: Sequence[Any], patches: bool, forward_batch: int) -> np.ndarray:
+    """Preprocessed rows ``[frames, 3, H, W]`` -> float32 ``[all frames, tokens, D]`` (tokens = 1 unless ``patches``)."""
+    import torch
+
+    model, out, frames = state.model, [], _on_device(state, pixels)
+    for start in range(0, len(frames), forward_batch):
+        pixels = frames[start:start + forward_batch].to(state.dtype)
         with torch.inference_mode():
             if patches:
                 hidden = model.vision_model(pixel_values=pixels).last_hidden_state
@@ -148,15 +171,18 @@ def embed(state: _State, images: Sequence[Any], patches: bool, forward_batch: in
 
 
 def process(batch: Sequence[dict[str, Any]], state: _State, cfg: FeaturesConfig) -> BatchResult:
-    loaded, failures = load_rows(batch, state.corpus, state.media_root, state.sampling)
+    loaded: list[tuple[dict[str, Any], Prepared]]
+    loaded, failures = state.reader.load(batch)
+    if state.gpu is not None:
+        loaded, refused = state.gpu.prepare(loaded)
+        failures += refused
     result = BatchResult(rows={state.table: [], SIDE_TABLE: []}, failures=failures)
     if not loaded:
         return result
-    frames = [frame for _, visual in loaded for frame in visual.frames]
-    tokens = embed(state, frames, cfg.variant == "patches", cfg.forward_batch)
+    tokens = embed(state, [prepared.pixels for _, prepared in loaded], cfg.variant == "patches", cfg.forward_batch)
     start = 0
     for row, visual in loaded:
-        n = len(visual.frames)
+        n = len(visual.pixels)
         item = tokens[start:start + n]
         start += n
         features = item.reshape(-1, item.shape[-1]).astype(np.float16)
@@ -169,4 +195,4 @@ def process(batch: Sequence[dict[str, Any]], state: _State, cfg: FeaturesConfig)
 STAGE = Stage(name="features", version="1", config=FeaturesConfig, plan=plan, setup=setup, process=process,
               help="CLIP features of every image and video frame into features/NAME/", check=_check,
               batch_size=32, needs=frozenset({"media"}), provides={"features": "visual features"},
-              smoke={"model": "tiny/clip"}, path_options=("media_root",))
+              smoke={"model": "tiny/clip"}, path_options=("media_root",), prefetch=prefetch)
