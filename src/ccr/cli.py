@@ -17,6 +17,7 @@ from ccr.commands.common import console, friendly, out
 from ccr.commands.order import PipelineOrder
 from ccr.commands.stages import add_stage_commands
 from ccr.commands.train import train_command
+from ccr.corpus import compact as compaction
 from ccr.errors import CcrError
 from ccr.printing import print_table, say
 from ccr.stages.table import names as stage_names
@@ -69,6 +70,27 @@ def info(
     from ccr.corpus.info import show
 
     show(corpus, out, failures=failures)
+
+
+@app.command()
+@friendly
+def compact(
+    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
+    stage: Annotated[str | None, typer.Option(help="compact only this stage's shards (default: every stage)")] = None,
+    target_rows: Annotated[int, typer.Option(help="rows per merged shard")] = compaction.TARGET_ROWS,
+) -> None:
+    """Merge the small shards stages committed into shards of about --target-rows rows."""
+    from ccr.corpus.corpus import Corpus
+
+    opened = Corpus.open(corpus)
+    files = len({f for c in opened.commits() for f in c.files.values()})
+    for done in compaction.compact(opened, stage, target_rows=target_rows):
+        if done.busy and stage is not None:
+            raise CcrError(f"ccr {done.stage} is running on {corpus} (or being compacted); compact once it has finished")
+        what = "running, skipped" if done.busy else f"{done.merged} commits merged into {done.written}"
+        say(console, ("compact", "green"), f" {done.stage}: {what}")
+    after = len({f for c in Corpus.open(corpus).commits() for f in c.files.values()})
+    say(console, ("compact", "green"), f": {files} shard files -> {after}")
 
 
 @app.command()

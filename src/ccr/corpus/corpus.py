@@ -4,7 +4,10 @@ Tables are append-only Parquet shards. A shard becomes part of the corpus only w
 marker (``.state/commits/STAGE/FINGERPRINT/KEY.json``) exists: data files are renamed into place
 first and the marker is written last, so a process killed in between leaves an orphan file that
 readers never see and the stage's next run deletes (once no worker of that stage is live: see
-``locks``). Markers also say which input rows a stage has done, which is how every stage resumes.
+``locks``). Markers also say which input rows a stage has done, which is how every stage resumes,
+and how many rows their shards hold per split x language x origin, which is how ``ccr info``
+counts without reading shards. A compaction (``compact``) replaces many markers by one that
+supersedes them; readers ignore superseded markers.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ccr import __version__, paths
-from ccr.corpus import atomic, feature_store, locks
+from ccr.corpus import atomic, counts, feature_store, locks
 from ccr.corpus.schema import (
     BASE_COLUMNS,
     ID_COLUMN,
@@ -36,6 +39,9 @@ if TYPE_CHECKING:
 
 MANIFEST = "manifest.json"
 STATE = ".state"
+# A marker covering more ids keeps them in a Parquet file beside it (``Commit.ids``), so that
+# reading the index of a million-row corpus (``ccr info``) never parses them.
+INLINE_IDS = 65_536
 
 
 @dataclass
@@ -53,6 +59,15 @@ class Commit:
     run: str = ""  # the manifest record of the run that committed it (absent before runs had ids)
     table: str = ""  # the input table ``done`` and ``failed`` name rows of (absent in older markers)
     inputs: int = 0  # input rows it covered, so a killed run's record can be completed from markers
+    counts: dict[str, dict[str, Any]] = field(default_factory=dict)  # rows per group (``counts``), for ccr info
+    supersedes: list[str] = field(default_factory=list)  # keys of the markers a compaction merged into this one
+    chunks: list[str] = field(default_factory=list)  # a compaction's original chunk keys (``chunk_keys``)
+    ids: str = ""  # the file beside the marker holding ``done`` and ``failed`` when there are many
+
+    @property
+    def chunk_keys(self) -> list[str]:
+        """The keys of the chunks whose rows this commit holds: itself, or all that a compaction merged."""
+        return self.chunks or [self.key]
 
 
 class Corpus:
@@ -170,7 +185,13 @@ class Corpus:
         return [c for c in self._commits
                 if (stage is None or c.stage == stage) and (fingerprint is None or c.fingerprint == fingerprint)]
 
-    def _read_markers(self, stage: str, fingerprint: str, *, with_ids: bool) -> list[Commit]:
+    def _read_markers(self, stage: str, fingerprint: str, *, with_ids: bool,
+                      superseded: bool = False) -> list[Commit]:
+        """The markers in the commit directories ``stage``/``fingerprint`` match (globs).
+
+        A marker that a compaction's marker supersedes is left out (or, with ``superseded``, only
+        those are returned): a compaction killed before it deleted them leaves both on disk.
+        """
         found = []
         for path in (self.root / STATE / "commits").glob(f"{stage}/{fingerprint}/*.json"):
             if path.name.startswith(atomic.TMP_PREFIX):
@@ -179,11 +200,20 @@ class Corpus:
                 record = json.loads(path.read_text(encoding="utf-8"))
                 if not with_ids:
                     record |= {"done": [], "failed": []}
+                elif record.get("ids"):
+                    record |= _read_ids(path.parent / record["ids"])
                 found.append(Commit(**record))
-            except (json.JSONDecodeError, TypeError) as e:
+            except (json.JSONDecodeError, TypeError, OSError) as e:
                 raise CcrError(f"commit marker {path} is damaged ({e}); delete it and rerun that stage") from None
+        replaced = {(c.stage, c.fingerprint, key) for c in found for key in c.supersedes}
+        found = [c for c in found if ((c.stage, c.fingerprint, c.key) in replaced) == superseded]
         found.sort(key=lambda c: (c.committed_at, c.stage, c.key))
         return found
+
+    def chunk_keys(self) -> list[tuple[str, str, str]]:
+        """(stage, fingerprint, chunk key) of every chunk committed, sorted: what a trained run
+        records as its corpus, which a compaction leaves as it was."""
+        return sorted((c.stage, c.fingerprint, k) for c in self.commits() for k in c.chunk_keys)
 
     def shard_path(self, table: str, stage: str, fingerprint: str, key: str) -> Path:
         ext = "arrow" if table.startswith("features/") else "parquet"
@@ -197,30 +227,49 @@ class Corpus:
         atomic.write_with(path, lambda tmp: df.write_parquet(tmp, compression="zstd"))
         return df.height
 
-    def commit(self, commit: Commit) -> None:
-        """Make a shard's files visible and record the rows it covered; the marker is written last."""
-        commit.committed_at = time.time()
+    def commit(self, commit: Commit, *, committed_at: float | None = None) -> None:
+        """Make a shard's files visible and record the rows it covered; the marker is written last.
+
+        The marker counts the rows of its files per group (``counts.GROUPS``) for ``ccr info``.
+        ``committed_at`` places a compaction's marker where the last commit it merged stood.
+        """
+        commit.committed_at = time.time() if committed_at is None else committed_at
+        commit.counts = counts.for_files(commit.files, self.root)
         path = self._commit_dir(commit.stage, commit.fingerprint) / f"{commit.key}.json"
-        atomic.write_json(path, commit.__dict__)
+        record = dict(commit.__dict__)
+        if len(commit.done) + len(commit.failed) > INLINE_IDS:
+            record |= {"done": [], "failed": [], "ids": _write_ids(path.with_suffix(".ids.parquet"), commit)}
+        atomic.write_json(path, record)
+        self._commits = None
+
+    def remove_marker(self, commit: Commit) -> None:
+        """Delete a commit's marker, then its files (a kill in between leaves orphans, never a marker
+        naming missing files)."""
+        marker = self._commit_dir(commit.stage, commit.fingerprint) / f"{commit.key}.json"
+        marker.unlink(missing_ok=True)
+        if commit.ids:
+            (marker.parent / commit.ids).unlink(missing_ok=True)
+        for rel in commit.files.values():
+            (self.root / rel).unlink(missing_ok=True)
         self._commits = None
 
     def drop_stage(self, stage: str, fingerprint: str | None = None) -> int:
         """Remove a stage's commits and their files (``--force``); returns how many shards."""
         gone = self.commits(stage, fingerprint)
         for c in gone:
-            (self._commit_dir(c.stage, c.fingerprint) / f"{c.key}.json").unlink(missing_ok=True)
-            for rel in c.files.values():
-                (self.root / rel).unlink(missing_ok=True)
-        self._commits = None
+            self.remove_marker(c)
         return len(gone)
 
     def remove_orphans(self, stage: str) -> int:
-        """Delete what killed runs of ``stage`` left: shards no marker names, its temporaries and
-        its unfinished markers; returns how many shards.
+        """Delete what killed runs and compactions of ``stage`` left: markers a compaction
+        superseded, shards no marker names, its temporaries and its unfinished markers; returns
+        how many shards.
 
         Only ``stage``'s own files, and only while no worker of it is live (the caller holds its
         exclusive stage lock): a live worker's shard is written before its marker.
         """
+        for old in self._read_markers(stage, "*", with_ids=False, superseded=True):
+            self.remove_marker(old)
         self._commits = None
         referenced = {self.root / rel for c in self.commits(stage) for rel in c.files.values()}
         own = re.compile(rf"{re.escape(stage)}-[0-9A-Za-z]+-.+")
@@ -233,8 +282,12 @@ class Corpus:
                 if own.fullmatch(path.name) and path.is_file() and path not in referenced:
                     path.unlink()
                     n += 1
+        named = {c.ids for c in self.commits(stage) if c.ids}
         for directory in (self.root / STATE / "commits" / stage).glob("*/"):
-            atomic.remove_temporaries(directory, lambda name: name.endswith(".json"))
+            atomic.remove_temporaries(directory, lambda name: name.endswith((".json", ".ids.parquet")))
+            for ids in directory.glob("*.ids.parquet"):  # written before a marker that never came
+                if ids.name not in named:
+                    ids.unlink()
         return n
 
     # ---- reading -------------------------------------------------------------------------
@@ -367,6 +420,23 @@ class Corpus:
 
     def delete(self) -> None:
         shutil.rmtree(self.root)
+
+
+def _write_ids(path: Path, commit: Commit) -> str:
+    """A marker's done and failed ids as Parquet beside it; returns its name."""
+    import polars as pl
+
+    ids = pl.DataFrame({"id": [*commit.done, *commit.failed],
+                        "done": [True] * len(commit.done) + [False] * len(commit.failed)})
+    atomic.write_with(path, lambda tmp: ids.write_parquet(tmp))
+    return path.name
+
+
+def _read_ids(path: Path) -> dict[str, list[str]]:
+    import polars as pl
+
+    ids = pl.read_parquet(path, glob=False)
+    return {"done": ids.filter(pl.col("done"))["id"].to_list(), "failed": ids.filter(~pl.col("done"))["id"].to_list()}
 
 
 def scan_shard(path: Path) -> pl.LazyFrame:

@@ -10,8 +10,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ccr.corpus import counts
 from ccr.corpus import runs as run_records
-from ccr.corpus.corpus import Corpus, scan_shard
+from ccr.corpus.corpus import Corpus
 from ccr.printing import print_table
 
 if TYPE_CHECKING:
@@ -19,34 +20,19 @@ if TYPE_CHECKING:
 
 
 def grouped_counts(corpus: Corpus, table: str, keys: list[str], name: str) -> pl.DataFrame:
-    """Rows of ``table`` per value of ``keys``, sorted; counted shard by shard.
-
-    One scan over every shard at once holds buffers for each of them (a million-row corpus has
-    about a thousand shards), so the card written after every run would grow with the corpus;
-    per shard, memory stays that of one shard. A key a shard lacks counts as missing.
-    """
-    import polars as pl
-
-    parts = []
-    for path in corpus.files(table):
-        shard = scan_shard(path)
-        present = set(shard.collect_schema())
-        shard = shard.select(
-            [pl.col(k) if k in present else pl.lit(None, dtype=pl.String).alias(k) for k in keys])
-        parts.append(shard.group_by(keys).agg(pl.len().alias(name)).collect())
-    if not parts:
-        return pl.DataFrame(schema={**{k: pl.String for k in keys}, name: pl.UInt32})
-    return (pl.concat(parts, how="vertical_relaxed").group_by(keys).agg(pl.col(name).sum())
-            .sort(keys, nulls_last=False))
+    """Rows of ``table`` per value of ``keys``, sorted: summed from the counts commit markers keep
+    (``ccr.corpus.counts``), each shard without them recounted. A key a shard lacks counts as missing."""
+    shards = [(c.counts, corpus.root / c.files[table]) for c in corpus.commits() if table in c.files]
+    return counts.summed(shards, table, keys, name)
 
 
 def caption_counts(corpus: Corpus) -> pl.DataFrame:
     """Rows per split x lang x origin (and MT model), sorted for reading."""
-    return grouped_counts(corpus, "captions", ["split", "lang", "origin", "model"], "captions")
+    return grouped_counts(corpus, "captions", list(counts.GROUPS["captions"]), "captions")
 
 
 def media_counts(corpus: Corpus) -> pl.DataFrame:
-    return grouped_counts(corpus, "media", ["split", "modality"], "media")
+    return grouped_counts(corpus, "media", list(counts.GROUPS["media"]), "media")
 
 
 # A quoted value (an id, a split, a language) unless the quote is part of a word (doesn't).

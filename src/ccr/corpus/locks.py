@@ -70,6 +70,17 @@ def exclusive(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+@contextmanager
+def stage_alone(directory: Path, stage: str) -> Iterator[bool]:
+    """Hold ``STAGE.lock`` exclusively if no run, cleanup or compaction of ``stage`` holds it now;
+    yields whether it does. Runs that start meanwhile wait for it (their shared lock blocks)."""
+    fd = _open(directory / f"{stage}.lock")
+    try:
+        yield _try(fd, fcntl.LOCK_EX)
+    finally:
+        os.close(fd)
+
+
 def _parse(shard_index: int, text: str) -> Worker:
     parts = text.split()
     numbers = [int(p) if p.isdigit() else None for p in parts[:2]] + [None, None]

@@ -302,7 +302,9 @@ def run_stage(corpus: Corpus, stage: Stage, cfg: Any, options: RunOptions | None
             with signals.deferred():
                 corpus.update_run(run_id, _outcome(summary, status))
     from ccr.corpus.card import write_card
+    from ccr.corpus.compact import after_run
 
+    after_run(corpus, stage.name)  # many small commits -> shards sized for reading, once no worker is live
     write_card(corpus)
     return summary
 
@@ -313,7 +315,7 @@ def _run(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, fp: str, options: R
     done = DoneState(
         done_ids={i for c in commits for i in c.done},
         failed_ids={i for c in commits for i in c.failed},
-        keys={c.key for c in commits},
+        keys={k for c in commits for k in c.chunk_keys},
         options=options,
     )
     commit = _Committer(corpus, stage, plan, fp, options, summary, run_id, signals)

@@ -57,8 +57,8 @@ class Prepared:
 
 
 def corpus_fingerprint(corpus: Corpus) -> str:
-    """Changes whenever a stage commits or drops a shard: the corpus a run read, as data."""
-    return fingerprint(sorted((c.stage, c.fingerprint, c.key) for c in corpus.commits()))
+    """Changes whenever a stage commits or drops a chunk, and not when shards are compacted."""
+    return fingerprint(corpus.chunk_keys())
 
 
 def pinned_arch(state: dict[str, Any] | None, method_cfg: type) -> dict[str, dict[str, Any]] | None:
