@@ -31,7 +31,7 @@ def items(*ns: int) -> list[tuple[str, tuple[int]]]:
 @pytest.mark.parametrize("workers", [0, 2])
 def test_results_come_back_in_order_with_errors_in_their_place(workers):
     pool = MediaPool(square_or_fail, workers)
-    pool.submit("k5", 5)  # prefetched, then asked for among others
+    pool.submit(items(5, 6))  # started early, then asked for among others
     out = pool.results(items(3, -1, 5, 4))
     assert out[0] == 9 and out[2] == 25 and out[3] == 16
     assert isinstance(out[1], ValueError) and str(out[1]) == "negative: -1"

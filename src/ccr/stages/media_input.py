@@ -49,7 +49,7 @@ class MediaReader:
     def __init__(self, corpus: Corpus, media_root: str | None, job: Callable[[Path | None, str], Any],
                  workers: int | None):
         self.corpus = corpus
-        self.media_root = Path(media_root) if media_root else None
+        self.media_root = Path(media_root) if media_root else corpus.media_root  # read once, not per row
         self.pool = MediaPool(job, resolve_workers(workers))
 
     def _items(self, batch: Sequence[dict[str, Any]]) -> list[tuple[str, tuple[Any, ...]]]:
@@ -58,8 +58,7 @@ class MediaReader:
 
     def prefetch(self, batch: Sequence[dict[str, Any]]) -> None:
         """Start reading rows the stage will ask for next."""
-        for key, args in self._items(batch):
-            self.pool.submit(key, *args)
+        self.pool.submit(self._items(batch))
 
     def load(self, batch: Sequence[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], Any]], list[Failure]]:
         loaded, failures, error = [], [], None

@@ -61,12 +61,14 @@ def _install(job: Callable[..., Any], parent: int) -> None:
     """Worker initializer: keep the job for every task and leave when the stage's process is gone."""
     global _JOB
     _JOB = job
+    if "torch" in sys.modules:  # one thread per worker, as DataLoader's workers: the workers are the parallelism
+        sys.modules["torch"].set_num_threads(1)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
-def _call(*args: Any) -> Any:
+def _call(group: list[tuple[Any, ...]]) -> list[Any]:
     assert _JOB is not None
-    return _JOB(*args)
+    return [_outcome(_JOB, args) for args in group]
 
 
 def _context() -> Any:
@@ -79,15 +81,17 @@ class MediaPool:
     """Runs ``job(*args)`` for keyed items, in ``workers`` processes or (0) inline, results in the asked order.
 
     ``submit`` starts items early (a no-op for an item already under way); ``results`` returns one
-    result or raised exception per item, submitting those not yet started. Memory stays bounded by
-    what the caller submits ahead: the stages submit one batch ahead.
+    result or raised exception per item, submitting those not yet started. Items travel in groups,
+    about two per worker for each call, because one task per item costs the pool's own threads
+    more than a small model's step. Memory stays bounded by what the caller submits ahead: the
+    stages submit one batch ahead.
     """
 
     def __init__(self, job: Callable[..., Any], workers: int):
         self.job = job
         self.workers = workers
         self._executor: ProcessPoolExecutor | None = None
-        self._pending: dict[str, Future[Any]] = {}
+        self._pending: dict[str, tuple[Future[list[Any]], int]] = {}  # key -> its group's task, its place there
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -96,9 +100,14 @@ class MediaPool:
             weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True)
         return self._executor
 
-    def submit(self, key: str, *args: Any) -> None:
-        if self.workers and key not in self._pending:
-            self._pending[key] = self._pool().submit(_call, *args)
+    def submit(self, items: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+        """Start ``(key, args)`` items not already under way."""
+        new = [(key, args) for key, args in dict(items).items() if key not in self._pending] if self.workers else []
+        size = -(-len(new) // (2 * self.workers)) if new else 1
+        for start in range(0, len(new), size):
+            group = new[start:start + size]
+            future = self._pool().submit(_call, [args for _, args in group])
+            self._pending.update({key: (future, i) for i, (key, _) in enumerate(group)})
 
     def results(self, items: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
         """``(key, args)`` -> the job's result or the exception it raised, per item, in order.
@@ -107,9 +116,8 @@ class MediaPool:
         """
         if not self.workers:
             return [_outcome(self.job, args) for _, args in items]
-        for key, args in items:
-            self.submit(key, *args)
-        out = [_settled(self._pending.pop(key)) for key, _ in items]
+        self.submit(items)
+        out = [_settled(*self._pending.pop(key)) for key, _ in items]
         if any(isinstance(o, WorkerDied) for o in out):
             self.close()
         return out
@@ -129,8 +137,8 @@ def _outcome(job: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         return e
 
 
-def _settled(future: Future[Any]) -> Any:
+def _settled(future: Future[list[Any]], index: int) -> Any:
     error = future.exception()
     if isinstance(error, BrokenProcessPool):
         return WorkerDied(f"a media worker process died ({error}); the row was not read")
-    return error if error is not None else future.result()
+    return error if error is not None else future.result()[index]
