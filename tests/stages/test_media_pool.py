@@ -36,6 +36,7 @@ def test_results_come_back_in_order_with_errors_in_their_place(workers):
     assert out[0] == 9 and out[2] == 25 and out[3] == 16
     assert isinstance(out[1], ValueError) and str(out[1]) == "negative: -1"
     assert pool.results(items(5)) == [25], "an item already collected is computed again"
+    assert pool.results(items(2, 2)) == [4, 4], "a key asked for twice"
     pool.close()
 
 

@@ -117,7 +117,8 @@ class MediaPool:
         if not self.workers:
             return [_outcome(self.job, args) for _, args in items]
         self.submit(items)
-        out = [_settled(*self._pending.pop(key)) for key, _ in items]
+        taken = {key: self._pending.pop(key) for key in dict(items)}
+        out = [_settled(*taken[key]) for key, _ in items]
         if any(isinstance(o, WorkerDied) for o in out):
             self.close()
         return out
