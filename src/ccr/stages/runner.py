@@ -36,7 +36,7 @@ class Failure:
 
 @dataclass
 class BatchResult:
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # table -> new rows
+    rows: dict[str, list[Any]] = field(default_factory=dict)  # table -> new rows (dicts, or polars frames)
     failures: list[Failure] = field(default_factory=list)
 
 
@@ -391,8 +391,9 @@ class _Committer:
         files: dict[str, str] = {}
         counts: dict[str, int] = {}
         layout = f"{self.options.shard_index}of{self.options.num_shards}"
-        for table, rows in out.items():
-            if not rows:
+        for table, parts in out.items():
+            rows = _frame_or_rows(parts)
+            if len(rows) == 0:
                 continue
             path = corpus.shard_path(table, stage.name, fp, f"{layout}-{chunk.key}")
             counts[table] = corpus.write_shard(table, rows, path)
@@ -410,6 +411,15 @@ class _Committer:
         for f in failures:
             reason = reason_kind(f.reason)
             summary.failure_reasons[reason] = summary.failure_reasons.get(reason, 0) + 1
+
+
+def _frame_or_rows(rows: list[Any]) -> Any:
+    """A stage may hand a table's rows over as polars frames (ingest's vectorised path): then one frame."""
+    if not rows or isinstance(rows[0], dict):
+        return rows
+    import polars as pl
+
+    return pl.concat(rows, how="diagonal_relaxed")
 
 
 def _record(stage: Stage, cfg: Any, plan: Plan, fp: str, options: RunOptions) -> dict[str, Any]:

@@ -68,29 +68,29 @@ def check_media(m: Media, known: Known) -> tuple[dict[str, Any] | None, str | No
 def check_caption(c: Caption, known: Known) -> tuple[dict[str, Any] | None, str | None]:
     """The caption row to add, ``(None, None)`` for an exact repeat, or the problem."""
     if not c.caption_id:
-        return None, "empty caption_id"
+        return None, EMPTY_CAPTION_ID
     if not isinstance(c.text, str):
         return None, f"caption text is {type(c.text).__name__}, not a string"
     text = c.text.strip()
     if not text:
-        return None, "empty caption"
+        return None, EMPTY_CAPTION
     if len(text) > known.max_chars:
-        return None, f"caption has {len(text)} characters, over max_chars={known.max_chars} (raise it with --set max_chars=N)"
+        return None, too_long(len(text), known.max_chars)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return None, "caption text is not valid UTF-8"
+        return None, NOT_UTF8
     if not languages.is_known(c.lang):
-        return None, f"unknown language code {c.lang!r}"
+        return None, unknown_language(c.lang)
     if c.origin not in ORIGINS:
-        return None, f"origin {c.origin!r} is not one of {', '.join(ORIGINS)}"
+        return None, unknown_origin(c.origin)
     problem = _media_of(c, known)
     if problem:
         return None, problem
     digest = caption_hash(c.media_id, c.lang, text, c.origin, c.parent_id)
     seen = known.captions.get(c.caption_id)
     if seen is not None:
-        return None, (None if seen == digest else f"duplicate caption_id {c.caption_id!r} with a different text")
+        return None, (None if seen == digest else duplicate(c.caption_id))
     known.captions[c.caption_id] = digest
     media = known.first.get(c.media_id)
     split = (media_key(media) if media is not None else known.media[c.media_id])[0]
@@ -113,7 +113,7 @@ def _media_of(c: Caption, known: Known) -> str | None:
     if conflict:
         return conflict
     problem = _verdict(mid, known)
-    return f"its media {mid!r} failed: {problem}" if problem else None
+    return media_failed(mid, problem) if problem else None
 
 
 def _claim(m: Media) -> MediaKey:
@@ -136,7 +136,11 @@ def _conflict(mid: str, claim: MediaKey, known: Known) -> str | None:
     reference = _reference(mid, known)
     if reference is None:
         return None
-    key, where = reference
+    return conflict(mid, claim, *reference)
+
+
+def conflict(mid: str, claim: MediaKey, key: MediaKey, where: str) -> str | None:
+    """What a description states that its reference (``where``: "at FILE:LINE", "in the corpus") does not."""
     diffs = [(name, mine, theirs) for name, mine, theirs in zip(_KEY_FIELDS, claim, key, strict=True)
              if mine is not None and mine != theirs]
     if not diffs:
@@ -156,15 +160,45 @@ def _verdict(mid: str, known: Known) -> str | None:
 
 
 def _media_problem(m: Media, known: Known) -> str | None:
-    split = media_key(m)[0]
+    return media_problem(media_key(m)[0], m.modality, m.path, known.root if known.verify_media else None,
+                         verify=known.verify_media)
+
+
+def media_problem(split: str, modality: str | None, path: str | None, root: Path | None, *, verify: bool) -> str | None:
+    """Why a new media item is refused: its split, its modality, or (``verify``) its file."""
     if not is_split(split):  # the source named it (--split and split words in file names are valid)
         return f"split {split!r} is not one of {SPLIT_RULE}; the split comes from the source: rename it there"
-    if m.modality is not None and m.modality not in MODALITIES:
-        return f"modality {m.modality!r} is not image or video"
-    if not known.verify_media:
+    if modality is not None and modality not in MODALITIES:
+        return f"modality {modality!r} is not image or video"
+    if not verify:
         return None
-    path = Path(m.path) if m.path and Path(m.path).is_absolute() else (known.root / m.path if known.root and m.path else None)
-    return check_media_file(path, m.modality or "image")
+    full = Path(path) if path and Path(path).is_absolute() else (root / path if root and path else None)
+    return check_media_file(full, modality or "image")
+
+
+NOT_UTF8 = "caption text is not valid UTF-8"
+EMPTY_CAPTION = "empty caption"
+EMPTY_CAPTION_ID = "empty caption_id"
+
+
+def too_long(n: int, max_chars: int) -> str:
+    return f"caption has {n} characters, over max_chars={max_chars} (raise it with --set max_chars=N)"
+
+
+def unknown_language(lang: str) -> str:
+    return f"unknown language code {lang!r}"
+
+
+def unknown_origin(origin: str) -> str:
+    return f"origin {origin!r} is not one of {', '.join(ORIGINS)}"
+
+
+def duplicate(caption_id: str) -> str:
+    return f"duplicate caption_id {caption_id!r} with a different text"
+
+
+def media_failed(mid: str, problem: str) -> str:
+    return f"its media {mid!r} failed: {problem}"
 
 
 def check_media_file(path: Path | None, modality: str) -> str | None:

@@ -10,9 +10,7 @@ run adds exactly the rest.
 
 from __future__ import annotations
 
-import bisect
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +20,16 @@ from ccr.config import option
 from ccr.corpus.corpus import MANIFEST, Corpus
 from ccr.corpus.schema import MODALITIES, SPLIT_RULE, is_split
 from ccr.errors import CcrError
-from ccr.formats.ingest import formats
+from ccr.formats.ingest import formats, spans
 from ccr.formats.ingest.checks import Known, caption_hash, check_caption, check_media
+from ccr.formats.ingest.entries import ENTRY_READERS
+from ccr.formats.ingest.frame_checks import FrameKnown
+from ccr.formats.ingest.frame_checks import Options as FrameOptions
+from ccr.formats.ingest.frame_checks import check as check_frame
 from ccr.formats.ingest.generic import check_columns
 from ccr.formats.ingest.records import BadRecord, Media, Record, entries
 from ccr.formats.ingest.source import check_source, fingerprint
+from ccr.formats.ingest.textio import guess_split
 from ccr.stages.runner import (
     BatchResult,
     Chunk,
@@ -39,7 +42,6 @@ from ccr.stages.runner import (
 )
 
 Entry = list[Record]  # the records of one source line or entry
-_RANGE = re.compile(r"(\d{10})-(\d{10})")
 
 
 @dataclass
@@ -88,7 +90,15 @@ def _read(cfg: IngestConfig) -> Iterator[Record]:
 
 def plan(corpus: Corpus, cfg: IngestConfig) -> Plan:
     def chunks(corpus: Corpus, done: DoneState, options: RunOptions) -> Iterator[Chunk]:
-        yield from _chunks(entries(_read(cfg)), done.keys, options)
+        size = shard_entries(options)
+        if cfg.format in ENTRY_READERS:
+            yield from _frame_chunks(corpus, cfg, done.keys, options.limit, size)
+            return
+        for span in spans.spans(entries(_read(cfg)), lambda e: 1, lambda e, a, n: e, done.keys, options.limit, size):
+            if not span.done:
+                yield _chunk(span.start, span.parts)
+            elif span.key is not None:
+                yield Chunk(key=span.key, items=[], ids=[])
 
     return Plan(
         input_table="source",
@@ -99,54 +109,60 @@ def plan(corpus: Corpus, cfg: IngestConfig) -> Plan:
     )
 
 
-def _chunks(source: Iterable[Entry], done_keys: set[str], options: RunOptions) -> Iterator[Chunk]:
-    """Chunks of the entries not yet done, each a contiguous range keyed ``START-END`` (entry numbers).
+def shard_entries(options: RunOptions) -> int:
+    """Source entries per chunk: the run's chunk_rows where it sets one, else ``SHARD_ENTRIES``, so a
+    table of millions of rows is tens of files."""
+    return options.chunk_rows if options.chunk_rows != RunOptions.chunk_rows else spans.SHARD_ENTRIES
 
-    An entry range done before, however it was cut (another ``--limit`` or chunk size), is passed
-    over; where one starts, the runner is handed its key, so it counts as a shard already done.
-    """
-    ranges = sorted(r for r in map(_range, done_keys) if r is not None)
-    starts = [start for start, _ in ranges]
-    batch: list[Entry] = []
-    first = 0
-    for index, entry in enumerate(source):
-        if options.limit is not None and index >= options.limit:
-            break
-        at = bisect.bisect_right(starts, index) - 1
-        if at >= 0 and index < ranges[at][1]:
-            if batch:
-                yield _chunk(first, batch)
-                batch = []
-            if index == ranges[at][0]:
-                yield _chunk(index, [], end=ranges[at][1])
+
+@dataclass
+class EntryBlock:
+    """The generic path's unit of work: a frame of entries, with the checks' state that the entries
+    before it built (done ranges included), which is why it travels with the chunk."""
+
+    frame: Any
+    known: FrameKnown
+
+
+def _frame_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], limit: int | None,
+                  size: int) -> Iterator[Chunk]:
+    import polars as pl
+
+    src = Path(cfg.src)
+    known = FrameKnown.load(corpus, _options(corpus, cfg))
+    frames = ENTRY_READERS[cfg.format](src, dict(cfg.columns))
+    for span in spans.spans(frames, len, lambda f, a, n: f.slice(a, n), done_keys, limit, size):
+        frame = pl.concat(span.parts) if len(span.parts) > 1 else span.parts[0]
+        if span.done:
+            check_frame(frame, known)  # only for what later entries are checked against
+            if span.key is not None:
+                yield Chunk(key=span.key, items=[], ids=[])
             continue
-        if not batch:
-            first = index
-        batch.append(entry)
-        if len(batch) == options.chunk_rows:
-            yield _chunk(first, batch)
-            batch = []
-    if batch:
-        yield _chunk(first, batch)
+        ids = frame.select(pl.format(f"{src}:{{}}", "line")).to_series().to_list()
+        yield Chunk(key=spans.owed_key(span), items=[EntryBlock(frame, known)], ids=ids)
 
 
-def _chunk(start: int, batch: list[Entry], end: int | None = None) -> Chunk:
-    end = start + len(batch) if end is None else end
-    return Chunk(key=f"{start:010d}-{end:010d}", items=batch, ids=[_entry_id(e) for e in batch])
+def _options(corpus: Corpus, cfg: IngestConfig) -> FrameOptions:
+    src = Path(cfg.src)
+    return FrameOptions(src=src, split=cfg.split, file_split=guess_split(src.name), lang=cfg.lang or "en",
+                        modality=cfg.modality, max_chars=cfg.max_chars, verify_media=cfg.verify_media,
+                        root=corpus.media_root)
 
 
-def _range(key: str) -> tuple[int, int] | None:
-    """The entry range of a chunk key; None for keys of earlier versions (chunks numbered by position)."""
-    match = _RANGE.fullmatch(key)
-    return (int(match[1]), int(match[2])) if match else None
+def _chunk(start: int, batch: list[Entry]) -> Chunk:
+    return Chunk(key=spans.key(start, start + len(batch)), items=batch, ids=[_entry_id(e) for e in batch])
 
 
-def _entry_id(entry: Entry) -> str:
+def _entry_id(entry: Entry | EntryBlock) -> str:
     """An entry is the input row of ingest; its id is where it stands in the source."""
+    if isinstance(entry, EntryBlock):
+        return f"{entry.known.opts.src}:{entry.frame['line'][0]}"
     return entry[0].source
 
 
-def setup(corpus: Corpus, cfg: IngestConfig, plan_: Plan) -> Known:
+def setup(corpus: Corpus, cfg: IngestConfig, plan_: Plan) -> Known | None:
+    if cfg.format in ENTRY_READERS:
+        return None  # the generic path's state travels with its chunks
     media: dict[str, tuple[Any, ...]] = {}
     if corpus.files("media"):
         for r in corpus.table("media", with_side_tables=False).iter_rows(named=True):
@@ -167,7 +183,10 @@ def setup(corpus: Corpus, cfg: IngestConfig, plan_: Plan) -> Known:
                  max_chars=cfg.max_chars, verify_media=cfg.verify_media)
 
 
-def process(batch: Sequence[Entry], known: Known, cfg: IngestConfig) -> BatchResult:
+def process(batch: Sequence[Entry | EntryBlock], known: Known | None, cfg: IngestConfig) -> BatchResult:
+    if batch and isinstance(batch[0], EntryBlock):
+        return _process_frames(batch)  # type: ignore[arg-type]
+    assert known is not None
     out = BatchResult(rows={"media": [], "captions": []})
     for record in (r for entry in batch for r in entry):
         if isinstance(record, BadRecord):
@@ -182,6 +201,16 @@ def process(batch: Sequence[Entry], known: Known, cfg: IngestConfig) -> BatchRes
             out.failures.append(Failure(row_id or record.source, problem, table=table, source=record.source))
         elif row is not None:
             out.rows[table].append(row)
+    return out
+
+
+def _process_frames(blocks: Sequence[EntryBlock]) -> BatchResult:
+    out = BatchResult()
+    for block in blocks:
+        checked = check_frame(block.frame, block.known)
+        out.rows.setdefault("media", []).append(checked.media)
+        out.rows.setdefault("captions", []).append(checked.captions)
+        out.failures.extend(checked.failures)
     return out
 
 

@@ -36,34 +36,42 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str | BadRecord]]:
     with open_bytes(path) as fh:
         try:
             for lineno, raw in enumerate(fh, 1):
-                raw = raw.rstrip(b"\n").rstrip(b"\r")
-                if lineno == 1 and raw.startswith(_BOM):
-                    raw = raw[len(_BOM) :]
-                try:
-                    yield lineno, raw.decode("utf-8")
-                except UnicodeDecodeError as err:
-                    yield lineno, BadRecord(f"{path}:{lineno}", f"invalid UTF-8 at byte {err.start}")
+                yield lineno, decode_line(path, lineno, raw)
         except (OSError, EOFError) as err:
             raise CcrError(f"{path}: the file is damaged and cannot be read to the end ({err})") from None
+
+
+def decode_line(path: Path, lineno: int, raw: bytes) -> str | BadRecord:
+    """A raw line (its ending, and on line 1 a byte-order mark, removed) as text, or why it is not."""
+    raw = raw.rstrip(b"\n").rstrip(b"\r")
+    if lineno == 1 and raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return BadRecord(f"{path}:{lineno}", f"invalid UTF-8 at byte {err.start}")
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRecord]]:
     """Yields each non-blank line's JSON object, or a BadRecord for a line that is not one."""
     for lineno, line in iter_lines(path):
-        if isinstance(line, BadRecord):
-            yield lineno, line
-            continue
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            yield lineno, BadRecord(f"{path}:{lineno}", f"malformed JSON: {err.msg} at column {err.colno}")
-            continue
-        if not isinstance(obj, dict):
-            yield lineno, BadRecord(f"{path}:{lineno}", f"expected a JSON object, got {type(obj).__name__}")
-            continue
-        yield lineno, obj
+        parsed = line if isinstance(line, BadRecord) else json_line(path, lineno, line)
+        if parsed is not None:
+            yield lineno, parsed
+
+
+def json_line(path: Path, lineno: int, line: str) -> dict[str, Any] | BadRecord | None:
+    """One decoded line's JSON object, a BadRecord for a line that is not one, None for a blank line;
+    the vectorised reader sends here the lines its JSON parser refuses, so both judge them alike."""
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        return BadRecord(f"{path}:{lineno}", f"malformed JSON: {err.msg} at column {err.colno}")
+    if not isinstance(obj, dict):
+        return BadRecord(f"{path}:{lineno}", f"expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def load_json(path: Path, expected: str) -> Any:

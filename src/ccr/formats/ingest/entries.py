@@ -1,0 +1,216 @@
+"""Generic sources (jsonl, csv, parquet) as frames of entries: one row per source line, typed.
+
+This is the vectorised twin of ``generic._records``' parsing half, and it leans on the same rules:
+a line that pyarrow's JSON parser takes, in a block whose columns have the types ``generic._values``
+accepts, is parsed in bulk; any other line (malformed, not an object, a lone surrogate, a column
+of another type, grounding fields) goes through ``textio.json_line`` and ``generic._values``, the
+record-by-record path itself, so both paths give the same entries. Bulk parsing of a block that
+fails is retried on its halves, so one bad line costs a few re-parses, not a Python loop.
+
+Columns: ``line`` (its number; the row index for parquet), ``bad``/``bad_id`` (why an entry is
+unusable, and its caption id as the source gave it), our columns as ``_values`` leaves them, and
+``text_ok`` (False where the text cannot be encoded as UTF-8: a lone surrogate from a JSON escape).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ccr.formats.ingest.blocks import Block, blocks
+from ccr.formats.ingest.generic import (
+    _TEXT_COLUMNS,
+    COLUMNS,
+    Row,
+    _csv_rows,
+    _parquet_rows,
+    _values,
+)
+from ccr.formats.ingest.grounding import GROUNDING_KEYS
+from ccr.formats.ingest.records import BadRecord
+from ccr.formats.ingest.textio import as_id, json_line
+
+if TYPE_CHECKING:
+    import polars as pl
+    import pyarrow as pa
+
+ROWS_PER_FRAME = 65_536  # rows of a csv or parquet source parsed into one frame
+_SMALLEST_BULK = 64  # a failing bulk parse below this many lines goes line by line
+_EXTRA = tuple(k for k in GROUNDING_KEYS if k != "duration")
+# Python's str.strip() whitespace, so that a line blank to the record path is blank here too
+PY_WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+def schema() -> dict[str, Any]:
+    import polars as pl
+
+    from ccr.corpus.schema import column_types
+
+    types = column_types()["captions"]
+    s = pl.String
+    return {"line": pl.Int64, "bad": s, "bad_id": s, "media_id": s, "caption_id": s, "text": s,
+            **{c: s for c in _TEXT_COLUMNS}, "duration": pl.Float64, "text_ok": pl.Boolean,
+            **{k: types[k] for k in _EXTRA}}
+
+
+def jsonl_entries(src: Path, columns: dict[str, str]) -> Iterator[pl.DataFrame]:
+    """Entry frames of a jsonl file, one per block of lines, in file order; blank lines are no entries."""
+    import polars as pl
+
+    for block in blocks(src):
+        lines = pl.DataFrame({"line": pl.int_range(block.first, block.first + block.text.len(), eager=True),
+                              "text": block.text})
+        blank = pl.col("text").str.strip_chars(PY_WHITESPACE) == ""
+        bad = pl.col("line").is_in(list(block.bad))
+        candidates = lines.filter(~blank & ~bad)
+        parts = [_bad_lines(block)] if block.bad else []
+        parts.extend(_parse(src, candidates, columns))
+        yield _concat(parts).sort("line")
+
+
+def csv_entries(src: Path, columns: dict[str, str]) -> Iterator[pl.DataFrame]:
+    """csv has quoted fields across lines; its rows are parsed by the csv module, then checked in bulk."""
+    yield from _row_frames(_csv_rows(src), columns)
+
+
+def parquet_entries(src: Path, columns: dict[str, str]) -> Iterator[pl.DataFrame]:
+    yield from _row_frames(_parquet_rows(src), columns)
+
+
+ENTRY_READERS: dict[str, Callable[[Path, dict[str, str]], Iterator[pl.DataFrame]]] = {
+    "jsonl": jsonl_entries, "csv": csv_entries, "parquet": parquet_entries}
+
+
+def _row_frames(rows: Iterator[Row], columns: dict[str, str]) -> Iterator[pl.DataFrame]:
+    batch: list[dict[str, Any]] = []
+    for where, row in rows:
+        batch.append(_entry(int(where.rsplit(":", 1)[1]), row, columns))
+        if len(batch) == ROWS_PER_FRAME:
+            yield _frame(batch)
+            batch = []
+    if batch:
+        yield _frame(batch)
+
+
+def _bad_lines(block: Block) -> pl.DataFrame:
+    return _frame([{"line": n, "bad": r.reason, "bad_id": r.row_id} for n, r in block.bad.items()])
+
+
+def _parse(src: Path, lines: pl.DataFrame, columns: dict[str, str]) -> list[pl.DataFrame]:
+    """Bulk-parse the lines; where pyarrow refuses one, parse the halves, and line by line below a
+    few lines; where the columns' types need the record path's judgement, line by line at once."""
+    if lines.height == 0:
+        return []
+    if lines.height < _SMALLEST_BULK:
+        return [_by_line(src, lines, columns)]
+    table = _read_json(lines)
+    if table is None:
+        half = lines.height // 2
+        return _parse(src, lines.slice(0, half), columns) + _parse(src, lines.slice(half), columns)
+    frame = _bulk(table, lines["line"], columns)
+    return [frame if frame is not None else _by_line(src, lines, columns)]
+
+
+def _read_json(lines: pl.DataFrame) -> pa.Table | None:
+    """The lines as one table, or None where pyarrow refuses one of them (or reads two rows from one)."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    data = lines["text"].str.join("\n").item().encode("utf-8")
+    try:
+        table = pj.read_json(pa.BufferReader(data), read_options=pj.ReadOptions(block_size=max(1 << 20, len(data) // 4 + 1)))
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    return table if table.num_rows == lines.height else None
+
+
+def _bulk(table: pa.Table, line: pl.Series, columns: dict[str, str]) -> pl.DataFrame | None:
+    """``_values`` over a whole table, or None where a column's type needs the record path's judgement."""
+    import polars as pl
+    import pyarrow as pa
+
+    got: dict[str, pa.ChunkedArray | None] = {}
+    for name in COLUMNS:
+        theirs = columns.get(name, name)
+        got[name] = table.column(theirs) if theirs in table.column_names else None
+    ids = (pa.string(), pa.int64(), pa.null())
+    allowed = {"media_id": ids, "caption_id": ids, "text": (pa.string(), pa.null()),
+               "duration": (pa.float64(), pa.int64(), pa.null()),
+               **{c: (pa.string(), pa.null()) for c in _TEXT_COLUMNS}, **{k: (pa.null(),) for k in _EXTRA}}
+    if any(col is not None and col.type not in allowed[name] for name, col in got.items()):
+        return None
+    frame = pl.DataFrame({"line": line, **{name: _series(col, table.num_rows, name) for name, col in got.items()}})
+    duration = pl.col("duration")
+    if frame.select((duration.is_not_null() & (duration.is_nan() | duration.is_infinite() | (duration < 0))).any()).item():
+        return None  # the record path words these failures with the value as the source wrote it
+    media_missing = pl.col("media_id").is_null() | (pl.col("media_id") == "")
+    bad = (pl.when(media_missing).then(pl.lit("'media_id' missing or not an integer/string"))
+           .when(pl.col("text").is_null()).then(pl.lit("'text' missing or not a string")))
+    frame = frame.with_columns(bad.alias("bad"))
+    return _typed(frame.with_columns(  # each expression reads the columns as the source gave them
+        pl.when(pl.col("bad").is_not_null()).then(pl.col("caption_id")).alias("bad_id"),
+        *[pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in ("media_id", "caption_id", *_TEXT_COLUMNS)],
+        pl.lit(True).alias("text_ok")))
+
+
+def _series(col: pa.ChunkedArray | None, n: int, name: str) -> pl.Series:
+    import polars as pl
+    import pyarrow as pa
+
+    dtype = pl.Float64 if name == "duration" else pl.String
+    if col is None or col.type == pa.null():
+        return pl.Series(name, [None] * n, dtype=dtype)
+    return pl.Series(name, pl.from_arrow(col)).cast(dtype)
+
+
+def _by_line(src: Path, lines: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
+    rows = []
+    for n, text in lines.iter_rows():
+        parsed = json_line(src, n, text)
+        if parsed is not None:
+            rows.append(_entry(n, parsed, columns))
+    return _frame(rows)
+
+
+def _entry(line: int, row: dict[str, Any] | BadRecord, columns: dict[str, str]) -> dict[str, Any]:
+    """One parsed row as ``_records`` reads it: its values, or why it is unusable."""
+    if isinstance(row, BadRecord):
+        return {"line": line, "bad": row.reason, "bad_id": row.row_id}
+    values = _values(row, columns)
+    if isinstance(values, str):
+        return {"line": line, "bad": values, "bad_id": as_id(row.get(columns.get("caption_id", "caption_id")))}
+    out = {name: _encodable(values.get(name)) for name in ("media_id", "caption_id", *_TEXT_COLUMNS)}
+    out |= {"line": line, "text": _encodable(values["text"]), "duration": values.get("duration"),
+            "text_ok": _encodable(values["text"]) == values["text"]}
+    extra = values["extra"]
+    out |= {key: (str(extra[key]) if key == "qid" else extra[key]) for key in _EXTRA if extra.get(key) is not None}
+    return out
+
+
+def _encodable(value: Any) -> Any:
+    """Text a Parquet column can hold: a lone surrogate becomes '?' (one character for one)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    import polars as pl
+
+    types = schema()
+    return pl.DataFrame({name: [r.get(name) for r in rows] for name in types}, schema=types, strict=False)
+
+
+def _typed(frame: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
+    types = schema()
+    missing = [pl.lit(None, dtype=t).alias(n) for n, t in types.items() if n not in frame.columns]
+    return frame.with_columns(missing).select([pl.col(n).cast(t) for n, t in types.items()])
+
+
+def _concat(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    import polars as pl
+
+    return pl.concat([_typed(p) for p in parts]) if parts else _frame([])

@@ -1,0 +1,229 @@
+"""The ingest checks of ``checks.py`` over frames of entries, as polars expressions.
+
+A generic source (one caption per row, each row describing its media) is checked a block of
+entries at a time, with the same verdicts and the same failure texts as the record-by-record
+checks (the texts come from ``checks``; only failing rows ever reach Python). What the checks
+need across blocks is held as frames, not Python objects: the reference description of every
+media id (the corpus's row, or the source's first description, with its line and verdict), the
+caption ids so far with a digest of their content (to tell a repeat from a clash), and for
+sources without caption ids the derived ids handed out per (media, language).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ccr import languages
+from ccr.corpus.schema import ORIGINS
+from ccr.formats.ingest import checks
+from ccr.formats.ingest.entries import _EXTRA, PY_WHITESPACE
+from ccr.stages.runner import Failure
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ccr.corpus.corpus import Corpus
+
+_KEY = ("split", "modality", "path", "duration")
+
+
+@dataclass
+class Options:
+    """What the reader applies to every row (``generic._records``) and what the checks are told."""
+
+    src: Path
+    split: str | None  # --split, over the row's
+    file_split: str | None  # a split word in the file's name, where the row names none
+    lang: str  # where the row names none
+    modality: str | None
+    max_chars: int
+    verify_media: bool
+    root: Path | None
+
+
+@dataclass
+class Checked:
+    media: pl.DataFrame
+    captions: pl.DataFrame
+    failures: list[Failure] = field(default_factory=list)
+
+
+@dataclass
+class FrameKnown:
+    """What the checks of one block need from the corpus and from every entry before the block."""
+
+    opts: Options
+    refs: pl.DataFrame  # media_id, split, modality, path, duration, line (null: the corpus's row), verdict, seen
+    captions: pl.DataFrame  # caption_id, digest
+    counts: pl.DataFrame  # media_id, lang, n: derived caption ids given so far
+
+    @classmethod
+    def load(cls, corpus: Corpus, opts: Options) -> FrameKnown:
+        import polars as pl
+
+        refs = _refs_schema()
+        media = (corpus.scan("media", with_side_tables=False).select("media_id", *_KEY).collect()
+                 if corpus.files("media") else pl.DataFrame(schema={k: refs[k] for k in ("media_id", *_KEY)}))
+        media = media.with_columns(pl.lit(None, pl.Int64).alias("line"), pl.lit(None, pl.String).alias("verdict"),
+                                   pl.lit(False).alias("seen")).cast(refs)
+        captions = pl.DataFrame(schema={"caption_id": pl.String, "digest": pl.UInt64})
+        if corpus.files("captions"):
+            captions = (corpus.scan("captions", with_side_tables=False)
+                        .select("caption_id", _digest(pl.col("text")).alias("digest")).collect())
+        counts = pl.DataFrame(schema={"media_id": pl.String, "lang": pl.String, "n": pl.Int64})
+        return cls(opts=opts, refs=media, captions=captions, counts=counts)
+
+
+def check(entries: pl.DataFrame, known: FrameKnown) -> Checked:
+    """The media rows, caption rows and failures of one block of entries (in line order)."""
+    import polars as pl
+
+    opts = known.opts
+    source = pl.format(f"{opts.src}:{{}}", pl.col("line"))
+    out = Checked(media=pl.DataFrame(), captions=pl.DataFrame())
+    for row in entries.filter(pl.col("bad").is_not_null()).with_columns(source.alias("source")).iter_rows(named=True):
+        out.failures.append(Failure(row["bad_id"] or row["source"], row["bad"], table="source", source=row["source"]))
+    rows = _as_read(entries.filter(pl.col("bad").is_null()), known)
+    out.media = _media(rows, known, out.failures)
+    out.captions = _captions(rows, known, out.failures)
+    return out
+
+
+def _as_read(rows: pl.DataFrame, known: FrameKnown) -> pl.DataFrame:
+    """The reader's defaults (language, split, origin) and derived caption ids ``MEDIA#LANG#K``."""
+    import polars as pl
+
+    opts = known.opts
+    split = pl.lit(opts.split) if opts.split else pl.coalesce("split", pl.lit(opts.file_split, pl.String))
+    rows = rows.with_columns(pl.coalesce("lang", pl.lit(opts.lang)).alias("lang"), split.alias("split"),
+                             pl.coalesce("modality", pl.lit(opts.modality, pl.String)).alias("modality"),
+                             pl.coalesce("origin", pl.lit("human")).alias("origin"))
+    need = rows.filter(pl.col("caption_id").is_null())
+    if need.height == 0:
+        return rows
+    keys = ["media_id", "lang"]
+    given = (need.select("line", *keys).with_columns(pl.int_range(pl.len()).over(keys).alias("k"))
+             .join(known.counts, on=keys, how="left")
+             .with_columns((pl.col("k") + pl.col("n").fill_null(0)).alias("k")))
+    known.counts = (pl.concat([known.counts, given.group_by(keys).agg(pl.len().cast(pl.Int64).alias("n"))])
+                    .group_by(keys).agg(pl.col("n").sum()))
+    derived = given.select("line", pl.format("{}#{}#{}", "media_id", "lang", "k").alias("derived"))
+    return (rows.join(derived, on="line", how="left")
+            .with_columns(pl.coalesce("caption_id", "derived").alias("caption_id")).drop("derived"))
+
+
+def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> pl.DataFrame:
+    """Each media id's first row in the source: a new id is judged once; a corpus id is compared."""
+    import polars as pl
+
+    opts = known.opts
+    first = (rows.group_by("media_id", maintain_order=True).first()
+             .join(known.refs.select("media_id", pl.col("line").alias("ref_line"), "seen"), on="media_id", how="left"))
+    new = first.filter(pl.col("seen").is_null()).select(
+        "media_id", pl.col("split").fill_null(checks.DEFAULT_SPLIT), pl.col("modality").alias("claimed_modality"),
+        pl.col("modality").fill_null("image"), "path", "duration", "line")
+    verdicts = [checks.media_problem(split, modality, path, opts.root, verify=opts.verify_media)
+                for split, modality, path in new.select("split", "claimed_modality", "path").iter_rows()] \
+        if opts.verify_media else _verdicts(new)
+    new = new.with_columns(pl.Series("verdict", verdicts, dtype=pl.String)).drop("claimed_modality")
+    in_corpus = first.filter(pl.col("ref_line").is_null() & (pl.col("seen") == False))  # noqa: E712
+    refs = known.refs.filter(pl.col("media_id").is_in(in_corpus["media_id"].implode()))
+    for claim, ref in zip(in_corpus.sort("media_id").iter_rows(named=True),
+                          refs.sort("media_id").iter_rows(named=True), strict=True):
+        problem = checks.conflict(claim["media_id"], tuple(claim[k] for k in _KEY), tuple(ref[k] for k in _KEY),
+                                  "in the corpus")
+        if problem:
+            failures.append(Failure(claim["media_id"], problem, table="media", source=f"{opts.src}:{claim['line']}"))
+    for row in new.filter(pl.col("verdict").is_not_null()).iter_rows(named=True):
+        failures.append(Failure(row["media_id"], row["verdict"], table="media", source=f"{opts.src}:{row['line']}"))
+    seen = pl.col("seen") | pl.col("media_id").is_in(in_corpus["media_id"].implode())
+    known.refs = pl.concat([known.refs.with_columns(seen), new.with_columns(pl.lit(True).alias("seen"))
+                           .select(known.refs.columns).cast(_refs_schema())])
+    return new.filter(pl.col("verdict").is_null()).select("media_id", *_KEY)
+
+
+def _verdicts(new: pl.DataFrame) -> list[str | None]:
+    """Verdicts without opening files depend on split and modality only: judged once per pair."""
+    import polars as pl
+
+    pairs = new.select("split", "claimed_modality").unique()
+    judged = pairs.with_columns(pl.Series("verdict", [checks.media_problem(s, m, None, None, verify=False)
+                                                      for s, m in pairs.iter_rows()], dtype=pl.String))
+    return new.join(judged, on=["split", "claimed_modality"], how="left", nulls_equal=True,
+                    maintain_order="left")["verdict"].to_list()
+
+
+def _captions(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> pl.DataFrame:
+    import polars as pl
+
+    opts = known.opts
+    refs = known.refs.select("media_id", *[pl.col(k).alias(f"ref_{k}") for k in (*_KEY, "line")], "verdict")
+    rows = rows.join(refs, on="media_id", how="left").with_columns(
+        pl.col("text").str.strip_chars(PY_WHITESPACE).alias("text"))
+    langs = rows["lang"].unique().to_list()
+    conflict = pl.any_horizontal([pl.col(k).is_not_null() & (pl.col(k) != pl.col(f"ref_{k}")).fill_null(True)
+                                  for k in _KEY])
+    length = pl.col("text").str.len_chars()
+    reason = (pl.when(pl.col("caption_id") == "").then(pl.lit(checks.EMPTY_CAPTION_ID))
+              .when(pl.col("text") == "").then(pl.lit(checks.EMPTY_CAPTION))
+              .when(length > opts.max_chars).then(pl.lit("long"))
+              .when(~pl.col("text_ok")).then(pl.lit(checks.NOT_UTF8))
+              .when(~pl.col("lang").is_in([x for x in langs if languages.is_known(x)])).then(pl.lit("lang"))
+              .when(~pl.col("origin").is_in(list(ORIGINS))).then(pl.lit("origin"))
+              .when(conflict).then(pl.lit("conflict"))
+              .when(pl.col("verdict").is_not_null()).then(pl.lit("media")))
+    rows = rows.with_columns(reason.alias("reason"), _digest(pl.col("text")).alias("digest"))
+    for row in rows.filter(pl.col("reason").is_not_null()).iter_rows(named=True):
+        failures.append(Failure(row["caption_id"] or f"{opts.src}:{row['line']}", _reason(row, opts), table="captions",
+                                source=f"{opts.src}:{row['line']}"))
+    passed = (rows.filter(pl.col("reason").is_null())
+              .join(known.captions.rename({"digest": "before"}), on="caption_id", how="left")
+              .with_columns(pl.coalesce("before", pl.col("digest").first().over("caption_id")).alias("before"),
+                            pl.col("caption_id").is_first_distinct().alias("first")))
+    clash = passed.filter(pl.col("before") != pl.col("digest"))
+    for row in clash.iter_rows(named=True):
+        failures.append(Failure(row["caption_id"], checks.duplicate(row["caption_id"]), table="captions",
+                                source=f"{opts.src}:{row['line']}"))
+    added = passed.filter(pl.col("first") & pl.col("caption_id").is_in(known.captions["caption_id"].implode()).not_())
+    known.captions = pl.concat([known.captions, added.select("caption_id", "digest")])
+    with_extra = pl.any_horizontal([pl.col(k).is_not_null() for k in _EXTRA])
+    out = added.select("caption_id", "media_id", pl.col("ref_split").alias("split"), "lang", "text", "origin",
+                       "parent_id", "model", *_EXTRA, pl.when(with_extra).then(pl.col("duration")).alias("duration"))
+    return out.drop([c for c in (*_EXTRA, "duration") if out[c].null_count() == out.height])
+
+
+def _reason(row: dict[str, Any], opts: Options) -> str:
+    """The failure text of a caption the expressions refused, worded by ``checks``."""
+    mid = row["media_id"]
+    kind = row["reason"]
+    if kind == "long":
+        return checks.too_long(len(row["text"]), opts.max_chars)
+    if kind == "lang":
+        return checks.unknown_language(row["lang"])
+    if kind == "origin":
+        return checks.unknown_origin(row["origin"])
+    if kind == "conflict":
+        where = "in the corpus" if row["ref_line"] is None else f"at {opts.src}:{row['ref_line']}"
+        ref = (row["ref_split"], row["ref_modality"], row["ref_path"], row["ref_duration"])
+        return checks.conflict(mid, tuple(row[k] for k in _KEY), ref, where) or ""
+    if kind == "media":
+        return checks.media_failed(mid, row["verdict"])
+    return kind
+
+
+def _digest(text: pl.Expr) -> pl.Expr:
+    """A caption's content (``checks.caption_hash``'s fields) as one 64-bit hash."""
+    import polars as pl
+
+    fields = [pl.col("media_id"), pl.col("lang"), text, pl.col("origin"), pl.col("parent_id").fill_null("")]
+    return pl.concat_str(fields, separator="\0").hash(seed=0)
+
+
+def _refs_schema() -> dict[str, Any]:
+    import polars as pl
+
+    s = pl.String
+    return {"media_id": s, "split": s, "modality": s, "path": s, "duration": pl.Float64, "line": pl.Int64,
+            "verdict": s, "seen": pl.Boolean}

@@ -1,0 +1,106 @@
+"""The vectorised path of generic sources (jsonl, csv, parquet) against the record-by-record path.
+
+Both read the same file with every kind of bad row into a corpus that already holds some media and
+captions; the corpus tables and the failure rows (reason, row id, file:line) must be the same.
+The record path is the one research formats take; the test reaches it for jsonl by emptying the
+table of vectorised readers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from ccr.corpus.corpus import Corpus
+from ccr.formats.ingest import stage as ingest_stage
+from ccr.formats.ingest.stage import ingest
+from ccr.stages.runner import RunOptions
+
+QUIET = RunOptions(progress=False)
+
+GOOD = [{"media_id": f"m{i // 3}", "path": f"m{i // 3}.png", "text": f"  a photo number {i} ", "caption_id": f"c{i}"}
+        for i in range(30)]
+BAD_LINES = [
+    b'{"media_id": "x1", "text": \n',  # malformed JSON
+    b'[1, 2]\n',  # not an object
+    b'{"media_id": "x2", "text": "caf\xe9"}\n',  # invalid UTF-8
+    b'   \n',  # blank: no entry
+    b'{"media_id": true, "text": "a bool id", "caption_id": "b1"}\n',  # id of the wrong type
+    b'{"media_id": "x3", "caption_id": "b2"}\n',  # no text
+    b'{"media_id": "", "text": "no media", "caption_id": "b3"}\n',  # empty media id
+    b'{"media_id": "x4", "text": "   ", "caption_id": "b4"}\n',  # empty caption
+    b'{"media_id": "x4", "text": "' + b"w" * 60 + b'", "caption_id": "b5"}\n',  # over max_chars
+    b'{"media_id": "x4", "text": "lone \\ud800", "caption_id": "b6"}\n',  # not encodable
+    b'{"media_id": "x4", "text": "a lang", "lang": "xx", "caption_id": "b7"}\n',  # unknown language
+    b'{"media_id": "x4", "text": "an origin", "origin": "robot", "caption_id": "b8"}\n',  # unknown origin
+    b'{"media_id": "m0", "path": "m0.png", "split": "test", "text": "split clash", "caption_id": "b9"}\n',
+    b'{"media_id": "m1", "path": "elsewhere.png", "text": "path clash", "caption_id": "b10"}\n',
+    b'{"media_id": "x5", "split": "bogus", "text": "refused media", "caption_id": "b11"}\n',
+    b'{"media_id": "x5", "text": "and its second caption", "caption_id": "b12"}\n',
+    b'{"media_id": "x6", "modality": "sound", "text": "bad modality", "caption_id": "b13"}\n',
+    b'{"media_id": "m0", "path": "m0.png", "text": "  a photo number 0 ", "caption_id": "c0"}\n',  # exact repeat
+    b'{"media_id": "m0", "path": "m0.png", "text": "another text", "caption_id": "c1"}\n',  # clashing id
+    b'{"media_id": "old", "path": "moved.png", "text": "corpus clash", "caption_id": "b14"}\n',
+    b'{"media_id": "old", "path": "old.png", "text": "an old caption"}\n',  # derived id, repeats the corpus
+    b'{"media_id": "old", "path": "old.png", "text": "other text"}\n',  # derived id #1
+    b'{"media_id": 7, "caption_id": 8, "text": "integer ids", "duration": 3}\n',
+    b'{"media_id": "x7", "text": "a duration", "duration": -1}\n',
+    b'{"media_id": "x8", "text": "windows", "relevant_windows": [[0, 2]], "qid": 5}\n',
+    b'{"media_id": "x9", "text": "two keys", "text": "twice"}\n',
+    b'{"media_id": "x10", "text": "no caption id"}\n{"media_id": "x10", "text": "no caption id either"}\n',
+]
+
+
+def write_source(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(r).encode() + b"\n" for r in GOOD]
+    path.write_bytes(b"".join(lines[:10] + BAD_LINES + lines[10:]))
+    return path
+
+
+def seed(corpus: Path, tmp_path: Path) -> None:
+    first = tmp_path / "seed.jsonl"
+    first.write_text(json.dumps({"media_id": "old", "path": "old.png", "text": "an old caption"}) + "\n",
+                     encoding="utf-8")
+    ingest("jsonl", first, corpus, options=QUIET)
+
+
+def tables(corpus: Path) -> dict[str, pl.DataFrame]:
+    opened = Corpus.open(corpus)
+    failures = opened.failures().select("table", "row_id", "reason", "source").sort(pl.all())
+    return {"media": opened.table("media").sort("media_id"),
+            "captions": opened.table("captions", with_side_tables=False).sort("caption_id"), "failures": failures}
+
+
+@pytest.mark.parametrize("chunk", [5, 1000])
+def test_the_vectorised_path_gives_the_record_paths_tables_and_failures(tmp_path, monkeypatch, chunk):
+    src = write_source(tmp_path / "src" / "captions.jsonl")
+    options = RunOptions(progress=False, chunk_rows=chunk)
+    fast, slow = tmp_path / "fast", tmp_path / "slow"
+    for corpus in (fast, slow):
+        seed(corpus, tmp_path)
+    ingest("jsonl", src, fast, options=options, sets=["max_chars=50"])
+    with monkeypatch.context() as m:
+        m.setattr(ingest_stage, "ENTRY_READERS", {})
+        ingest("jsonl", src, slow, options=options, sets=["max_chars=50"])
+    got, want = tables(fast), tables(slow)
+    assert want["failures"].height >= 20  # every kind above failed on the record path
+    for name in want:
+        assert got[name].columns == want[name].columns, name
+        assert got[name].equals(want[name]), (name, got[name], want[name])
+
+
+def test_a_large_jsonl_lands_in_few_shards_and_resumes_by_range(tmp_path):
+    src = tmp_path / "big.jsonl"
+    src.write_text("".join(json.dumps({"media_id": f"m{i // 5}", "text": f"caption {i}", "caption_id": f"c{i}"}) + "\n"
+                           for i in range(100_000)), encoding="utf-8")
+    corpus = tmp_path / "corpus"
+    first = ingest("jsonl", src, corpus, options=RunOptions(progress=False, limit=30_000))
+    rest = ingest("jsonl", src, corpus, options=RunOptions(progress=False))
+    assert (first.rows_in, rest.rows_in, rest.skipped_chunks) == (30_000, 70_000, 1)
+    opened = Corpus.open(corpus)
+    assert opened.count("captions") == 100_000 and opened.count("media") == 20_000
+    assert len(opened.files("captions")) <= 4
