@@ -31,6 +31,7 @@ class Block:
     first: int
     text: pl.Series  # each line as text; an undecodable line is blank here and listed in ``bad``
     bad: dict[int, BadRecord]  # line number -> why it is not UTF-8
+    body: bytes  # the block's bytes, handed whole to a JSON parser where every line is an entry
 
 
 def blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
@@ -72,7 +73,7 @@ def _block(path: Path, first: int, body: bytes) -> Block:
         body, bad = _blank_undecodable(path, first, body, offsets)
     strings = pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(body))
     text = pl.from_arrow(strings).str.strip_suffix("\n").str.strip_chars_end("\r")
-    return Block(first=first, text=text, bad=bad)
+    return Block(first=first, text=text, bad=bad, body=body)
 
 
 def _blank_undecodable(path: Path, first: int, body: bytes, offsets: np.ndarray) -> tuple[bytes, dict[int, BadRecord]]:

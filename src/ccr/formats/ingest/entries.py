@@ -65,7 +65,8 @@ def jsonl_entries(src: Path, columns: dict[str, str]) -> Iterator[pl.DataFrame]:
         bad = pl.col("line").is_in(list(block.bad))
         candidates = lines.filter(~blank & ~bad)
         parts = [_bad_lines(block)] if block.bad else []
-        parts.extend(_parse(src, candidates, columns))
+        whole = block.body if candidates.height == lines.height else None
+        parts.extend(_parse(src, candidates, columns, whole))
         yield _concat(parts).sort("line")
 
 
@@ -97,14 +98,14 @@ def _bad_lines(block: Block) -> pl.DataFrame:
     return _frame([{"line": n, "bad": r.reason, "bad_id": r.row_id} for n, r in block.bad.items()])
 
 
-def _parse(src: Path, lines: pl.DataFrame, columns: dict[str, str]) -> list[pl.DataFrame]:
+def _parse(src: Path, lines: pl.DataFrame, columns: dict[str, str], data: bytes | None = None) -> list[pl.DataFrame]:
     """Bulk-parse the lines; where pyarrow refuses one, parse the halves, and line by line below a
     few lines; where the columns' types need the record path's judgement, line by line at once."""
     if lines.height == 0:
         return []
     if lines.height < _SMALLEST_BULK:
         return [_by_line(src, lines, columns)]
-    table = _read_json(lines)
+    table = _read_json(lines, data)
     if table is None:
         half = lines.height // 2
         return _parse(src, lines.slice(0, half), columns) + _parse(src, lines.slice(half), columns)
@@ -112,12 +113,14 @@ def _parse(src: Path, lines: pl.DataFrame, columns: dict[str, str]) -> list[pl.D
     return [frame if frame is not None else _by_line(src, lines, columns)]
 
 
-def _read_json(lines: pl.DataFrame) -> pa.Table | None:
-    """The lines as one table, or None where pyarrow refuses one of them (or reads two rows from one)."""
+def _read_json(lines: pl.DataFrame, data: bytes | None) -> pa.Table | None:
+    """The lines (whose bytes are ``data`` where given) as one table, or None where pyarrow refuses
+    one of them (or reads two rows from one line)."""
     import pyarrow as pa
     import pyarrow.json as pj
 
-    data = lines["text"].str.join("\n").item().encode("utf-8")
+    if data is None:
+        data = lines["text"].str.join("\n").item().encode("utf-8")
     try:
         table = pj.read_json(pa.BufferReader(data), read_options=pj.ReadOptions(block_size=max(1 << 20, len(data) // 4 + 1)))
     except (pa.ArrowInvalid, UnicodeDecodeError):
@@ -160,7 +163,7 @@ def _series(col: pa.ChunkedArray | None, n: int, name: str) -> pl.Series:
 
     dtype = pl.Float64 if name == "duration" else pl.String
     if col is None or col.type == pa.null():
-        return pl.Series(name, [None] * n, dtype=dtype)
+        return pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
     return pl.Series(name, pl.from_arrow(col)).cast(dtype)
 
 

@@ -110,7 +110,7 @@ def _as_read(rows: pl.DataFrame, known: FrameKnown) -> pl.DataFrame:
     known.counts = (pl.concat([known.counts, given.group_by(keys).agg(pl.len().cast(pl.Int64).alias("n"))])
                     .group_by(keys).agg(pl.col("n").sum()))
     derived = given.select("line", pl.format("{}#{}#{}", "media_id", "lang", "k").alias("derived"))
-    return (rows.join(derived, on="line", how="left")
+    return (rows.join(derived, on="line", how="left").sort("line")
             .with_columns(pl.coalesce("caption_id", "derived").alias("caption_id")).drop("derived"))
 
 
@@ -120,7 +120,8 @@ def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> pl
 
     opts = known.opts
     first = (rows.group_by("media_id", maintain_order=True).first()
-             .join(known.refs.select("media_id", pl.col("line").alias("ref_line"), "seen"), on="media_id", how="left"))
+             .join(known.refs.select("media_id", pl.col("line").alias("ref_line"), "seen"), on="media_id", how="left")
+             .sort("line"))
     new = first.filter(pl.col("seen").is_null()).select(
         "media_id", pl.col("split").fill_null(checks.DEFAULT_SPLIT), pl.col("modality").alias("claimed_modality"),
         pl.col("modality").fill_null("image"), "path", "duration", "line")
@@ -160,7 +161,7 @@ def _captions(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) ->
 
     opts = known.opts
     refs = known.refs.select("media_id", *[pl.col(k).alias(f"ref_{k}") for k in (*_KEY, "line")], "verdict")
-    rows = rows.join(refs, on="media_id", how="left").with_columns(
+    rows = rows.join(refs, on="media_id", how="left").sort("line").with_columns(
         pl.col("text").str.strip_chars(PY_WHITESPACE).alias("text"))
     langs = rows["lang"].unique().to_list()
     conflict = pl.any_horizontal([pl.col(k).is_not_null() & (pl.col(k) != pl.col(f"ref_{k}")).fill_null(True)
@@ -179,14 +180,14 @@ def _captions(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) ->
         failures.append(Failure(row["caption_id"] or f"{opts.src}:{row['line']}", _reason(row, opts), table="captions",
                                 source=f"{opts.src}:{row['line']}"))
     passed = (rows.filter(pl.col("reason").is_null())
-              .join(known.captions.rename({"digest": "before"}), on="caption_id", how="left")
+              .join(known.captions.rename({"digest": "before"}), on="caption_id", how="left").sort("line")
               .with_columns(pl.coalesce("before", pl.col("digest").first().over("caption_id")).alias("before"),
-                            pl.col("caption_id").is_first_distinct().alias("first")))
+                            (pl.col("caption_id").is_first_distinct() & pl.col("before").is_null()).alias("new")))
     clash = passed.filter(pl.col("before") != pl.col("digest"))
     for row in clash.iter_rows(named=True):
         failures.append(Failure(row["caption_id"], checks.duplicate(row["caption_id"]), table="captions",
                                 source=f"{opts.src}:{row['line']}"))
-    added = passed.filter(pl.col("first") & pl.col("caption_id").is_in(known.captions["caption_id"].implode()).not_())
+    added = passed.filter(pl.col("new"))
     known.captions = pl.concat([known.captions, added.select("caption_id", "digest")])
     with_extra = pl.any_horizontal([pl.col(k).is_not_null() for k in _EXTRA])
     out = added.select("caption_id", "media_id", pl.col("ref_split").alias("split"), "lang", "text", "origin",
