@@ -3,12 +3,19 @@
 Only the batch work moves to Ray: the driver still plans chunks, commits shards and records
 failures, so resume, locks and the manifest behave exactly as with the local engine. Each actor
 builds the stage's state once (``setup`` runs where the model lives, never pickled).
+
+Actors may run on other machines: they open the corpus by its absolute path, so the corpus and its
+media must sit on storage every node mounts at the same path. Each actor reserves an equal share
+of a node's CPUs and a media stage decodes in that share, not in a pool sized to the whole node
+(several actors on one node would otherwise each start one worker per core).
 """
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections.abc import Callable, Sequence
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +26,7 @@ class _StageActor:
     def __init__(self, stage: Any, corpus_dir: str, cfg: Any, process: Callable[..., Any]):
         from ccr.corpus.corpus import Corpus
 
-        self.stage, self.cfg, self.process = stage, cfg, process
+        self.stage, self.cfg, self.process = stage, sized_to_actor(cfg), process
         corpus = Corpus.open(Path(corpus_dir))
         self.plan = self.stage.plan(corpus, self.cfg)
         self.state = self.stage.setup(corpus, self.cfg, self.plan)
@@ -28,6 +35,50 @@ class _StageActor:
         results = [self.process(self.stage, pickle.loads(blob), self.state, self.cfg, self.plan)
                    for blob in batch["items"]]
         return {"result": [pickle.dumps(r) for r in results]}
+
+
+def _absolute_paths(stage: Any, cfg: Any) -> Any:
+    """Paths the user gave relative to the driver's directory (``--media-root media``), made absolute:
+    an actor runs in a directory of Ray's, on whichever node it was placed."""
+    given = {k: getattr(cfg, k) for k in stage.path_options if getattr(cfg, k)}
+    return replace(cfg, **{k: str(Path(v).resolve()) for k, v in given.items()})
+
+
+def sized_to_actor(cfg: Any) -> Any:
+    """A media stage's default decode workers (``None`` = the machine's cores) become this actor's CPUs
+    less the one its own process uses to run the model, with the same cap: the node's other cores
+    belong to other actors."""
+    import ray
+
+    from ccr.stages.media_pool import MAX_AUTO_WORKERS
+
+    if "workers" not in {f.name for f in fields(cfg)} or cfg.workers is not None:
+        return cfg
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    return replace(cfg, workers=min(max(0, math.floor(cpus) - 1), MAX_AUTO_WORKERS))
+
+
+def actor_shape(nodes: Sequence[tuple[float, float]], concurrency: int | None) -> tuple[int, int, float]:
+    """(actors, CPUs each, GPUs each) for nodes given as (CPUs, GPUs).
+
+    ``concurrency`` actors, or by default one per GPU (one per node on a CPU cluster). Every actor
+    gets the same share (one model each, the same batches): the most whole CPUs that still let all
+    of them fit without a share spanning two nodes, at least one, so actors that cannot fit wait in
+    Ray's queue rather than oversubscribing a node; and a whole GPU, or 1/k of one when k actors
+    must share each. Ray then tells each actor which GPU is its own, where without a request every
+    actor on a node would take its first GPU."""
+    gpus = sum(int(g) for _, g in nodes)
+    actors = concurrency or gpus or max(1, len(nodes))
+    cpus = max([n for n in range(1, int(max((c for c, _ in nodes), default=1)) + 1)
+                if sum(int(c // n) for c, _ in nodes) >= actors], default=1)
+    return actors, cpus, 1 / math.ceil(actors / gpus) if gpus else 0.0
+
+
+def _nodes() -> list[tuple[float, float]]:
+    import ray
+
+    return [(n["Resources"]["CPU"], n["Resources"].get("GPU", 0)) for n in ray.nodes()
+            if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
 
 
 def init(num_cpus: int | None = None) -> None:
@@ -39,14 +90,17 @@ def init(num_cpus: int | None = None) -> None:
 
 
 def process_window(stage: Any, corpus_dir: Path, cfg: Any, chunks: Sequence[Sequence[Any]], batch_size: int,
-                   concurrency: int, process: Callable[..., Any]) -> list[list[Any]]:
+                   concurrency: int | None, process: Callable[..., Any]) -> list[list[Any]]:
     """Run the batches of several chunks on one actor pool; BatchResults grouped per chunk, in order.
+
+    ``concurrency`` actors (``None``: one per GPU, or per node), each reserving what ``actor_shape`` gives.
 
     ``process(stage, batch, state, cfg, plan)`` is the runner's batch function, handed in so this
     engine never imports the runner that calls it."""
     import ray.data
 
     init()
+    actors, cpus, gpus = actor_shape(_nodes(), concurrency)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
     records, owners = [], []
@@ -57,9 +111,12 @@ def process_window(stage: Any, corpus_dir: Path, cfg: Any, chunks: Sequence[Sequ
     ds = ray.data.from_items(records, override_num_blocks=len(records))
     out = ds.map_batches(
         _StageActor,
-        fn_constructor_kwargs={"stage": stage, "corpus_dir": str(corpus_dir), "cfg": cfg, "process": process},
+        fn_constructor_kwargs={"stage": stage, "corpus_dir": str(Path(corpus_dir).resolve()),
+                               "cfg": _absolute_paths(stage, cfg), "process": process},
         batch_size=1,
-        concurrency=concurrency,
+        concurrency=actors,
+        num_cpus=cpus,
+        num_gpus=gpus,
         batch_format="numpy",
     )
     grouped: list[list[Any]] = [[] for _ in chunks]

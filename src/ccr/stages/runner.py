@@ -115,7 +115,7 @@ class RunOptions:
     retry_failed: bool = False
     progress: bool = True
     engine: str = "local"  # local | ray
-    ray_concurrency: int = 2  # actors (each holding one model) for --engine ray
+    ray_concurrency: int | None = None  # actors (each holding one model) for --engine ray; None = one per node
     ray_window_rows: int = 16384  # rows handed to one Ray Data pipeline (actors load once per window)
 
     def validate(self) -> None:
