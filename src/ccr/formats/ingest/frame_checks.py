@@ -3,10 +3,12 @@
 A generic source (one caption per row, each row describing its media) is checked a block of
 entries at a time, with the same verdicts and the same failure texts as the record-by-record
 checks (the texts come from ``checks``; only failing rows ever reach Python). What the checks
-need across blocks is held as frames, not Python objects: the reference description of every
-media id (the corpus's row, or the source's first description, with its line and verdict), the
-caption ids so far with a digest of their content (to tell a repeat from a clash), and for
-sources without caption ids the derived ids handed out per (media, language).
+need across blocks is held as frames, not Python objects, grown by appending and found through
+hashes of their keys (``keyed``), never re-joined whole, so a block's cost and memory do not grow
+with what came before it: the reference description of every media id (the corpus's row, or the
+source's first description, with its line and verdict), the caption ids so far with a digest of
+their content (to tell a repeat from a clash), and for sources without caption ids the derived ids
+handed out per (media, language).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from ccr import languages
 from ccr.corpus.schema import ORIGINS
 from ccr.formats.ingest import checks
 from ccr.formats.ingest.entries import _EXTRA, PY_WHITESPACE
+from ccr.formats.ingest.keyed import Keyed
 from ccr.stages.runner import Failure
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
     from ccr.corpus.corpus import Corpus
@@ -55,25 +59,28 @@ class FrameKnown:
     """What the checks of one block need from the corpus and from every entry before the block."""
 
     opts: Options
-    refs: pl.DataFrame  # media_id, split, modality, path, duration, line (null: the corpus's row), verdict, seen
-    captions: pl.DataFrame  # caption_id, digest
+    refs: Keyed  # media_id, split, modality, path, duration, line (null: the corpus's row), verdict
+    seen: np.ndarray  # per row of refs: whether the source has named that media id yet
+    captions: Keyed  # caption_id, digest
     counts: pl.DataFrame  # media_id, lang, n: derived caption ids given so far
 
     @classmethod
     def load(cls, corpus: Corpus, opts: Options) -> FrameKnown:
+        import numpy as np
         import polars as pl
 
         refs = _refs_schema()
         media = (corpus.scan("media", with_side_tables=False).select("media_id", *_KEY).collect()
                  if corpus.files("media") else pl.DataFrame(schema={k: refs[k] for k in ("media_id", *_KEY)}))
-        media = media.with_columns(pl.lit(None, pl.Int64).alias("line"), pl.lit(None, pl.String).alias("verdict"),
-                                   pl.lit(False).alias("seen")).cast(refs)
+        media = media.with_columns(pl.lit(None, pl.Int64).alias("line"),
+                                   pl.lit(None, pl.String).alias("verdict")).cast(refs)
         captions = pl.DataFrame(schema={"caption_id": pl.String, "digest": pl.UInt64})
         if corpus.files("captions"):
             captions = (corpus.scan("captions", with_side_tables=False)
                         .select("caption_id", _digest(pl.col("text")).alias("digest")).collect())
         counts = pl.DataFrame(schema={"media_id": pl.String, "lang": pl.String, "n": pl.Int64})
-        return cls(opts=opts, refs=media, captions=captions, counts=counts)
+        return cls(opts=opts, refs=Keyed(media, "media_id"), seen=np.zeros(media.height, bool),
+                   captions=Keyed(captions, "caption_id"), counts=counts)
 
 
 def check(entries: pl.DataFrame, known: FrameKnown) -> Checked:
@@ -116,32 +123,34 @@ def _as_read(rows: pl.DataFrame, known: FrameKnown) -> pl.DataFrame:
 
 def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> pl.DataFrame:
     """Each media id's first row in the source: a new id is judged once; a corpus id is compared."""
+    import numpy as np
     import polars as pl
 
     opts = known.opts
-    first = (rows.group_by("media_id", maintain_order=True).first()
-             .join(known.refs.select("media_id", pl.col("line").alias("ref_line"), "seen"), on="media_id", how="left")
-             .sort("line"))
-    new = first.filter(pl.col("seen").is_null()).select(
+    first = rows.group_by("media_id", maintain_order=True).first().sort("line")
+    at = known.refs.find(first["media_id"])
+    found = at >= 0
+    new = first.filter(pl.Series(~found)).select(
         "media_id", pl.col("split").fill_null(checks.DEFAULT_SPLIT), pl.col("modality").alias("claimed_modality"),
         pl.col("modality").fill_null("image"), "path", "duration", "line")
     verdicts = [checks.media_problem(split, modality, path, opts.root, verify=opts.verify_media)
                 for split, modality, path in new.select("split", "claimed_modality", "path").iter_rows()] \
         if opts.verify_media else _verdicts(new)
     new = new.with_columns(pl.Series("verdict", verdicts, dtype=pl.String)).drop("claimed_modality")
-    in_corpus = first.filter(pl.col("ref_line").is_null() & (pl.col("seen") == False))  # noqa: E712
-    refs = known.refs.filter(pl.col("media_id").is_in(in_corpus["media_id"].implode()))
-    for claim, ref in zip(in_corpus.sort("media_id").iter_rows(named=True),
-                          refs.sort("media_id").iter_rows(named=True), strict=True):
+    in_corpus = np.zeros(len(at), bool)
+    in_corpus[found] = ~known.seen[at[found]]  # a source's own reference is seen from its first row
+    claims = first.with_columns(pl.Series("ref", at)).filter(pl.Series(in_corpus)).sort("media_id")
+    refs = known.refs.frame[claims["ref"]]
+    for claim, ref in zip(claims.iter_rows(named=True), refs.iter_rows(named=True), strict=True):
         problem = checks.conflict(claim["media_id"], tuple(claim[k] for k in _KEY), tuple(ref[k] for k in _KEY),
                                   "in the corpus")
         if problem:
             failures.append(Failure(claim["media_id"], problem, table="media", source=f"{opts.src}:{claim['line']}"))
     for row in new.filter(pl.col("verdict").is_not_null()).iter_rows(named=True):
         failures.append(Failure(row["media_id"], row["verdict"], table="media", source=f"{opts.src}:{row['line']}"))
-    seen = pl.col("seen") | pl.col("media_id").is_in(in_corpus["media_id"].implode())
-    known.refs = pl.concat([known.refs.with_columns(seen), new.with_columns(pl.lit(True).alias("seen"))
-                           .select(known.refs.columns).cast(_refs_schema())])
+    known.seen[at[in_corpus]] = True
+    known.refs.append(new.cast(_refs_schema()))
+    known.seen = np.concatenate([known.seen, np.ones(new.height, bool)])
     return new.filter(pl.col("verdict").is_null()).select("media_id", *_KEY)
 
 
@@ -160,9 +169,9 @@ def _captions(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) ->
     import polars as pl
 
     opts = known.opts
-    refs = known.refs.select("media_id", *[pl.col(k).alias(f"ref_{k}") for k in (*_KEY, "line")], "verdict")
-    rows = rows.join(refs, on="media_id", how="left").sort("line").with_columns(
-        pl.col("text").str.strip_chars(PY_WHITESPACE).alias("text"))
+    at = known.refs.find(rows["media_id"])  # rows are in line order, and stay so
+    rows = rows.with_columns(*[known.refs.column(k, at).alias(f"ref_{k}") for k in (*_KEY, "line")],
+                             known.refs.column("verdict", at), pl.col("text").str.strip_chars(PY_WHITESPACE))
     langs = rows["lang"].unique().to_list()
     conflict = pl.any_horizontal([pl.col(k).is_not_null() & (pl.col(k) != pl.col(f"ref_{k}")).fill_null(True)
                                   for k in _KEY])
@@ -179,16 +188,16 @@ def _captions(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) ->
     for row in rows.filter(pl.col("reason").is_not_null()).iter_rows(named=True):
         failures.append(Failure(row["caption_id"] or f"{opts.src}:{row['line']}", _reason(row, opts), table="captions",
                                 source=f"{opts.src}:{row['line']}"))
-    passed = (rows.filter(pl.col("reason").is_null())
-              .join(known.captions.rename({"digest": "before"}), on="caption_id", how="left").sort("line")
-              .with_columns(pl.coalesce("before", pl.col("digest").first().over("caption_id")).alias("before"),
+    passed = rows.filter(pl.col("reason").is_null())
+    before = known.captions.column("digest", known.captions.find(passed["caption_id"]))
+    passed = (passed.with_columns(before.alias("before")).with_columns(pl.coalesce("before", pl.col("digest").first().over("caption_id")).alias("before"),
                             (pl.col("caption_id").is_first_distinct() & pl.col("before").is_null()).alias("new")))
     clash = passed.filter(pl.col("before") != pl.col("digest"))
     for row in clash.iter_rows(named=True):
         failures.append(Failure(row["caption_id"], checks.duplicate(row["caption_id"]), table="captions",
                                 source=f"{opts.src}:{row['line']}"))
     added = passed.filter(pl.col("new"))
-    known.captions = pl.concat([known.captions, added.select("caption_id", "digest")])
+    known.captions.append(added.select("caption_id", "digest"))
     with_extra = pl.any_horizontal([pl.col(k).is_not_null() for k in _EXTRA])
     out = added.select("caption_id", "media_id", pl.col("ref_split").alias("split"), "lang", "text", "origin",
                        "parent_id", "model", *_EXTRA, pl.when(with_extra).then(pl.col("duration")).alias("duration"))
@@ -227,4 +236,4 @@ def _refs_schema() -> dict[str, Any]:
 
     s = pl.String
     return {"media_id": s, "split": s, "modality": s, "path": s, "duration": pl.Float64, "line": pl.Int64,
-            "verdict": s, "seen": pl.Boolean}
+            "verdict": s}
