@@ -3,7 +3,9 @@
 The vectorised jsonl reader needs every line's number (failure rows and entry ids name it) and
 must hold only one block at a time, however large the file: a block is read as bytes, cut after
 its last newline, and its lines are located with numpy. A block whose bytes are all UTF-8 costs
-one ``bytes.decode`` check; only the lines of a block that is not pay a decode each.
+one ``bytes.decode`` check; only the lines of a block that is not pay a decode each. The lines
+as text are built only when asked for: a block whose every line opens a JSON object goes to the
+parser as bytes, and never needs them.
 """
 
 from __future__ import annotations
@@ -26,12 +28,31 @@ _BOM = b"\xef\xbb\xbf"
 
 @dataclass
 class Block:
-    """Lines ``first`` .. ``first + len(text) - 1`` of a file (1-based), endings removed."""
+    """Lines ``first`` .. ``first + count - 1`` of a file (1-based)."""
 
     first: int
-    text: pl.Series  # each line as text; an undecodable line is blank here and listed in ``bad``
+    offsets: np.ndarray  # where each line starts in ``body``, and where the last ends
     bad: dict[int, BadRecord]  # line number -> why it is not UTF-8
-    body: bytes  # the block's bytes, handed whole to a JSON parser where every line is an entry
+    body: bytes  # the block's bytes (undecodable lines blanked), handed whole to a JSON parser where
+    # every line is an entry
+
+    @property
+    def count(self) -> int:
+        return len(self.offsets) - 1
+
+    def opens_objects(self) -> bool:
+        """Whether every line starts with ``{`` (so none is blank, and all may be JSON objects)."""
+        import numpy as np
+
+        return bool(np.all(np.frombuffer(self.body, dtype=np.uint8)[self.offsets[:-1]] == ord("{")))
+
+    def text(self) -> pl.Series:
+        """Each line as text, its ending removed; an undecodable line is blank here."""
+        import polars as pl
+        import pyarrow as pa
+
+        strings = pa.LargeStringArray.from_buffers(self.count, pa.py_buffer(self.offsets), pa.py_buffer(self.body))
+        return pl.from_arrow(strings).str.strip_suffix("\n").str.strip_chars_end("\r")
 
 
 def blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
@@ -50,7 +71,7 @@ def blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
             body, rest = buf[:cut], buf[cut:]
             if body:
                 block = _block(path, first, body)
-                first += block.text.len()
+                first += block.count
                 yield block
             if not data:
                 return
@@ -58,8 +79,6 @@ def blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
 
 def _block(path: Path, first: int, body: bytes) -> Block:
     import numpy as np
-    import polars as pl
-    import pyarrow as pa
 
     raw = np.frombuffer(body, dtype=np.uint8)
     ends = np.flatnonzero(raw == 10) + 1
@@ -71,9 +90,7 @@ def _block(path: Path, first: int, body: bytes) -> Block:
         body.decode("utf-8")
     except UnicodeDecodeError:
         body, bad = _blank_undecodable(path, first, body, offsets)
-    strings = pa.LargeStringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(body))
-    text = pl.from_arrow(strings).str.strip_suffix("\n").str.strip_chars_end("\r")
-    return Block(first=first, text=text, bad=bad, body=body)
+    return Block(first=first, offsets=offsets, bad=bad, body=body)
 
 
 def _blank_undecodable(path: Path, first: int, body: bytes, offsets: np.ndarray) -> tuple[bytes, dict[int, BadRecord]]:

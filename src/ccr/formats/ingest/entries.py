@@ -59,14 +59,17 @@ def jsonl_entries(src: Path, columns: dict[str, str]) -> Iterator[pl.DataFrame]:
     import polars as pl
 
     for block in blocks(src):
-        lines = pl.DataFrame({"line": pl.int_range(block.first, block.first + block.text.len(), eager=True),
-                              "text": block.text})
+        lines = pl.int_range(block.first, block.first + block.count, eager=True).alias("line")
+        whole = _at_once(block, lines, columns)
+        if whole is not None:
+            yield whole
+            continue
+        frame = pl.DataFrame({"line": lines, "text": block.text()})
         blank = pl.col("text").str.strip_chars(PY_WHITESPACE) == ""
         bad = pl.col("line").is_in(list(block.bad))
-        candidates = lines.filter(~blank & ~bad)
+        candidates = frame.filter(~blank & ~bad)
         parts = [_bad_lines(block)] if block.bad else []
-        whole = block.body if candidates.height == lines.height else None
-        parts.extend(_parse(src, candidates, columns, whole))
+        parts.extend(_parse(src, candidates, columns))
         yield _concat(parts).sort("line")
 
 
@@ -98,14 +101,23 @@ def _bad_lines(block: Block) -> pl.DataFrame:
     return _frame([{"line": n, "bad": r.reason, "bad_id": r.row_id} for n, r in block.bad.items()])
 
 
-def _parse(src: Path, lines: pl.DataFrame, columns: dict[str, str], data: bytes | None = None) -> list[pl.DataFrame]:
+def _at_once(block: Block, lines: pl.Series, columns: dict[str, str]) -> pl.DataFrame | None:
+    """The common case, a block of JSON objects only, parsed from its bytes in one go without its
+    lines as text; None where a line needs a closer look (blank, undecodable, refused, odd types)."""
+    if block.bad or not block.opens_objects():
+        return None
+    table = _read_json(block.body, block.count)
+    return None if table is None else _bulk(table, lines, columns)
+
+
+def _parse(src: Path, lines: pl.DataFrame, columns: dict[str, str]) -> list[pl.DataFrame]:
     """Bulk-parse the lines; where pyarrow refuses one, parse the halves, and line by line below a
     few lines; where the columns' types need the record path's judgement, line by line at once."""
     if lines.height == 0:
         return []
     if lines.height < _SMALLEST_BULK:
         return [_by_line(src, lines, columns)]
-    table = _read_json(lines, data)
+    table = _read_json(lines["text"].str.join("\n").item().encode("utf-8"), lines.height)
     if table is None:
         half = lines.height // 2
         return _parse(src, lines.slice(0, half), columns) + _parse(src, lines.slice(half), columns)
@@ -113,19 +125,17 @@ def _parse(src: Path, lines: pl.DataFrame, columns: dict[str, str], data: bytes 
     return [frame if frame is not None else _by_line(src, lines, columns)]
 
 
-def _read_json(lines: pl.DataFrame, data: bytes | None) -> pa.Table | None:
-    """The lines (whose bytes are ``data`` where given) as one table, or None where pyarrow refuses
-    one of them (or reads two rows from one line)."""
+def _read_json(data: bytes, rows: int) -> pa.Table | None:
+    """``rows`` lines of JSON as one table, or None where pyarrow refuses one of them (or reads
+    another number of rows from them)."""
     import pyarrow as pa
     import pyarrow.json as pj
 
-    if data is None:
-        data = lines["text"].str.join("\n").item().encode("utf-8")
     try:
         table = pj.read_json(pa.BufferReader(data), read_options=pj.ReadOptions(block_size=max(1 << 20, len(data) // 4 + 1)))
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
-    return table if table.num_rows == lines.height else None
+    return table if table.num_rows == rows else None
 
 
 def _bulk(table: pa.Table, line: pl.Series, columns: dict[str, str]) -> pl.DataFrame | None:

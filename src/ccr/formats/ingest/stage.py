@@ -21,6 +21,7 @@ from ccr.corpus.corpus import MANIFEST, Corpus
 from ccr.corpus.schema import MODALITIES, SPLIT_RULE, is_split
 from ccr.errors import CcrError
 from ccr.formats.ingest import formats, spans
+from ccr.formats.ingest.ahead import ahead
 from ccr.formats.ingest.checks import Known, caption_hash, check_caption, check_media
 from ccr.formats.ingest.entries import ENTRY_READERS
 from ccr.formats.ingest.frame_checks import FrameKnown
@@ -130,7 +131,7 @@ def _frame_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], limit:
 
     src = Path(cfg.src)
     known = FrameKnown.load(corpus, _options(corpus, cfg))
-    frames = ENTRY_READERS[cfg.format](src, dict(cfg.columns))
+    frames = ahead(ENTRY_READERS[cfg.format](src, dict(cfg.columns)))
     for span in spans.spans(frames, len, lambda f, a, n: f.slice(a, n), done_keys, limit, size):
         frame = pl.concat(span.parts) if len(span.parts) > 1 else span.parts[0]
         if span.done:
