@@ -38,7 +38,7 @@ class Keyed:
         at = np.searchsorted(self._hashes, hashes[order])
         self._hashes = np.insert(self._hashes, at, hashes[order])
         self._rows = np.insert(self._rows, at, order + self.frame.height)
-        self.frame = self.frame.vstack(rows.select(self.frame.columns))
+        self.frame = self.frame.vstack(_own(rows.select(self.frame.columns)))
 
     def find(self, keys: pl.Series) -> np.ndarray:
         """Each key's row in the frame; -1 where the frame does not hold it."""
@@ -71,6 +71,16 @@ class Keyed:
         end = int(np.searchsorted(self._hashes, hashed, side="right"))
         column = self.frame[self.key]
         return next((int(r) for r in self._rows[start:end] if column[int(r)] == key), -1)
+
+
+def _own(rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows with text of their own: a filtered polars string column still holds the buffers of
+    every row it came from (a block's paths, kept for the few new media ids), and the state would
+    keep them all. Building each string anew keeps only these rows' bytes."""
+    import polars as pl
+
+    return rows.with_columns(pl.concat_str(pl.col(c), pl.lit("")).alias(c)
+                             for c, t in rows.schema.items() if t == pl.String)
 
 
 def _hash(keys: pl.Series) -> np.ndarray:
