@@ -148,3 +148,30 @@ def test_force_is_refused_while_another_worker_runs(toy_corpus, tmp_path):
         a.stop()
     mt = Corpus.open(toy_corpus).table("captions").filter(pl.col("origin") == "mt")
     assert mt["caption_id"].n_unique() == mt.height
+
+
+def test_a_forked_child_that_outlives_the_run_does_not_hold_its_lock(tmp_path):
+    """Media and DataLoader workers are forked while the run holds its locks; one still alive when
+    the run ends must not keep the next run of the same stage out."""
+    import multiprocessing
+
+    from ccr.corpus.locks import stage_lease
+
+    fork = multiprocessing.get_context("fork")
+    started = fork.Event()
+    directory = tmp_path / "locks"
+    with stage_lease(directory, "features", 0, 1):
+        child = fork.Process(target=_start_then_sleep, args=(started,))
+        child.start()
+        assert started.wait(60)
+    try:
+        with stage_lease(directory, "features", 0, 1):
+            pass
+    finally:
+        child.kill()
+        child.join()
+
+
+def _start_then_sleep(started) -> None:
+    started.set()
+    time.sleep(60)

@@ -32,10 +32,39 @@ class Worker:
     num_shards: int | None  # None: written by a ccr that did not record it
 
 
+_HELD: set[int] = set()  # the lock files this process has open
+
+
+def _forget_in_child() -> None:
+    """A forked child (a media worker, a DataLoader worker) shares its parent's open lock files, and an
+    flock lasts until every copy is closed: the child drops its copies, so the parent's release is the
+    release even while the child lives on."""
+    for fd in _HELD:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
+def _held(path: Path, flags: int) -> int:
+    fd = os.open(path, flags, 0o644)
+    _HELD.add(fd)
+    return fd
+
+
+def _close(fd: int) -> None:
+    _HELD.discard(fd)
+    os.close(fd)
+
+
 def _open(path: Path) -> int:
     with os_errors(path, "create a lock file"):
         path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        return _held(path, os.O_RDWR | os.O_CREAT)
 
 
 def _try(fd: int, kind: int) -> bool:
@@ -67,7 +96,7 @@ def exclusive(path: Path) -> Iterator[None]:
         _write(fd, str(os.getpid()))
         yield
     finally:
-        os.close(fd)
+        _close(fd)
 
 
 @contextmanager
@@ -78,7 +107,7 @@ def stage_alone(directory: Path, stage: str) -> Iterator[bool]:
     try:
         yield _try(fd, fcntl.LOCK_EX)
     finally:
-        os.close(fd)
+        _close(fd)
 
 
 def _parse(shard_index: int, text: str) -> Worker:
@@ -101,7 +130,7 @@ def _live(directory: Path, stage: str) -> list[Worker]:
     found = []
     for index, path in _shard_files(directory, stage):
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = _held(path, os.O_RDONLY)
         except OSError:
             continue
         try:
@@ -110,7 +139,7 @@ def _live(directory: Path, stage: str) -> list[Worker]:
             else:
                 found.append(_parse(index, _content(fd)))
         finally:
-            os.close(fd)
+            _close(fd)
     return sorted(found, key=lambda w: w.shard_index)
 
 
@@ -121,7 +150,7 @@ def _layout_lock(directory: Path, stage: str, *, create: bool = True) -> Iterato
         fd = _open(path)
     else:
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = _held(path, os.O_RDONLY)
         except OSError:  # no run ever claimed a shard here, or a read-only corpus: probe unlocked
             yield
             return
@@ -129,7 +158,7 @@ def _layout_lock(directory: Path, stage: str, *, create: bool = True) -> Iterato
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)
+        _close(fd)
 
 
 def live_workers(directory: Path, stage: str, *, create: bool = False) -> list[Worker]:
@@ -150,7 +179,7 @@ def _claim(directory: Path, stage: str, shard_index: int, num_shards: int) -> in
         fd = _open(directory / f"{stage}-{shard_index}.lock")
         if not _try(fd, fcntl.LOCK_EX):
             holder = _parse(shard_index, _content(fd))
-            os.close(fd)
+            _close(fd)
             if holder.num_shards not in (None, num_shards):
                 raise CcrError(_clash(stage, holder, mine))
             pid = f" (pid {holder.pid})" if holder.pid else ""
@@ -162,7 +191,7 @@ def _claim(directory: Path, stage: str, shard_index: int, num_shards: int) -> in
         other = next((w for w in _live(directory, stage)
                       if w.shard_index != shard_index and w.num_shards not in (None, num_shards)), None)
         if other is not None:
-            os.close(fd)
+            _close(fd)
             raise CcrError(_clash(stage, other, mine))
         _write(fd, f"{mine.pid} {num_shards}")
         return fd
@@ -202,6 +231,6 @@ def stage_lease(directory: Path, stage: str, shard_index: int, num_shards: int, 
         try:
             yield
         finally:
-            os.close(shard)
+            _close(shard)
     finally:
-        os.close(fd)
+        _close(fd)
