@@ -39,4 +39,4 @@ def test_stopping_early_ends_the_reader() -> None:
     assert next(reader) == 0
     reader.close()
     assert len(made) < 5
-    assert not any(t.name == "ccr-ingest-read-ahead" for t in threading.enumerate())
+    assert not any(t.name == "ccr-ingest-ahead" for t in threading.enumerate())

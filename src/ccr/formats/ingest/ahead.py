@@ -1,9 +1,10 @@
-"""The next block of a source read on a thread while the current one is checked and written.
+"""The next item of a source made on a thread while the caller holds the current one.
 
-Parsing (pyarrow's JSON reader, polars) and checking and writing (polars, Parquet) spend most of
-their time outside the GIL, so on two cores they overlap: about a tenth of a 2M-caption ingest. One
-block waits at most, so memory stays bounded; a consumer that stops early (``--limit``) stops the
-reader too.
+Parsing (pyarrow's JSON reader, polars), checking (polars) and writing (Parquet) spend most of
+their time outside the GIL, so on two cores they overlap: ingest reads the next block while it
+checks this one, and checks the next chunk while the runner writes this one. The thread makes
+the next item only once the caller has taken the one before, so at most two are alive (the
+caller's and the one in the making); a caller that stops early (``--limit``) stops the thread too.
 """
 
 from __future__ import annotations
@@ -20,16 +21,16 @@ _END = object()
 def ahead(items: Iterator[T]) -> Iterator[T]:
     """``items`` in order, the next one produced on a thread while the caller holds this one."""
     waiting: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=1)
-    stop = threading.Event()
+    stop, taken = threading.Event(), threading.Event()
 
     def put(entry: tuple[Any, BaseException | None]) -> bool:
-        while not stop.is_set():
-            try:
-                waiting.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        """Hand the entry over and wait until the caller has taken it."""
+        waiting.put(entry)
+        while not taken.wait(timeout=0.1):
+            if stop.is_set():
+                return False
+        taken.clear()
+        return not stop.is_set()
 
     def produce() -> None:
         try:
@@ -40,11 +41,12 @@ def ahead(items: Iterator[T]) -> Iterator[T]:
         except BaseException as err:  # handed to the caller, raised there
             put((_END, err))
 
-    thread = threading.Thread(target=produce, name="ccr-ingest-read-ahead", daemon=True)
+    thread = threading.Thread(target=produce, name="ccr-ingest-ahead", daemon=True)
     thread.start()
     try:
         while True:
             item, err = waiting.get()
+            taken.set()
             if item is _END:
                 if err is not None:
                     raise err

@@ -24,7 +24,7 @@ from ccr.formats.ingest import formats, spans
 from ccr.formats.ingest.ahead import ahead
 from ccr.formats.ingest.checks import Known, caption_hash, check_caption, check_media
 from ccr.formats.ingest.entries import ENTRY_READERS
-from ccr.formats.ingest.frame_checks import FrameKnown
+from ccr.formats.ingest.frame_checks import Checked, FrameKnown
 from ccr.formats.ingest.frame_checks import Options as FrameOptions
 from ccr.formats.ingest.frame_checks import check as check_frame
 from ccr.formats.ingest.generic import check_columns
@@ -118,15 +118,22 @@ def shard_entries(options: RunOptions) -> int:
 
 @dataclass
 class EntryBlock:
-    """The generic path's unit of work: a frame of entries, with the checks' state that the entries
-    before it built (done ranges included), which is why it travels with the chunk."""
+    """The generic path's unit of work: a block of entries, already checked in file order (the
+    checks of each block depend on every entry before it) while the runner wrote the block before."""
 
-    frame: Any
-    known: FrameKnown
+    id: str  # its first entry's
+    checked: Checked
 
 
 def _frame_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], limit: int | None,
                   size: int) -> Iterator[Chunk]:
+    """The chunks, read and checked on threads: parsing the next block, checking this one and
+    writing the one before overlap."""
+    return ahead(_checked_chunks(corpus, cfg, done_keys, limit, size))
+
+
+def _checked_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], limit: int | None,
+                    size: int) -> Iterator[Chunk]:
     import polars as pl
 
     src = Path(cfg.src)
@@ -134,13 +141,13 @@ def _frame_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], limit:
     frames = ahead(ENTRY_READERS[cfg.format](src, dict(cfg.columns)))
     for span in spans.spans(frames, len, lambda f, a, n: f.slice(a, n), done_keys, limit, size):
         frame = pl.concat(span.parts) if len(span.parts) > 1 else span.parts[0]
+        checked = check_frame(frame, known)  # for a done range, only for what later entries are checked against
         if span.done:
-            check_frame(frame, known)  # only for what later entries are checked against
             if span.key is not None:
                 yield Chunk(key=span.key, items=[], ids=[])
             continue
         ids = frame.select(pl.format(f"{src}:{{}}", "line")).to_series().to_list()
-        yield Chunk(key=spans.owed_key(span), items=[EntryBlock(frame, known)], ids=ids)
+        yield Chunk(key=spans.owed_key(span), items=[EntryBlock(ids[0], checked)], ids=ids)
 
 
 def _options(corpus: Corpus, cfg: IngestConfig) -> FrameOptions:
@@ -157,7 +164,7 @@ def _chunk(start: int, batch: list[Entry]) -> Chunk:
 def _entry_id(entry: Entry | EntryBlock) -> str:
     """An entry is the input row of ingest; its id is where it stands in the source."""
     if isinstance(entry, EntryBlock):
-        return f"{entry.known.opts.src}:{entry.frame['line'][0]}"
+        return entry.id
     return entry[0].source
 
 
@@ -208,7 +215,7 @@ def process(batch: Sequence[Entry | EntryBlock], known: Known | None, cfg: Inges
 def _process_frames(blocks: Sequence[EntryBlock]) -> BatchResult:
     out = BatchResult()
     for block in blocks:
-        checked = check_frame(block.frame, block.known)
+        checked = block.checked
         out.rows.setdefault("media", []).append(checked.media)
         out.rows.setdefault("captions", []).append(checked.captions)
         out.failures.extend(checked.failures)
