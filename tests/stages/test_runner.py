@@ -23,10 +23,16 @@ def snapshot(corpus_dir: Path) -> dict[str, pl.DataFrame]:
     """'Identical corpus' = identical data tables sorted by id (DESIGN.md)."""
     c = Corpus.open(corpus_dir)
     return {
-        "captions": c.table("captions").sort("caption_id"),
-        "media": c.table("media").sort("media_id"),
-        "failures": c.table("failures").sort("failure_id"),
+        "captions": _by_id(c.table("captions"), "caption_id"),
+        "media": _by_id(c.table("media"), "media_id"),
+        "failures": _by_id(c.table("failures"), "failure_id"),
     }
+
+
+def _by_id(table: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Sorted by id, then by every other column: two runs' rows may share an id (a row and its
+    --force redo, two models' MT of one caption), and polars does not keep ties in order."""
+    return table.sort([key, *(c for c in table.columns if c != key)], nulls_last=True)
 
 
 def assert_same(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -> None:
