@@ -22,9 +22,12 @@ from ccr.testing.toy_corpus import ToyScene, toy_scenes
 LEARN_SEED = 1_000  # learning draws from seeds LEARN_SEED, LEARN_SEED + 1, ...; corpora use small seeds
 HELD_OUT_SEEDS = 8
 HELD_OUT_IMAGES = 512
-# the corpora with videos (held out for every seed below HELD_OUT_SEEDS): the demo and test_toy_corpus,
+# the demo's corpus (ccr demo writes it; big enough that a 3x-chance retrieval SumR can be reached)
+DEMO_CORPUS: dict[str, Any] = {"n_train": 160, "n_val": 40, "n_test": 40, "videos": 4}
+# the corpora with videos (held out for every seed below HELD_OUT_SEEDS): the demo, test_toy_corpus,
 # the Ray cluster test, tests/vision's media corpus, tiny_models' training text, tests/report's scored corpus
 HELD_OUT_CORPORA: tuple[dict[str, Any], ...] = (
+    DEMO_CORPUS,
     {"videos": 4},
     {"n_train": 4, "n_val": 1, "n_test": 1, "videos": 1},
     {"n_train": 4, "n_val": 1, "n_test": 1, "videos": 3},
