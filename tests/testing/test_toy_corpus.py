@@ -21,8 +21,10 @@ from ccr.testing.toy_corpus import (
     IMAGE_SIZE,
     SHAPES,
     VIDEO_FRAMES,
+    english_reference,
     scene_caption,
     toy_scenes,
+    translation_reference,
     write_toy_corpus,
 )
 
@@ -176,3 +178,46 @@ def test_colour_words_alone_retrieve_the_image_well_above_chance(corpus: Path) -
             mine = len(named & present[row["media_id"]]) - len(present[row["media_id"]] - named)
             ranks.append(1 + sum(s > mine for s in scores) + (scores.count(mine) - 1) / 2)
         assert sum(ranks) / len(ranks) < (len(present) + 1) / 4, lang
+
+
+SIZE_WORDS = {"en": ("small", "large"), "de": ("klein", "groß"), "fr": ("petit", "grand"), "cs": ("mal", "velk")}
+BACKGROUND_WORDS = {"en": ("background", "drawn on"), "de": ("Hintergrund",), "fr": ("fond",), "cs": ("pozadí",)}
+
+
+def _says(text: str, lang: str) -> tuple[bool, bool]:
+    """(names a size, names the background) in the test's own word lists."""
+    return (any(w in text.lower() for w in SIZE_WORDS[lang]), any(w in text for w in BACKGROUND_WORDS[lang]))
+
+
+def test_references_say_exactly_what_their_source_says() -> None:
+    for scene in toy_scenes(videos=4):
+        english = [scene_caption(scene, "en", v) for v in range(5)]
+        for lang in ("de", "fr", "cs"):
+            references = [translation_reference(scene, v, lang) for v in range(5)]
+            assert all(_says(ref, lang) == _says(en, "en") for en, ref in zip(english, references))
+            assert len(set(references)) == len(set(english))  # distinct sources, distinct references
+            for variant in (0, 1):
+                human, back = scene_caption(scene, lang, variant), english_reference(scene, lang, variant)
+                assert _says(back, "en") == _says(human, lang)
+                assert all(word in back.split() for word in (obj.colour for obj in scene.objects))
+    with pytest.raises(ValueError, match="no reference translations"):
+        translation_reference(toy_scenes()[0], 0, "zh")
+
+
+def test_references_file_only_when_asked(corpus: Path, tmp_path: Path) -> None:
+    written = write_toy_corpus(tmp_path / "refs", videos=4, references=True)
+    assert (written / "captions.jsonl").read_bytes() == (corpus / "captions.jsonl").read_bytes()
+    assert not (corpus / "references.jsonl").exists()
+    scenes = {scene.media_id: scene for scene in toy_scenes(videos=4)}
+    captions = {row["caption_id"]: row for row in _rows(corpus)}
+    references = [json.loads(line) for line in (written / "references.jsonl").read_text("utf-8").splitlines()]
+    # 152 English captions x 3 languages; 24 val/test images and 2 val/test videos per target language
+    assert Counter(captions[r["caption_id"]]["lang"] for r in references) == {"en": 3 * 152, "de": 26, "fr": 26,
+                                                                               "cs": 26}
+    for ref in references:
+        media_id, lang, _ = ref["caption_id"].split("#")
+        source = captions[ref["caption_id"]]["text"]
+        variants = [v for v in range(5) if scene_caption(scenes[media_id], lang, v) == source]
+        expected = (translation_reference(scenes[media_id], variants[0], ref["lang"]) if lang == "en"
+                    else english_reference(scenes[media_id], lang, variants[0]))
+        assert ref["text"] == expected

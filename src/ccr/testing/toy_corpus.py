@@ -163,12 +163,19 @@ def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _en_moves(scene: ToyScene, *, with_size: bool, background: bool) -> str:
+    """The "moves from ... to ..." video caption; references also need it without size or with the background."""
+    obj, end = scene.objects[0], str(scene.motion_to)
+    noun = _en_article(f"{obj.size} {obj.colour} {obj.shape}" if with_size else f"{obj.colour} {obj.shape}")
+    text = f"{noun} moves from {_EN_FROM_TO[obj.position]} to {_EN_FROM_TO[end]}"
+    return f"{text} across {_en_article(scene.background)} background" if background else text
+
+
 def _caption_en(scene: ToyScene, variant: int) -> str:
     if scene.motion_to is not None:
         obj = scene.objects[0]
         if variant % 2 == 0:
-            noun = _en_article(f"{obj.size} {obj.colour} {obj.shape}")
-            return f"{noun} moves from {_EN_FROM_TO[obj.position]} to {_EN_FROM_TO[scene.motion_to]}"
+            return _en_moves(scene, with_size=True, background=False)
         noun = _en_article(f"{obj.colour} {obj.shape}")
         return f"{noun} slides {_EN_TOWARDS[scene.motion_to]} across {_en_article(scene.background)} background"
     pattern, places, with_size = _EN_TEMPLATES[variant % len(_EN_TEMPLATES)]
@@ -177,6 +184,23 @@ def _caption_en(scene: ToyScene, variant: int) -> str:
         words = f"{obj.size} {obj.colour} {obj.shape}" if with_size else f"{obj.colour} {obj.shape}"
         phrases.append(f"{_en_article(words)} {places[obj.position]}")
     return pattern.format(objs=" and ".join(phrases), bg=scene.background, a_bg=_en_article(scene.background))
+
+
+@dataclass(frozen=True)
+class _Say:
+    """Which facts a target-language caption states. Human captions state what their template does;
+    a reference translation states exactly what its English source does (`translation_reference`)."""
+
+    size: bool
+    background: bool = True  # images: the background colour
+    start: bool = True  # videos: where the motion starts ("von links nach rechts" or only "nach rechts")
+
+
+def _human(scene: ToyScene, variant: int) -> _Say:
+    """The human captions: sizes for one object, and in the second video template."""
+    if scene.motion_to is not None:
+        return _Say(size=variant % 2 == 1)
+    return _Say(size=len(scene.objects) == 1)
 
 
 # --- German ----------------------------------------------------------------------------------
@@ -205,21 +229,21 @@ def _de_noun_phrase(obj: ToyObject, case: dict[str, tuple[str, str]], with_size:
     return " ".join([article, *(_DE_ADJ[w] + ending for w in words), noun])
 
 
-def _caption_de(scene: ToyScene, variant: int) -> str:
+def _caption_de(scene: ToyScene, variant: int, say: _Say) -> str:
     background = f"auf {_DE_ADJ[scene.background]}em Hintergrund"
     if scene.motion_to is not None:
         obj = scene.objects[0]
-        motion = f"von {_DE_POS[obj.position]} nach {_DE_POS[scene.motion_to]}"
+        motion = f"nach {_DE_POS[scene.motion_to]}"
+        motion = f"von {_DE_POS[obj.position]} {motion}" if say.start else motion
         if variant % 2 == 0:
-            return f"{_upper_first(_de_noun_phrase(obj, _DE_NOM, False))} bewegt sich {motion}."
-        return f"{_upper_first(background)} wandert {_de_noun_phrase(obj, _DE_NOM, True)} {motion}."
-    with_size = len(scene.objects) == 1
+            return f"{_upper_first(_de_noun_phrase(obj, _DE_NOM, say.size))} bewegt sich {motion}."
+        return f"{_upper_first(background)} wandert {_de_noun_phrase(obj, _DE_NOM, say.size)} {motion}."
     if variant % 2 == 0:
-        parts = [f"{_de_noun_phrase(o, _DE_NOM, with_size)} {_DE_POS[o.position]}" for o in scene.objects]
-        text = " und ".join(parts) + f" {background}."
+        parts = [f"{_de_noun_phrase(o, _DE_NOM, say.size)} {_DE_POS[o.position]}" for o in scene.objects]
+        text = " und ".join(parts) + (f" {background}." if say.background else ".")
     else:
-        parts = [f"{_DE_POS[o.position]} {_de_noun_phrase(o, _DE_ACC, with_size)}" for o in scene.objects]
-        text = f"{background} sieht man " + " und ".join(parts) + "."
+        parts = [f"{_DE_POS[o.position]} {_de_noun_phrase(o, _DE_ACC, say.size)}" for o in scene.objects]
+        text = (f"{background} sieht man " if say.background else "man sieht ") + " und ".join(parts) + "."
     return _upper_first(text)
 
 
@@ -248,6 +272,9 @@ _FR_MOTION = {
 }
 
 
+_FR_TOWARDS = {"left": "vers la gauche", "right": "vers la droite", "top": "vers le haut", "bottom": "vers le bas"}
+
+
 def _fr_noun_phrase(obj: ToyObject, with_size: bool) -> str:
     noun, gender = _FR_NOUN[obj.shape]
     g = 0 if gender == "m" else 1
@@ -256,19 +283,18 @@ def _fr_noun_phrase(obj: ToyObject, with_size: bool) -> str:
     return f"{article} {size}{noun} {_FR_ADJ[obj.colour][g]}"
 
 
-def _caption_fr(scene: ToyScene, variant: int) -> str:
+def _caption_fr(scene: ToyScene, variant: int, say: _Say) -> str:
     background = _FR_ADJ[scene.background][0]
     if scene.motion_to is not None:
         obj = scene.objects[0]
-        motion = _FR_MOTION[(obj.position, scene.motion_to)]
+        motion = _FR_MOTION[(obj.position, scene.motion_to)] if say.start else _FR_TOWARDS[scene.motion_to]
         if variant % 2 == 0:
-            return f"{_upper_first(_fr_noun_phrase(obj, False))} se déplace {motion}."
-        return f"Sur un fond {background}, {_fr_noun_phrase(obj, True)} glisse {motion}."
-    with_size = len(scene.objects) == 1
-    parts = " et ".join(f"{_fr_noun_phrase(o, with_size)} {_FR_POS[o.position]}" for o in scene.objects)
+            return f"{_upper_first(_fr_noun_phrase(obj, say.size))} se déplace {motion}."
+        return f"Sur un fond {background}, {_fr_noun_phrase(obj, say.size)} glisse {motion}."
+    parts = " et ".join(f"{_fr_noun_phrase(o, say.size)} {_FR_POS[o.position]}" for o in scene.objects)
     if variant % 2 == 0:
-        return f"{_upper_first(parts)} sur un fond {background}."
-    return f"On voit {parts}, sur fond {background}."
+        return f"{_upper_first(parts)} sur un fond {background}." if say.background else f"{_upper_first(parts)}."
+    return f"On voit {parts}, sur fond {background}." if say.background else f"On voit {parts}."
 
 
 # --- Czech -----------------------------------------------------------------------------------
@@ -294,6 +320,9 @@ _CS_MOTION = {
 }
 
 
+_CS_TOWARDS = {"left": "doleva", "right": "doprava", "top": "nahoru", "bottom": "dolů"}
+
+
 def _cs_noun_phrase(obj: ToyObject, with_size: bool) -> str:
     noun, gender = _CS_NOUN[obj.shape]
     ending = "ý" if gender == "m" else "á"
@@ -301,20 +330,19 @@ def _cs_noun_phrase(obj: ToyObject, with_size: bool) -> str:
     return " ".join([*(_CS_STEM[w] + ending for w in words), noun])
 
 
-def _caption_cs(scene: ToyScene, variant: int) -> str:
+def _caption_cs(scene: ToyScene, variant: int, say: _Say) -> str:
     background = f"na {_CS_STEM[scene.background]}ém pozadí"
     if scene.motion_to is not None:
         obj = scene.objects[0]
-        motion = _CS_MOTION[(obj.position, scene.motion_to)]
+        motion = _CS_MOTION[(obj.position, scene.motion_to)] if say.start else _CS_TOWARDS[scene.motion_to]
         if variant % 2 == 0:
-            return f"{_upper_first(_cs_noun_phrase(obj, False))} se pohybuje {motion}."
-        return f"{_upper_first(background)} se {_cs_noun_phrase(obj, True)} posouvá {motion}."
-    with_size = len(scene.objects) == 1
+            return f"{_upper_first(_cs_noun_phrase(obj, say.size))} se pohybuje {motion}."
+        return f"{_upper_first(background)} se {_cs_noun_phrase(obj, say.size)} posouvá {motion}."
     if variant % 2 == 0:
-        parts = " a ".join(f"{_cs_noun_phrase(o, with_size)} {_CS_POS[o.position]}" for o in scene.objects)
-        return f"{_upper_first(parts)} {background}."
-    parts = " a ".join(f"{_CS_POS[o.position]} {_cs_noun_phrase(o, with_size)}" for o in scene.objects)
-    return f"{_upper_first(background)} je {parts}."
+        parts = " a ".join(f"{_cs_noun_phrase(o, say.size)} {_CS_POS[o.position]}" for o in scene.objects)
+        return f"{_upper_first(parts)} {background}." if say.background else f"{_upper_first(parts)}."
+    parts = " a ".join(f"{_CS_POS[o.position]} {_cs_noun_phrase(o, say.size)}" for o in scene.objects)
+    return f"{_upper_first(background)} je {parts}." if say.background else f"Je tam {parts}."
 
 
 # --- Chinese and Japanese (tokenizer text for the tiny models; not written by default) --------
@@ -376,16 +404,57 @@ def _caption_ja(scene: ToyScene, variant: int) -> str:
     return f"{parts}が描かれた{_JA_BACKGROUND[scene.background]}の背景の絵。"
 
 
-_CAPTIONERS = {
-    "en": _caption_en, "de": _caption_de, "fr": _caption_fr, "cs": _caption_cs, "zh": _caption_zh, "ja": _caption_ja,
-}
+_CAPTIONERS = {"en": _caption_en, "zh": _caption_zh, "ja": _caption_ja}
+_TARGET_CAPTIONERS = {"de": _caption_de, "fr": _caption_fr, "cs": _caption_cs}
 
 
 def scene_caption(scene: ToyScene, lang: str, variant: int = 0) -> str:
     """One caption of the scene; different variants word the same content differently."""
+    if lang in _TARGET_CAPTIONERS:
+        return _TARGET_CAPTIONERS[lang](scene, variant, _human(scene, variant))
     if lang not in _CAPTIONERS:
         raise ValueError(f"no toy captions for language {lang!r}; choose from {', '.join(CAPTION_LANGS)}")
     return _CAPTIONERS[lang](scene, variant)
+
+
+# --- reference translations ------------------------------------------------------------------
+# An English template may leave out sizes or the background, and a human target caption may state
+# facts no English template pairs the same way, so "the scene's German caption" is no translation of
+# a given English caption. A reference says exactly what its source says; the target template
+# follows the source's, one to one within a scene, so distinct sources keep distinct references.
+
+# English image template -> target template: v0 and v3 (sizes) and v2 and v4 (none) go to different ones
+_TARGET_VARIANT = (0, 1, 1, 1, 0)
+# (target template, sizes said) -> the English image template saying the same (target images name the background)
+_ENGLISH_VARIANT = {(0, True): 0, (1, True): 3, (1, False): 2, (0, False): 4}
+
+
+def _target_langs_only(lang: str) -> None:
+    if lang not in _TARGET_CAPTIONERS:
+        raise ValueError(f"no reference translations for language {lang!r}; choose from {', '.join(TARGET_LANGS)}")
+
+
+def translation_reference(scene: ToyScene, en_variant: int, lang: str) -> str:
+    """The `lang` caption saying exactly what `scene_caption(scene, "en", en_variant)` says: the gold
+    translation the toy Marian models learn and the demo measures MT against."""
+    _target_langs_only(lang)
+    if scene.motion_to is not None:  # "a large red circle moves from left to right" / "a red circle slides to the right"
+        variant, say = en_variant % 2, _Say(size=en_variant % 2 == 0, start=en_variant % 2 == 0)
+    else:
+        template, _, with_size = _EN_TEMPLATES[en_variant % len(_EN_TEMPLATES)]
+        background = "bg}" in template  # {bg} or {a_bg}
+        variant, say = _TARGET_VARIANT[en_variant % len(_EN_TEMPLATES)], _Say(with_size, background)
+    return _TARGET_CAPTIONERS[lang](scene, variant, say)
+
+
+def english_reference(scene: ToyScene, lang: str, variant: int) -> str:
+    """The English caption saying exactly what `scene_caption(scene, lang, variant)` says: what
+    back-translating that human caption should give."""
+    _target_langs_only(lang)
+    say = _human(scene, variant)
+    if scene.motion_to is not None:  # both target video templates name the start; only the second the background
+        return _en_moves(scene, with_size=say.size, background=variant % 2 == 1)
+    return _caption_en(scene, _ENGLISH_VARIANT[(variant % 2, say.size)])
 
 
 def _write_video(scene: ToyScene, path: Path) -> None:
@@ -414,16 +483,21 @@ def write_toy_corpus(
     seed: int = 0,
     videos: int = 0,
     target_langs: Sequence[str] = TARGET_LANGS,
+    references: bool = False,
 ) -> Path:
     """Write media and captions.jsonl in the shape of the field's corpora.
 
     English captions (two per item) cover every split because training uses them; human target-language
     captions exist only on val and test, as in Multi30K or MSCOCO-CN, since CCR trains without them.
+    With `references`, also references.jsonl: for every English caption and target language the
+    reference translation, and for every target-language caption its English reference (rows
+    `caption_id`, `lang` (of the reference), `text`), so MT and back-translation can be scored.
     """
     out_dir = Path(out_dir)
     scenes = toy_scenes(n_train=n_train, n_val=n_val, n_test=n_test, seed=seed, videos=videos)
     variant_rng = random.Random(f"captions-{seed}")
     rows: list[dict[str, str]] = []
+    gold: list[dict[str, str]] = []
     for scene in scenes:
         target = out_dir / scene.path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -446,6 +520,23 @@ def write_toy_corpus(
                 "text": scene_caption(scene, lang, variant),
                 "caption_id": f"{scene.media_id}#{lang}#{k}",
             })
-    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    (out_dir / "captions.jsonl").write_text(lines, encoding="utf-8")
+            gold += _references(scene, lang, variant, f"{scene.media_id}#{lang}#{k}", target_langs)
+    _write_jsonl(out_dir / "captions.jsonl", rows)
+    if references:
+        _write_jsonl(out_dir / "references.jsonl", gold)
     return out_dir
+
+
+def _references(scene: ToyScene, lang: str, variant: int, caption_id: str,
+                target_langs: Sequence[str]) -> list[dict[str, str]]:
+    """references.jsonl's rows for one caption (none for zh and ja, which have no references)."""
+    if lang == "en":
+        return [{"caption_id": caption_id, "lang": target, "text": translation_reference(scene, variant, target)}
+                for target in target_langs if target in TARGET_LANGS]
+    if lang in TARGET_LANGS:
+        return [{"caption_id": caption_id, "lang": "en", "text": english_reference(scene, lang, variant)}]
+    return []
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
