@@ -51,3 +51,14 @@ def test_unknown_pairs_and_paths_are_clear_errors(tmp_path):
     assert models.mt_entry("en", "zh").prefix == ">>cmn_Hans<<"
     assert models.mt_entry("en", "ja").revision == "refs/pr/3"
     assert models.mt_entry("en", "de", tiny=True).id == "tiny/marian-en-de"
+
+
+def test_toy_names_resolve_to_the_shipped_directories_and_unknown_ones_say_what_exists():
+    from ccr.models import TOY_DIR, toy_aliases
+
+    for hub, toy in toy_aliases().items():
+        resolved = models.resolve(hub, aliases=toy_aliases())
+        assert resolved.id == toy and resolved.path == TOY_DIR / toy.removeprefix("toy/")
+        assert resolved.revision.startswith("toy-") and resolved.key.startswith(resolved.path.name + "@toy-")
+    with pytest.raises(CcrError, match="no toy model 'nope'.*learn_toy_models"):
+        models.resolve("toy/nope")

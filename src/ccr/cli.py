@@ -100,9 +100,9 @@ def models() -> None:
 
     from ccr.models import describe
 
-    table = Table("role", "default id", "revision", "prefix", "tiny stand-in", "note")
+    table = Table("role", "default id", "revision", "prefix", "tiny stand-in", "toy model", "note")
     for row in describe():
-        table.add_row(row["role"], row["id"], row["revision"], row["prefix"], row["tiny"], row["note"])
+        table.add_row(row["role"], row["id"], row["revision"], row["prefix"], row["tiny"], row["toy"], row["note"])
     print_table(out, table)
 
 
@@ -110,8 +110,10 @@ def models() -> None:
 @friendly
 def demo(
     dest: Annotated[Path, typer.Argument(help="where to write the demo (a fresh directory)")] = Path("ccr-demo"),
-    models: Annotated[str, typer.Option(help="random: tiny random stand-ins, numbers meaningless; real: the default "
-                                             "hub models (need the hub or a cache)")] = "random",
+    models: Annotated[str, typer.Option(help="toy: small models learned on the toy domain, shipped with ccr (its "
+                                             "numbers mean something); random: tiny random stand-ins, the fastest "
+                                             "smoke run, numbers meaningless; real: the default hub models (need "
+                                             "the hub or a cache)")] = "random",
     old_real_models: Annotated[bool, typer.Option("--real-models", hidden=True)] = False,
 ) -> None:
     """Run the demo recipe (every stage, training, noise and checks) on the bundled toy corpus."""
@@ -249,7 +251,8 @@ def pipeline_run(
     work_dir: Annotated[Path | None, typer.Option(help="corpus and runs go here (pipeline.work_dir)")] = None,
     models: Annotated[str | None, typer.Option(
         help="random: tiny random stand-ins and one short epoch, to check files and layout in minutes (numbers "
-             "meaningless); real: the recipe's models (pipeline.models)")] = None,
+             "meaningless); toy: the small models ccr ships, learned on the toy domain; real: the recipe's "
+             "models (pipeline.models)")] = None,
     tiny: Annotated[bool, typer.Option(help="the same as --models random")] = False,
     dry_run: Annotated[bool, typer.Option(help="print the plan and what is already done; run nothing")] = False,
     from_: Annotated[str | None, typer.Option("--from", help="start at this step id (or a stage's first step)")] = None,

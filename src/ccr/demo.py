@@ -15,8 +15,9 @@ from ccr.errors import CcrError
 from ccr.printing import say
 
 RECIPE = Path(__file__).parent / "pipeline" / "demo.toml"
-DEMO_VIDEOS = 4  # short toy videos beside the images, so the visual stages show both paths
-NOTES = {"random": "demo models are tiny random stand-ins built on the spot: every score and metric below is "
+NOTES = {"toy": "demo models are small ones learned on the toy domain and shipped with ccr: they translate, "
+                "see and describe toy scenes, so the figures below measure the pipeline",
+         "random": "demo models are tiny random stand-ins built on the spot: every score and metric below is "
                    "meaningless",
          "real": "real default models (need a hub or a local cache)"}
 
@@ -25,6 +26,7 @@ def run_demo(dest: Path | str, *, models: str = "random", console: Any, out: Any
     """Write the toy source files to ``dest/toy`` and run the demo recipe in ``dest``; returns the corpus path."""
     from ccr.pipeline.orchestrate import run_pipeline
     from ccr.pipeline.recipe import load_recipe
+    from ccr.testing.learn.scenes import DEMO_CORPUS
     from ccr.testing.toy_corpus import write_toy_corpus
 
     if models not in NOTES:
@@ -34,7 +36,7 @@ def run_demo(dest: Path | str, *, models: str = "random", console: Any, out: Any
         raise CcrError(f"{dest} is not empty; give the demo a new directory: ccr demo NEW_DIR")
     paths.output_dir(dest, "demo directory")
     say(console, (NOTES[models], "yellow"))
-    source = write_toy_corpus(dest / "toy", videos=DEMO_VIDEOS)
+    source = write_toy_corpus(dest / "toy", **DEMO_CORPUS)
     recipe = load_recipe(RECIPE, pipeline={"data_root": str(source), "work_dir": str(dest), "models": models})
     run_pipeline(recipe, log=functools.partial(say, console), out=out)
     return recipe.corpus

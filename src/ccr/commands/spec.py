@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ccr.commands.build import Renamed
+from ccr.commands.build import MODELS, Renamed
 from ccr.commands.common import print_config
 from ccr.commands.fields import overrides
+from ccr.errors import CcrError
 
 
 @dataclass
@@ -30,8 +32,15 @@ class Call:
     parse: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)  # Spec.parse
 
     def overrides(self) -> dict[str, Any]:
-        """Flag layer: ``Stage.smoke`` for ``--models random``, then what the user typed."""
+        """Flag layer: ``Stage.smoke`` for ``--models random`` or the toy aliases for ``--models toy``,
+        then what the user typed."""
+        if self.models not in MODELS:
+            raise CcrError(f"--models {self.models}: use {', '.join(MODELS)}")
         smoke = dict(self.stage.smoke) if self.models == "random" else {}
+        if self.models == "toy" and any(f.name == "aliases" for f in dataclasses.fields(self.stage.config)):
+            from ccr.models import toy_aliases
+
+            smoke["aliases"] = toy_aliases()
         parsed = {k: self.parse[k](v) for k, v in self.values.items() if k in self.parse and v}
         return smoke | overrides(self.values) | parsed
 

@@ -126,10 +126,10 @@ _VIT = re.compile(r"vit[-_/]?(b|base|l|large|h|huge|g|giant|bigg)[-_/]?(?:patch)
 
 
 def clip_family(model_id: str) -> str | None:
-    """``ViT-B/32`` for ``openai/clip-vit-base-patch32`` or ``clip-ViT-B-32-multilingual-v1``; ``tiny`` for the stand-ins."""
+    """``ViT-B/32`` for ``openai/clip-vit-base-patch32`` or ``clip-ViT-B-32-multilingual-v1``; ``tiny`` / ``toy`` for ccr's own."""
     text = model_id.lower()
-    if text.startswith("tiny/"):
-        return "tiny"
+    if text.startswith(("tiny/", "toy/")):
+        return text.split("/")[0]
     m = _VIT.search(text)
     return f"ViT-{m.group(1)[0].upper()}/{m.group(2)}" if m else None
 

@@ -15,9 +15,9 @@ class PipelineConfig:
     data_root: str = "."  # where the source files are; relative paths in steps start here
     work_dir: str = "work"  # the corpus goes to WORK/corpus, training runs to WORK/runs/STEP_ID
     # random: ccr.testing's tiny random stand-ins and one short epoch, a smoke run that checks files and
-    # layout (numbers meaningless); real: the default hub models. (toy, small models learned on the toy
-    # domain, comes with them.)
-    models: Literal["random", "real"] = "real"
+    # layout (numbers meaningless); toy: the small models ccr ships, learned on the toy domain (they
+    # translate, see and describe toy scenes; elsewhere meaningless); real: the default hub models.
+    models: Literal["random", "toy", "real"] = "real"
     tiny: bool = False  # the old spelling of models = "random"
     chunk_rows: int = 1024  # rows per committed shard: smaller loses less work to a kill
     progress: bool = True  # progress bars (plain lines when not on a terminal)

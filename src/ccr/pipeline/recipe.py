@@ -52,6 +52,7 @@ from typing import Any
 
 from ccr.config import load_toml, parse_sets, resolve
 from ccr.errors import CcrError
+from ccr.models import toy_aliases
 from ccr.pipeline.plan import DEFAULT_CORPUS, PipelineConfig, Recipe, Step
 from ccr.train.legacy import renamed_hint
 
@@ -96,6 +97,8 @@ def load_recipe(path: Path | str, *, sets: list[str] | None = None, start: str |
     if problems:
         listing = "\n".join(f"  {i}. {p}" for i, p in enumerate(problems, 1))
         raise CcrError(f"recipe {path} has {len(problems)} problem(s); fix them and run again:\n{listing}")
+    if settings.models == "toy":  # the recipe's own [models] entries win
+        models = toy_aliases() | models
     return Recipe(path, settings, models, steps, selected)
 
 

@@ -1,6 +1,11 @@
 """The toy models learn on scenes that no demo or test corpus shows (issue 18)."""
 
-from ccr.testing.learn.scenes import HELD_OUT_CORPORA, content, held_out, learning_scenes
+from ccr.testing.learn.scenes import (
+    HELD_OUT_CORPORA,
+    content,
+    held_out,
+    learning_scenes,
+)
 from ccr.testing.toy_corpus import toy_scenes
 
 
