@@ -357,12 +357,12 @@ def build_tiny_marian(
 # --- CLIP ----------------------------------------------------------------------------------------
 
 
-def _clip_tokenizer() -> Any:
+def _clip_tokenizer(text: list[str]) -> Any:
     """Byte-level BPE with CLIP's end-of-word marks, in CLIP's vocabulary order (bytes, bytes</w>, merges)."""
     from tokenizers import pre_tokenizers
     from transformers import CLIPTokenizer
 
-    words = _words(CLIPTokenizer(), training_text())
+    words = _words(CLIPTokenizer(), text)
     marked = Counter({(*word[:-1], word[-1] + "</w>"): count for word, count in words.items()})
     merges = _bpe_merges(marked, n_merges=300, join=operator.add)
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
@@ -382,9 +382,14 @@ def build_tiny_clip(
     image_size: int = 32,
     patch: int = 8,
     projection_dim: int = TINY_CLIP_PROJECTION_DIM,
+    text: list[str] | None = None,
     seed: int = 0,
 ) -> Path:
-    """A CLIP dual encoder; `build_tiny_clip(d, **CLIP_VIT_B32)` gives a random ViT-B/32-sized one."""
+    """A CLIP dual encoder; `build_tiny_clip(d, **CLIP_VIT_B32)` gives a random ViT-B/32-sized one.
+
+    `text` is what the tokenizer learns its pieces from (default `training_text()`): the learned toy
+    models start from these builders, so they keep the layout, and learn pieces from their own text.
+    """
     from transformers import (
         CLIPConfig,
         CLIPImageProcessorPil,
@@ -395,7 +400,7 @@ def build_tiny_clip(
     )
 
     out_dir = Path(out_dir)
-    tokenizer = _clip_tokenizer()
+    tokenizer = _clip_tokenizer(training_text() if text is None else text)
     image_processor = CLIPImageProcessorPil(
         size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
     )
@@ -430,15 +435,17 @@ def build_tiny_bert(
     layers: int = 2,
     langs: tuple[str, ...] = LANGS,
     lowercase: bool = False,
+    text: list[str] | None = None,
     seed: int = 0,
 ) -> Path:
-    """A BERT encoder with a WordPiece vocabulary trained on `langs` (cased, like mBERT, unless `lowercase`)."""
+    """A BERT encoder with a WordPiece vocabulary trained on `text` (default: `training_text(langs)`),
+    cased like mBERT unless `lowercase`."""
     from transformers import BertConfig, BertModel, BertTokenizer
 
     out_dir = Path(out_dir)
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     base = BertTokenizer(vocab={t: i for i, t in enumerate(specials)}, do_lower_case=lowercase, strip_accents=lowercase)
-    words = _words(base, training_text(langs))
+    words = _words(base, training_text(langs) if text is None else text)
     pieces = Counter({(word[0], *("##" + c for c in word[1:])): count for word, count in words.items()})
     merges = _bpe_merges(pieces, n_merges=500, join=lambda a, b: a + b[2:])
     tokens = [*specials, *sorted({p for word in pieces for p in word}), *(a + b[2:] for a, b in merges)]
@@ -487,12 +494,15 @@ def build_tiny_sentence_transformer(
     multilingual: bool = False,
     output_dim: int | None = None,
     hidden: int = 32,
+    layers: int = 2,
+    text: list[str] | None = None,
     seed: int = 0,
 ) -> Path:
     """BERT + mean pooling + unit length, the shape of all-MiniLM-L6-v2.
 
     With `output_dim` a linear head replaces the normalisation, as in the sentence-transformers
-    multilingual CLIP text encoders, whose outputs live in the CLIP embedding space.
+    multilingual CLIP text encoders, whose outputs live in the CLIP embedding space. `text` is the
+    tokenizer's training text, as in `build_tiny_bert`.
     """
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer import modules as st
@@ -501,7 +511,8 @@ def build_tiny_sentence_transformer(
     langs = LANGS if multilingual else ("en",)
     with tempfile.TemporaryDirectory() as tmp:
         # uncased like all-MiniLM-L6-v2; the multilingual stand-in keeps case like its real counterparts
-        build_tiny_bert(Path(tmp), hidden=hidden, langs=langs, lowercase=not multilingual, seed=seed)
+        build_tiny_bert(Path(tmp), hidden=hidden, layers=layers, langs=langs, lowercase=not multilingual, text=text,
+                        seed=seed)
         modules: list[Any] = [st.Transformer(tmp, max_seq_length=128), st.Pooling(hidden, pooling_mode="mean")]
         if output_dim is None:
             modules.append(st.Normalize())
