@@ -282,13 +282,14 @@ def _bpe_merges(
 # --- Marian (OPUS-MT) ------------------------------------------------------------------------------
 
 
-def _train_spm(lines: list[str], vocab_size: int) -> bytes:
+def _train_spm(lines: list[str], vocab_size: int, normalization: str = "nmt_nfkc") -> bytes:
     import sentencepiece as spm
 
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(lines), model_writer=model, vocab_size=vocab_size, model_type="bpe",
         character_coverage=1.0, hard_vocab_limit=False, minloglevel=2, num_threads=1,
+        normalization_rule_name=normalization,
     )
     return model.getvalue()
 
@@ -303,12 +304,16 @@ def build_tiny_marian(
     heads: int = 2,
     ffn: int = 32,
     vocab_pad_to: int | None = None,
+    text: tuple[list[str], list[str]] | None = None,
     seed: int = 0,
 ) -> Path:
     """A Marian model in OPUS-MT's layout (source.spm, target.spm, joint vocab.json).
 
     `vocab_pad_to` appends dummy pieces so that `build_tiny_marian(d, **MARIAN_OPUS_MT_SHAPE)` costs what
     opus-mt-en-de costs (output projection and softmax included) when a benchmark has no real weights.
+    `text` (source lines, target lines) is what the tokenizers learn from (default `training_text` of
+    each language): the learned toy models start from this builder, so they keep its layout. Their
+    tokenizers skip NFKC, whose character map (240 KB per file) they ship as package data without needing.
     """
     import sentencepiece as spm
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
@@ -318,8 +323,9 @@ def build_tiny_marian(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokens = ["</s>", "<unk>", *_TARGET_LANG_TOKENS.get(tgt_lang, ())]
-    for side, lang in (("source", src_lang), ("target", tgt_lang)):
-        model_bytes = _train_spm(training_text((lang,)), vocab_size=400)
+    for k, (side, lang) in enumerate((("source", src_lang), ("target", tgt_lang))):
+        lines = training_text((lang,)) if text is None else text[k]
+        model_bytes = _train_spm(lines, vocab_size=400, normalization="nmt_nfkc" if text is None else "identity")
         (out_dir / f"{side}.spm").write_bytes(model_bytes)
         sp = spm.SentencePieceProcessor(model_proto=model_bytes)
         tokens += [sp.id_to_piece(i) for i in range(sp.get_piece_size()) if not (sp.is_unknown(i) or sp.is_control(i))]
