@@ -13,13 +13,12 @@ load, with tokenizers whose pieces come from the learning captions.
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ccr.testing.learn.scenes import learning_scenes
+from ccr.testing.learn.seeded import deterministic
 from ccr.testing.tiny_models import build_tiny_clip, build_tiny_sentence_transformer
 from ccr.testing.toy_corpus import TARGET_LANGS, ToyScene, render_scene, scene_caption
 
@@ -34,23 +33,6 @@ N_IMAGES, N_VIDEOS = 3000, 400
 VIDEO_TIMES = (0.0625, 0.3125, 0.6875, 0.9375)
 CLIP_STEPS, CLIP_BATCH, CLIP_LR = 600, 128, 1e-3
 STUDENT_STEPS, STUDENT_BATCH, STUDENT_LR = 1500, 128, 1e-3
-
-
-@contextlib.contextmanager
-def _deterministic(seed: int) -> Iterator[None]:
-    """One thread and deterministic kernels, the caller's torch settings and random state restored after."""
-    import torch
-
-    threads, strict = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        torch.set_num_threads(1)
-        torch.use_deterministic_algorithms(True)
-        try:
-            yield
-        finally:
-            torch.use_deterministic_algorithms(strict)
-            torch.set_num_threads(threads)
 
 
 def _english(scene: ToyScene) -> list[str]:
@@ -167,7 +149,7 @@ def _learn_student(out: Path, clip: Path, scenes: list[ToyScene]) -> Path:
 def learn(out: Path, *, seed: int = 0) -> list[Path]:
     """Write ``out/clip`` and ``out/mclip-text``, the same bytes for the same seed, thread count and torch."""
     out = Path(out)
-    with _deterministic(seed):
+    with deterministic(seed):
         scenes = learning_scenes(N_IMAGES, N_VIDEOS, seed=seed)
         clip = _learn_clip(out / "clip", scenes)
         student = _learn_student(out / "mclip-text", clip, scenes)
