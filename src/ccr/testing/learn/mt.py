@@ -36,7 +36,7 @@ TARGET_VARIANTS = 2
 SHAPE: dict[str, int] = {"d_model": 48, "layers": 2, "heads": 4, "ffn": 96}
 N_IMAGES, N_VIDEOS = 3000, 400
 STEPS, BATCH, LR, DROPOUT = 1000, 64, 3e-3, 0.0
-MAX_LENGTH = 64  # generation_config's limit: twice the longest toy caption in target tokens
+MAX_LENGTH = 64  # generation_config's limit (the stages pass their own): the longest toy caption is 22 tokens
 
 
 def pairs(scenes: list[ToyScene], src: str, tgt: str) -> list[tuple[str, str]]:
@@ -87,9 +87,15 @@ def _tensors(tokenizer: Any, data: list[tuple[str, str]], rows: list[int]) -> di
 
 
 def _train(model: Any, tokenizer: Any, data: list[tuple[str, str]], seed: int) -> None:
-    """Teacher-forced cross-entropy with AdamW, warm-up then linear decay."""
+    """Teacher-forced cross-entropy with AdamW, warm-up then linear decay.
+
+    The pad row of the shared embedding stays zero: CTranslate2 starts Marian's decoder from a zero
+    embedding (real OPUS-MT pads are zero), while the tied output projection would otherwise train it.
+    """
     import torch
 
+    pad = torch.tensor([tokenizer.pad_token_id])
+    keep_pad_zero = model.get_input_embeddings().weight.register_hook(lambda grad: grad.index_fill(0, pad, 0.0))
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
     warm = STEPS // 20
@@ -105,6 +111,7 @@ def _train(model: Any, tokenizer: Any, data: list[tuple[str, str]], seed: int) -
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
+    keep_pad_zero.remove()
     model.eval()
 
 
