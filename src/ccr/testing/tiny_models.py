@@ -547,15 +547,15 @@ _LLAVA_CHAT_TEMPLATE = (
 )
 
 
-def _llava_tokenizer() -> Any:
+def _llava_tokenizer(text: list[str], n_merges: int) -> Any:
     """Byte-level BPE in the Llama/LLaVA special-token layout, padding on the left for batched generation."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    lines = [*training_text(), *_LLAVA_PROMPTS]
+    lines = [*text, *_LLAVA_PROMPTS]
     words = Counter(word for line in lines for word, _ in byte_level.pre_tokenize_str(line))
-    merges = _bpe_merges(Counter({tuple(word): count for word, count in words.items()}), 300, operator.add)
+    merges = _bpe_merges(Counter({tuple(word): count for word, count in words.items()}), n_merges, operator.add)
     specials = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
     tokens = [*specials, *sorted(pre_tokenizers.ByteLevel.alphabet()), *(a + b for a, b in merges)]
     bpe = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(dict.fromkeys(tokens))}, merges=merges))
@@ -570,11 +570,26 @@ def _llava_tokenizer() -> Any:
     return tokenizer
 
 
-def build_tiny_llava(out_dir: Path, *, family: str = "llava", seed: int = 0) -> Path:
+def build_tiny_llava(
+    out_dir: Path,
+    *,
+    family: str = "llava",
+    image_size: int = 32,
+    patch: int = 8,
+    hidden: int = 32,
+    layers: int = 2,
+    feature_layer: int = -2,
+    text: list[str] | None = None,
+    n_merges: int = 300,
+    seed: int = 0,
+) -> Path:
     """A LLaVA-family captioner (CLIP vision tower + Llama) with chat template and left padding.
 
     Only the families whose processor this environment can build are offered: LLaVA-OneVision and
     LLaVA-NeXT-Video need a video processor, and every transformers video processor requires torchvision.
+    `text` is what the tokenizer learns its `n_merges` pieces from (default `training_text()`), and
+    `feature_layer` the vision layer the language model sees (-2 as in LLaVA-1.5): the learned toy
+    describer starts from this builder, so it keeps the layout, with its own sizes and vocabulary.
     """
     from transformers import (
         CLIPImageProcessorPil,
@@ -592,22 +607,22 @@ def build_tiny_llava(out_dir: Path, *, family: str = "llava", seed: int = 0) -> 
     if family not in LLAVA_FAMILIES:
         raise ValueError(f"unknown LLaVA family {family!r}; choose from {', '.join(LLAVA_FAMILIES)}")
     out_dir = Path(out_dir)
-    image_size, patch = 32, 8
     n_patches = (image_size // patch) ** 2
-    tokenizer = _llava_tokenizer()
+    tokenizer = _llava_tokenizer(training_text() if text is None else text, n_merges)
     image_id = tokenizer.convert_tokens_to_ids("<image>")
     vision = CLIPVisionConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=image_size,
-        patch_size=patch, projection_dim=32,
+        hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers, num_attention_heads=4,
+        image_size=image_size, patch_size=patch, projection_dim=hidden,
     )
-    text = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    language = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     common = {
-        "vision_config": vision, "text_config": text, "image_token_index": image_id, "image_seq_length": n_patches,
-        "vision_feature_select_strategy": "default", "vision_feature_layer": -2,
+        "vision_config": vision, "text_config": language, "image_token_index": image_id,
+        "image_seq_length": n_patches, "vision_feature_select_strategy": "default",
+        "vision_feature_layer": feature_layer,
     }
     processor_args = {
         "tokenizer": tokenizer, "patch_size": patch, "vision_feature_select_strategy": "default",
