@@ -44,7 +44,7 @@ PROMPT = PROMPTS["detailed"]  # the caption stage's default prompt; the demo ask
 FRAMES = 4  # the caption stage's default --frames; LLaVA-1.5 takes them as four images in one turn
 SHAPE = {"image_size": 64, "patch": 16, "hidden": 64, "layers": 3, "feature_layer": -1, "n_merges": 220}
 N_IMAGES, N_VIDEOS = 10_000, 1_500
-WARM_UP_STEPS, STEPS, BATCH, LR = 2500, 4000, 32, 2e-3
+WARM_UP_STEPS, STEPS, BATCH, LR = 1500, 2500, 32, 2e-3
 
 _ON = {"left": "on the left", "right": "on the right", "top": "at the top", "bottom": "at the bottom"}
 _PAIR = re.compile(rf"\b({'|'.join(COLOURS)})\s+({'|'.join(SHAPES)})s?\b", re.IGNORECASE)
@@ -211,13 +211,14 @@ def _warm_up_vision(model: Any, images: _Examples) -> None:
         targets[row, -1] = colours.index(scene.background)
     widths = [*sizes * len(POSITIONS), len(colours)]
     config = tower.config
-    head = torch.nn.Linear(config.hidden_size * (config.image_size // config.patch_size) ** 2, sum(widths))
+    head = torch.nn.Linear(config.hidden_size, sum(widths))
     optimiser = torch.optim.AdamW([*tower.parameters(), *head.parameters()], lr=LR)
     tower.train()
     for _ in range(WARM_UP_STEPS):
         picked = torch.randint(len(images.scenes), (BATCH,))
         pixels = images.image_processor([images.images[i] for i in picked.tolist()], return_tensors="pt")["pixel_values"]
-        features = tower(pixel_values=pixels).last_hidden_state[:, 1:].flatten(1)  # the patches the LM sees
+        # the mean of the patches the LM sees: what its attention reads before it has learned where to look
+        features = tower(pixel_values=pixels).last_hidden_state[:, 1:].mean(dim=1)
         logits = head(features).split(widths, dim=1)
         loss = sum(torch.nn.functional.cross_entropy(out, targets[picked, k]) for k, out in enumerate(logits))
         optimiser.zero_grad()
@@ -231,7 +232,10 @@ def _train(model: Any, examples: Sequence[_Examples], weights: Sequence[float], 
 
     import torch
 
-    optimiser = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
+    tower = list(model.model.vision_tower.parameters())
+    rest = [p for p in model.parameters() if all(p is not q for q in tower)]
+    # the warmed-up tower moves slowly, so the language model's first noisy steps do not undo it
+    optimiser = torch.optim.AdamW([{"params": tower, "lr": LR / 10}, {"params": rest}], lr=LR, weight_decay=0.01)
     warmup = STEPS // 20
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, STEPS) / STEPS)))
