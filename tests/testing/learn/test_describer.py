@@ -15,14 +15,19 @@ from ccr import models
 from ccr.caption.describe import Describer, Request
 from ccr.caption.slots import segments
 from ccr.stages.media import Visual
-from ccr.testing.learn.describer import PROMPT, describe, frame_times, names_objects, purity
+from ccr.testing.learn.describer import (
+    PROMPT,
+    describe,
+    frame_times,
+    names_objects,
+    purity,
+)
 from ccr.testing.toy_corpus import ToyObject, ToyScene, render_scene, toy_scenes
 
 pytest.importorskip("torch")
 
 SCENES = toy_scenes(videos=4)
-# six held-out images (one and two objects) and two held-out videos
-PICKED = [s for s in SCENES if s.modality == "image"][:6] + [s for s in SCENES if s.modality == "video"][:2]
+PICKED = [s for s in SCENES if s.split == "test"]  # the demo's test split: 12 images and a video
 
 
 def _visual(scene: ToyScene) -> Visual:
@@ -37,7 +42,7 @@ def test_the_shipped_describer_names_the_objects_of_held_out_scenes() -> None:
     requests = [Request(_visual(s), PROMPT.text(s.modality == "video")) for s in PICKED]
     texts = describer.describe(requests, max_new_tokens=64)
     named = [names_objects(text, scene) for text, scene in zip(texts, PICKED)]
-    assert sum(named) >= 6, list(zip(texts, named))
+    assert sum(named) >= 0.8 * len(PICKED), list(zip(texts, named))
 
 
 def test_a_description_splits_into_one_sentence_per_object_and_one_for_the_background() -> None:

@@ -1,10 +1,10 @@
 """A LLaVA describer learned on the toy domain, so ``ccr caption`` and ``ccr slots`` carry signal.
 
 The model is ``build_tiny_llava``'s layout (CLIP vision tower, Llama, LLaVA processor and chat
-template) at a size that can learn: the vision tower starts from scratch and the whole model is
-trained end to end on learning scenes, teacher-forced on the description only, with exactly the
-input the caption stage gives it (the ``detailed`` prompt, one image, or a video's frames as
-images in one turn). Its answer is one sentence per object and one for the background, so
+template) at a size that can learn. The vision tower starts from scratch and is first warmed up on
+what each position of a learning scene holds; then the whole model is trained end to end on
+learning scenes, teacher-forced on the description only, with exactly the input the caption stage
+gives it (the ``detailed`` prompt, one image, or a video's frames as images in one turn). Its answer is one sentence per object and one for the background, so
 ``ccr slots`` splits a description into sentences that are each about one thing; ``names_objects``
 and ``slot_purity`` measure the answers against the scenes.
 """
@@ -44,7 +44,7 @@ PROMPT = PROMPTS["detailed"]  # the caption stage's default prompt; the demo ask
 FRAMES = 4  # the caption stage's default --frames; LLaVA-1.5 takes them as four images in one turn
 SHAPE = {"image_size": 64, "patch": 16, "hidden": 64, "layers": 3, "feature_layer": -1, "n_merges": 220}
 N_IMAGES, N_VIDEOS = 10_000, 1_500
-WARM_UP_STEPS, STEPS, BATCH, LR = 1500, 2500, 32, 2e-3
+WARM_UP_STEPS, STEPS, BATCH, LR = 2000, 3500, 32, 2e-3
 
 _ON = {"left": "on the left", "right": "on the right", "top": "at the top", "bottom": "at the bottom"}
 _PAIR = re.compile(rf"\b({'|'.join(COLOURS)})\s+({'|'.join(SHAPES)})s?\b", re.IGNORECASE)
@@ -160,7 +160,7 @@ class _Examples:
         self.images = [render_scene(s, t=t) for s in scenes for t in (frame_times() if is_video else (0.0,))]
         self.image_processor = processor.image_processor
         self.per_item = FRAMES if is_video else 1
-        self.batch_size = BATCH // 2 if is_video else BATCH  # a video costs about as much as three images
+        self.batch_size = BATCH // 2 if is_video else BATCH  # four frames each: fewer items keep a step's cost near
         sample = processor(text=[_chat(processor, is_video)], images=self.images[:self.per_item], return_tensors="pt")
         self.prompt = sample["input_ids"][0]
         tokenizer = processor.tokenizer
