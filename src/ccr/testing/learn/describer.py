@@ -44,7 +44,7 @@ PROMPT = PROMPTS["detailed"]  # the caption stage's default prompt; the demo ask
 FRAMES = 4  # the caption stage's default --frames; LLaVA-1.5 takes them as four images in one turn
 SHAPE = {"image_size": 64, "patch": 16, "hidden": 64, "layers": 3, "feature_layer": -1, "n_merges": 220}
 N_IMAGES, N_VIDEOS = 10_000, 1_500
-WARM_UP_STEPS, STEPS, BATCH, LR = 2000, 3500, 32, 2e-3
+WARM_UP_STEPS, STEPS, BATCH, LR = 2000, 5000, 32, 2e-3
 
 _ON = {"left": "on the left", "right": "on the right", "top": "at the top", "bottom": "at the bottom"}
 _PAIR = re.compile(rf"\b({'|'.join(COLOURS)})\s+({'|'.join(SHAPES)})s?\b", re.IGNORECASE)
