@@ -1,36 +1,65 @@
 import json
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from ccr.cli import app
 from ccr.corpus.corpus import Corpus
 
 
-def test_demo_runs_its_recipe_on_the_toy_corpus(tmp_path):
-    dest = tmp_path / "demo"
-    result = CliRunner().invoke(app, ["demo", str(dest), "--models", "random"], env={"COLUMNS": "200"})
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """One demo run with the shipped toy models, shared by the end-to-end checks below."""
+    dest = tmp_path_factory.mktemp("demo") / "demo"
+    result = CliRunner().invoke(app, ["demo", str(dest)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "tiny random stand-ins" in result.output and "meaningless" in result.output
+    return dest, result.output
+
+
+def test_demo_runs_its_recipe_on_the_toy_corpus(demo):
+    dest, output = demo
+    assert "learned on the toy domain" in output
     corpus = Corpus.open(dest / "corpus")
     captions = corpus.table("captions")
     assert set(captions["lang"]) == {"en", "de", "fr", "cs"}
     human = captions.filter((pl.col("lang") != "en") & (pl.col("origin") == "human"))
     assert human["split"].unique().sort().to_list() == ["test", "val"]
-    assert set(corpus.failures()["stage"]) <= {"slots"}  # random descriptions may hold no usable sentence
+    assert corpus.failures().height == 0
     assert (dest / "export" / "nrccr" / "TextData" / "toytest_de.caption.txt").exists()
     assert (dest / "export" / "parquet").is_dir() and (dest / "report" / "index.html").exists()
     card = (dest / "corpus" / "README.md").read_text()
     assert card.startswith("---\nlanguage:") and "config_name: captions" in card
     assert json.loads((dest / "runs" / "baseline" / "eval" / "test.de.json").read_text())["n_queries"] > 0
     planted = json.loads((dest / "noise-eval" / "noise_eval.json").read_text())["languages"]["de"]
-    assert planted["rows"] > 0 and planted["scores"]  # the noisy copy's rows were rescored
+    assert planted["noisy"] > 0 and planted["scores"]  # the noisy copy's noisy rows were rescored
     assert Corpus.open(dest / "noisy").manifest()["noise_source"] == str((dest / "corpus").resolve())
-    text = " ".join(result.output.split())
-    for shown in ("stage history", "xl_sim", "| de |", "check-noise: languages.de.rows =", "index.html"):
-        assert shown in text, shown  # info table, score summary, eval and noise-eval tables, checks, report
+    text = " ".join(output.split())
+    for shown in ("stage history", "xl_sim", "| de |", "check-noise: languages.de.rows =", "index.html",
+                  "what this demo proved"):
+        assert shown in text, shown  # info table, score summary, eval and noise-eval tables, checks, report, proof
     again = CliRunner().invoke(app, ["demo", str(dest)])
     assert again.exit_code == 2 and "not empty" in again.output
+
+
+def test_the_demo_proves_each_stage_carries_signal(demo):
+    """Issue 18's figures, from the demo's own output (proof.json) against the toy ground truth."""
+    proof = json.loads((demo[0] / "proof.json").read_text())
+    for pair, mt in proof["mt"].items():
+        assert mt["distinct"] >= 0.9 and mt["exact_match"] >= 0.9, pair
+    assert set(proof["mt"]) == {f"{a}-{b}" for x in ("de", "fr", "cs") for a, b in (("en", x), (x, "en"))}
+    assert proof["noise_auroc"]["dcot_conf"] >= 0.9 and proof["noise_auroc"]["xl_sim"] >= 0.9
+    for run in ("baseline", "dcot"):
+        assert proof["retrieval"][run]["times_chance"] >= 3, run
+    assert proof["descriptions"]["names_objects"] >= 0.8 and proof["descriptions"]["slot_purity"] >= 0.8
+
+
+def test_the_random_stand_ins_still_run_the_whole_recipe(tmp_path):
+    dest = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", str(dest), "--models", "random"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "tiny random stand-ins" in result.output and "meaningless" in result.output
+    assert (dest / "proof.json").exists() and (dest / "report" / "index.html").exists()
 
 
 def test_demo_models_are_toy_random_or_real_and_the_old_flag_says_the_new_one(tmp_path):

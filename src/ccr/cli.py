@@ -113,7 +113,7 @@ def demo(
     models: Annotated[str, typer.Option(help="toy: small models learned on the toy domain, shipped with ccr (its "
                                              "numbers mean something); random: tiny random stand-ins, the fastest "
                                              "smoke run, numbers meaningless; real: the default hub models (need "
-                                             "the hub or a cache)")] = "random",
+                                             "the hub or a cache)")] = "toy",
     old_real_models: Annotated[bool, typer.Option("--real-models", hidden=True)] = False,
 ) -> None:
     """Run the demo recipe (every stage, training, noise and checks) on the bundled toy corpus."""

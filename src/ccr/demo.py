@@ -7,6 +7,7 @@ stands: a new stage joins it with one step in the recipe, never with code here.
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,13 @@ NOTES = {"toy": "demo models are small ones learned on the toy domain and shippe
          "real": "real default models (need a hub or a local cache)"}
 
 
-def run_demo(dest: Path | str, *, models: str = "random", console: Any, out: Any) -> Path:
+def run_demo(dest: Path | str, *, models: str = "toy", console: Any, out: Any) -> Path:
     """Write the toy source files to ``dest/toy`` and run the demo recipe in ``dest``; returns the corpus path."""
     from ccr.pipeline.orchestrate import run_pipeline
     from ccr.pipeline.recipe import load_recipe
     from ccr.testing.learn.scenes import DEMO_CORPUS
-    from ccr.testing.toy_corpus import write_toy_corpus
+    from ccr.testing.proof import proof_lines, prove
+    from ccr.testing.toy_corpus import toy_scenes, write_toy_corpus
 
     if models not in NOTES:
         raise CcrError(f"--models {models}: use {' or '.join(NOTES)}")
@@ -36,7 +38,12 @@ def run_demo(dest: Path | str, *, models: str = "random", console: Any, out: Any
         raise CcrError(f"{dest} is not empty; give the demo a new directory: ccr demo NEW_DIR")
     paths.output_dir(dest, "demo directory")
     say(console, (NOTES[models], "yellow"))
-    source = write_toy_corpus(dest / "toy", **DEMO_CORPUS)
+    source = write_toy_corpus(dest / "toy", **DEMO_CORPUS, references=True)
     recipe = load_recipe(RECIPE, pipeline={"data_root": str(source), "work_dir": str(dest), "models": models})
     run_pipeline(recipe, log=functools.partial(say, console), out=out)
+    proof = prove(dest, source, toy_scenes(**DEMO_CORPUS), runs=[s.id for s in recipe.steps if s.stage == "train"])
+    (dest / "proof.json").write_text(json.dumps(proof, indent=1) + "\n", encoding="utf-8")
+    say(out, (f"what this demo proved ({models} models; figures in {dest / 'proof.json'}):", "bold"))
+    for line in proof_lines(proof):
+        say(out, line)
     return recipe.corpus

