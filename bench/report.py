@@ -13,7 +13,8 @@ wall seconds and its peak RSS (VmHWM). Browser: each report opened from disk in 
 page's own performance.now() when the pairs browser has drawn its first page (time from navigation
 start), median of 3 fresh pages; sorting all rows by xl_sim, filtering by language, the next page
 and the first search (which loads the search text) are timed around the interaction, in that order.
---screenshots DIR also writes report-overview.png and report-pairs.png of the small test corpus.
+--screenshots DIR also writes report-overview.png and report-pairs.png of the toy demo (``ccr demo``:
+the learned toy models) and of its noisy copy.
 
 Writes bench/results/report.json and prints the markdown for bench/RESULTS.md.
 """
@@ -101,17 +102,24 @@ def browse(index: Path) -> dict:
 
 
 def screenshots(work: Path, dest: Path) -> None:
+    """The README's pictures, from the toy demo: its report's overview, and the pairs browser of its
+    noisy copy (20% of the German MT rows swapped) sorted by xl_sim, where the swaps come first."""
+    from rich.console import Console
+
+    from ccr.demo import run_demo
     from ccr.report import build_report
 
     root = work / "screens"
     shutil.rmtree(root, ignore_errors=True)
-    scored = write_scored_corpus(root)
-    index = build_report(scored.corpus, root / "report").index
+    quiet = Console(file=open(os.devnull, "w"))
+    demo = root / "demo"
+    run_demo(demo, models="toy", console=quiet, out=quiet)
+    noisy = build_report(demo / "noisy", root / "noisy-report").index
     dest.mkdir(parents=True, exist_ok=True)
     with chromium() as browser:
-        v = visit(browser, index, "#overview", width=1280, height=800)
+        v = visit(browser, demo / "report" / "index.html", "#overview", width=1280, height=800)
         v.page.screenshot(path=str(dest / "report-overview.png"), full_page=True)
-        v = visit(browser, index, "#pairs?sort=xl_sim", width=1280, height=800)
+        v = visit(browser, noisy, "#pairs?sort=xl_sim", width=1280, height=800)
         v.wait_pairs()
         v.page.screenshot(path=str(dest / "report-pairs.png"))
         assert not v.errors, v.errors
@@ -132,7 +140,8 @@ def markdown(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000],
+                        help="MT rows per corpus; none (`--sizes` alone) with --screenshots only redraws the pictures")
     parser.add_argument("--work", type=Path, default=Path("/tmp/ccr-bench-report"))
     parser.add_argument("--screenshots", type=Path, default=None)
     args = parser.parse_args()
