@@ -83,6 +83,24 @@ def _toy_corpus_master(build_once: BuildOnce, toy_source: Path) -> Path:
     return build_once("toy-corpus", make)
 
 
+@pytest.fixture(scope="session")
+def toy_demo(build_once: BuildOnce) -> tuple[Path, str]:
+    """One ``ccr demo`` run with the shipped toy models, shared by the end-to-end tests: its directory
+    (corpus, runs/baseline and runs/dcot, noisy copy, exports, report, proof.json) and its output.
+    Read-only: a test that changes it copies it first."""
+    from typer.testing import CliRunner
+
+    from ccr.cli import app
+
+    def make(root: Path) -> tuple[Path, str]:
+        dest = root / "demo"
+        result = CliRunner().invoke(app, ["demo", str(dest)], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        return dest, result.output
+
+    return build_once("toy-demo", make)
+
+
 @pytest.fixture
 def toy_corpus(_toy_corpus_master: Path, tmp_path: Path) -> Path:
     """A private copy of the ingested toy corpus."""

@@ -1,24 +1,14 @@
 import json
 
 import polars as pl
-import pytest
 from typer.testing import CliRunner
 
 from ccr.cli import app
 from ccr.corpus.corpus import Corpus
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """One demo run with the shipped toy models, shared by the end-to-end checks below."""
-    dest = tmp_path_factory.mktemp("demo") / "demo"
-    result = CliRunner().invoke(app, ["demo", str(dest)], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    return dest, result.output
-
-
-def test_demo_runs_its_recipe_on_the_toy_corpus(demo):
-    dest, output = demo
+def test_demo_runs_its_recipe_on_the_toy_corpus(toy_demo):
+    dest, output = toy_demo
     assert "learned on the toy domain" in output
     corpus = Corpus.open(dest / "corpus")
     captions = corpus.table("captions")
@@ -42,9 +32,9 @@ def test_demo_runs_its_recipe_on_the_toy_corpus(demo):
     assert again.exit_code == 2 and "not empty" in again.output
 
 
-def test_the_demo_proves_each_stage_carries_signal(demo):
+def test_the_demo_proves_each_stage_carries_signal(toy_demo):
     """Issue 18's figures, from the demo's own output (proof.json) against the toy ground truth."""
-    proof = json.loads((demo[0] / "proof.json").read_text())
+    proof = json.loads((toy_demo[0] / "proof.json").read_text())
     for pair, mt in proof["mt"].items():
         assert mt["distinct"] >= 0.9 and mt["exact_match"] >= 0.9, pair
     assert set(proof["mt"]) == {f"{a}-{b}" for x in ("de", "fr", "cs") for a, b in (("en", x), (x, "en"))}
