@@ -12,6 +12,7 @@ numbers under a fixed seed (RNG states, the data order and the schedule are all 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ from ccr.train.run.trained import instantiate
 from ccr.train.tasks.base import Task
 
 LOWER_IS_BETTER = ("medr", "meanr")
+# Steps between reads of the loss on the host. A read waits for the accelerator to finish every queued
+# kernel, so reading each step would leave it idle while Python prepares the next one; the epoch's
+# running sums stay on the device and carry a non-finite loss until the next read.
+LOSS_CHECK_EVERY = 50
 
 
 @dataclass
@@ -52,7 +57,7 @@ class Counters:
     last_halving: int = 0  # the epoch of the last one
     finished: bool = False
     stopped_early: bool = False
-    running: dict[str, float] = field(default_factory=dict)  # loss sums of the current epoch
+    running: dict[str, Any] = field(default_factory=dict)  # loss sums of the current epoch (on the device)
     samples: int = 0  # whole run, for the overall rate
     train_seconds: float = 0.0
     epoch_samples: int = 0  # current epoch, for its own rate
@@ -221,7 +226,10 @@ def _epochs(loop: Loop, c: Counters) -> None:
                 c.step, c.step_in_epoch = c.step + 1, c.step_in_epoch + 1
                 c.samples, c.epoch_samples = c.samples + cfg.batch_size, c.epoch_samples + cfg.batch_size
                 bar.advance(cfg.batch_size)
+                if c.step % LOSS_CHECK_EVERY == 0:
+                    _check_loss(c)
                 if cfg.checkpoint_every and c.step % cfg.checkpoint_every == 0:
+                    _check_loss(c)
                     _clock(c, start)
                     _save_last(loop, c)
                     start = time.perf_counter()
@@ -245,13 +253,19 @@ def _clock(c: Counters, start: float) -> None:
     c.epoch_seconds += seconds
 
 
-def _step(loop: Loop, batch: dict[str, Any], info: StepInfo) -> dict[str, float]:
+def _check_loss(c: Counters) -> None:
+    """Refuse to go on (or to save) once a loss was not finite: NaN and inf last in the epoch's sum."""
+    loss = c.running.get("loss")
+    if loss is not None and not math.isfinite(float(loss)):
+        raise CcrError(f"the loss became {float(loss)} by step {c.step} (epoch {c.epoch + 1}); "
+                       "lower the learning rate (--set lr=...)")
+
+
+def _step(loop: Loop, batch: dict[str, Any], info: StepInfo) -> dict[str, torch.Tensor]:
     batch = to_device(batch, loop.prep.world.device)
     with optim.autocast(loop.amp):
         result = loop.forward(batch, info)
         loss = result.total()
-    if not torch.isfinite(loss):
-        raise CcrError(f"the loss became {loss.item()} at step {info.step}; lower the learning rate (--set lr=...)")
     loop.optimizer.zero_grad(set_to_none=True)
     loop.scaler.scale(loss).backward()
     if loop.cfg.grad_clip > 0:
@@ -268,8 +282,8 @@ def _step(loop: Loop, batch: dict[str, Any], info: StepInfo) -> dict[str, float]
         distributed.average_gradients(list(objective.module.parameters()))
         opt.step()
     loop.model.on_step_end(result, batch, info)
-    report = {name: float(term.value.detach()) for name, term in result.terms.items()}
-    report["loss"] = float(loss.detach())
+    report = {name: term.value.detach().float() for name, term in result.terms.items()}
+    report["loss"] = loss.detach().float()
     return report
 
 
@@ -285,6 +299,7 @@ def _better(value: float, best: float | None, metric: str) -> bool:
 
 def _end_epoch(loop: Loop, c: Counters) -> None:
     cfg, prep = loop.cfg, loop.prep
+    _check_loss(c)
     info = loop.info(c)
     val = distributed.broadcast(loop.task.validate(prep, loop.model) if prep.world.main else None)
     value = _selection(val, cfg.select_metric)
@@ -300,7 +315,7 @@ def _end_epoch(loop: Loop, c: Counters) -> None:
     loop.model.on_epoch_end(info, val)
     record = {
         "epoch": c.epoch, "step": c.step, "lr": loop.optimizer.param_groups[0]["lr"],
-        "train": {k: v / steps for k, v in c.running.items()},
+        "train": {k: float(v) / steps for k, v in c.running.items()},
         "samples_per_second": c.epoch_samples / max(c.epoch_seconds, 1e-9),
         "val": val, "select": {"metric": cfg.select_metric, "value": value, "best": improved},
     }
@@ -336,7 +351,7 @@ def _save_last(loop: Loop, c: Counters) -> None:
     state = _weights(loop, c) | {
         "optimizer": loop.optimizer.state_dict(), "scheduler": loop.scheduler.state_dict(),
         "scaler": loop.scaler.state_dict(), "aux": [opt.state_dict() for _, opt in loop.aux],
-        "counters": dataclasses.asdict(c), "rng": rngs, "version": ckpt.VERSION,
+        "counters": dataclasses.asdict(c) | {"running": {k: float(v) for k, v in c.running.items()}}, "rng": rngs, "version": ckpt.VERSION,
     }
     ckpt.save(loop.prep.run.last, state)
 
