@@ -159,3 +159,29 @@ def test_many_ids_live_beside_the_marker(small_shards, monkeypatch):
     assert [p.name for p in sidecars.rglob("*.ids.parquet")] == [marker.ids]
     _assert_state(before, _state(small_shards))
     assert run_stage(Corpus.open(small_shards), STAGE, UpperConfig(), RunOptions(**OPTS)).rows_in == 0
+
+
+def test_feature_shards_merge_and_read_the_same(toy_corpus, monkeypatch):
+    """Feature stores (Arrow shards) compact too, up to ``TARGET_FEATURE_BYTES`` a shard; every id reads
+    the same array and the stage has nothing left to do."""
+    import numpy as np
+
+    from ccr.vision.features import STAGE as FEATURES
+    from ccr.vision.features import FeaturesConfig
+
+    monkeypatch.setattr(compaction, "AUTO_MIN_COMMITS", 10**9)
+    cfg, opts = FeaturesConfig(model="tiny/clip", device="cpu"), RunOptions(batch_size=4, chunk_rows=8, progress=False)
+    run_stage(Corpus.open(toy_corpus), FEATURES, cfg, opts)
+    corpus = Corpus.open(toy_corpus)
+    [name] = corpus.feature_names()
+    before = {m: corpus.features(name).get(m) for m in corpus.features(name).ids()}
+    shards, chunks = len(corpus.files(f"features/{name}")), corpus.chunk_keys()
+    one = (toy_corpus / corpus.files(f"features/{name}")[0]).stat().st_size
+    monkeypatch.setattr(compaction, "TARGET_FEATURE_BYTES", 3 * one)  # about 3 commits a merged shard
+    [done] = compaction.compact(corpus, "features")
+    corpus = Corpus.open(toy_corpus)
+    after = corpus.features(name)
+    assert shards > 3 and 1 < len(corpus.files(f"features/{name}")) < shards and done.written > 1
+    assert sorted(after.ids()) == sorted(before) and all(np.array_equal(after.get(m), v) for m, v in before.items())
+    assert corpus.chunk_keys() == chunks
+    assert run_stage(corpus, FEATURES, cfg, opts).rows_in == 0

@@ -18,11 +18,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ccr.corpus import locks, runs
+from ccr.corpus import feature_store, locks, runs
 from ccr.corpus.corpus import Commit, Corpus, scan_shard
 from ccr.errors import CcrError
 
 TARGET_ROWS = 262_144  # rows per merged shard: a few MB, read whole in well under a second
+# bytes per merged feature shard: feature rows differ in size by orders of magnitude (a pooled
+# image: 1 KB; a video's patch tokens: MBs), so rows alone would not bound the file
+TARGET_FEATURE_BYTES = 256 * 2**20
 AUTO_MIN_COMMITS = 32  # the end of a run compacts only when it merges at least this many markers
 
 
@@ -83,36 +86,40 @@ def _size(corpus: Corpus, commit: Commit) -> int:
                default=0)
 
 
+def _feature_bytes(corpus: Corpus, commit: Commit) -> int:
+    return sum((corpus.root / rel).stat().st_size for t, rel in commit.files.items() if t.startswith("features/"))
+
+
 def _groups(corpus: Corpus, stage: str, target_rows: int) -> Iterator[list[Commit]]:
     """Runs of small commits of ``stage`` to merge, each of one fingerprint and about ``target_rows``.
 
     A run holds only commits adjacent in commit order as far as reading goes: a commit of another
     fingerprint of the stage, or of another stage writing one of its tables, ends it. The merged
     marker takes the last member's place, so which row a side table's reader keeps for an id
-    (the last committed) and when an ingested row first landed stay as they were. Feature shards
-    (Arrow, read memory-mapped) and commits already half the target stay as they are.
+    (the last committed) and when an ingested row first landed stay as they were. A group also ends
+    at ``TARGET_FEATURE_BYTES`` of feature shards; commits already half a target stay as they are.
     """
     group: list[Commit] = []
-    rows = 0
+    rows = size_bytes = 0
     for c in corpus.commits():
         if c.stage != stage:
             if group and any(t in c.files for g in group for t in g.files):
                 yield from _full(group)
-                group, rows = [], 0
+                group, rows, size_bytes = [], 0, 0
             continue
-        size = _size(corpus, c)
+        size, nbytes = _size(corpus, c), _feature_bytes(corpus, c)
         if group and c.fingerprint != group[0].fingerprint:
             yield from _full(group)
-            group, rows = [], 0
-        if any(t.startswith("features/") for t in c.files) or size >= target_rows // 2:
+            group, rows, size_bytes = [], 0, 0
+        if size >= target_rows // 2 or nbytes >= TARGET_FEATURE_BYTES // 2:
             yield from _full(group)
-            group, rows = [], 0
+            group, rows, size_bytes = [], 0, 0
             continue
         group.append(c)
-        rows += size
-        if rows >= target_rows:
+        rows, size_bytes = rows + size, size_bytes + nbytes
+        if rows >= target_rows or size_bytes >= TARGET_FEATURE_BYTES:
             yield from _full(group)
-            group, rows = [], 0
+            group, rows, size_bytes = [], 0, 0
     yield from _full(group)
 
 
@@ -136,9 +143,13 @@ def _merge(corpus: Corpus, group: list[Commit], with_ids: list[Commit]) -> None:
     files: dict[str, str] = {}
     rows: dict[str, int] = {}
     for table in sorted({t for c in group for t in c.files}):
-        frames = [scan_shard(corpus.root / c.files[table]) for c in group if table in c.files]
+        sources = [corpus.root / c.files[table] for c in group if table in c.files]
         path = corpus.shard_path(table, stage, fp, key)
-        rows[table] = corpus.write_shard(table, pl.concat(frames, how="diagonal_relaxed").collect(), path)
+        if table.startswith("features/"):
+            rows[table] = feature_store.merge_shards(path, sources)
+        else:
+            frame = pl.concat([scan_shard(s) for s in sources], how="diagonal_relaxed").collect()
+            rows[table] = corpus.write_shard(table, frame, path)
         files[table] = str(path.relative_to(corpus.root))
     done = {i for c in with_ids for i in c.done}
     failed = {i for c in with_ids for i in c.failed} - done  # failed once, done by a later retry
