@@ -215,6 +215,52 @@ def evaluate(
 
 @app.command()
 @friendly
+def search(
+    run_dir: Annotated[Path, typer.Argument(help="run directory written by ccr train")],
+    query: Annotated[str | None, typer.Argument(help="text to find media for, in --lang")] = None,
+    image: Annotated[Path | None, typer.Option(help="find media like this image file instead")] = None,
+    media_id: Annotated[str | None, typer.Option(help="find captions (in --lang) for this media item instead")] = None,
+    corpus: Annotated[Path | None, typer.Option(help="the corpus, if it moved since training")] = None,
+    split: Annotated[str, typer.Option(help="split to search: test, val, train or a named split")] = "test",
+    gallery: Annotated[str | None, typer.Option(
+        help="captioned: the items with captions in --lang; split: every item of the split (default: the run's)")] = None,
+    lang: Annotated[str | None, typer.Option(help="query and caption language (default: the run's first)")] = None,
+    top: Annotated[int, typer.Option(help="how many results")] = 10,
+    json_: Annotated[bool, typer.Option("--json", help="one JSON document on stdout, for scripts")] = False,
+    checkpoint: Annotated[str, typer.Option(help="best (validation) or last")] = "best",
+    device: DeviceOpt = None,
+) -> None:
+    """The top results of a split for a text, an image file or a media item, with scores, captions and files.
+
+    The first search of a gallery embeds it once, into RUN/search-cache/; later searches read it from there.
+
+    Example: ccr search ccr-demo/runs/baseline "ein roter Stern" --top 5 (after ccr demo; or --image FILE, --media-id ID)
+    """
+    import json
+
+    from ccr.train.api import load
+
+    model = load(run_dir, checkpoint=checkpoint, device=device or "auto", corpus=corpus,
+                 log=functools.partial(say, console))
+    results = model.search(query, image=image, media_id=media_id, lang=lang, split=split, gallery=gallery, top=top,
+                           log=lambda line: say(console, (line, "dim")))
+    if json_:
+        say(out, json.dumps(results.to_dict(), ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    table = Table("rank", "score", "caption id" if results.kind == "media" else "media id", "caption(s)", "file")
+    for hit in results.hits:
+        table.add_row(str(hit.rank), f"{hit.score:.4f}", hit.caption_id or hit.media_id, " | ".join(hit.captions),
+                      hit.path or "")
+    print_table(out, table)
+    say(console, ("search", "green"), f": {results.kind} query against {results.size} {results.split} "
+        f"{'captions' if results.kind == 'media' else 'items'} ({results.gallery}, {results.lang}); gallery "
+        f"embeddings {'from the cache' if results.cached else 'computed and cached'} in {run_dir / 'search-cache'}")
+
+
+@app.command()
+@friendly
 def report(
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="report directory (created; an older report is rebuilt)")],

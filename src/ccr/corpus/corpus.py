@@ -210,10 +210,11 @@ class Corpus:
         found.sort(key=lambda c: (c.committed_at, c.stage, c.key))
         return found
 
-    def chunk_keys(self) -> list[tuple[str, str, str]]:
-        """(stage, fingerprint, chunk key) of every chunk committed, sorted: what a trained run
-        records as its corpus, which a compaction leaves as it was."""
-        return sorted((c.stage, c.fingerprint, k) for c in self.commits() for k in c.chunk_keys)
+    def chunk_keys(self, table: str | None = None) -> list[tuple[str, str, str]]:
+        """(stage, fingerprint, chunk key) of every chunk committed (that wrote ``table``, if given),
+        sorted: what a trained run records as its corpus, which a compaction leaves as it was."""
+        return sorted((c.stage, c.fingerprint, k) for c in self.commits() if table is None or table in c.files
+                      for k in c.chunk_keys)
 
     def shard_path(self, table: str, stage: str, fingerprint: str, key: str) -> Path:
         ext = "arrow" if table.startswith("features/") else "parquet"

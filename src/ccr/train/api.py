@@ -22,13 +22,16 @@ from ccr.train.model.methods import get as get_method
 from ccr.train.model.methods.base import RetrievalMethod
 from ccr.train.run import checkpoint as ckpt
 from ccr.train.run.trained import Trained
+from ccr.train.search.query import search
 
 
 class TrainedModel(Trained):
-    """``encode_text`` / ``encode_media`` return L2-normalised float32 arrays in the common space."""
+    """``encode_text`` / ``encode_media`` return L2-normalised float32 arrays in the common space;
+    ``search`` ranks a split for one query (``ccr.train.search.query.search``)."""
 
     method: RetrievalMethod
     _slots: MediaSource | None = None
+    search = search
 
     def gallery_keys(self) -> frozenset[str]:
         """What the method's gallery side reads besides the media (LECCR: descriptions or slots)."""

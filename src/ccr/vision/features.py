@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from ccr.config import option
 from ccr.corpus.corpus import Corpus
 from ccr.corpus.feature_store import store_stem
 from ccr.errors import CcrError
-from ccr.models import ResolvedModel, resolve
+from ccr.models import ResolvedModel, quiet_loading, resolve
 from ccr.stages.checks import at_least
 from ccr.stages.device import torch_settings
 from ccr.stages.media import Sampling
@@ -118,32 +119,46 @@ def plan(corpus: Corpus, cfg: FeaturesConfig) -> Plan:
 
 
 @dataclass
-class _State:
+class Clip:
+    """A CLIP ready to embed preprocessed pixels: the stage's model, and the one search loads for a query image."""
+
     model: Any
     device: str
-    dtype: Any
+    dtype: Any  # the torch dtype it computes in
+
+
+def load_clip(path: Path, device: str, dtype: str) -> Clip:
+    import torch
+    from transformers import CLIPModel
+
+    with quiet_loading():
+        model = CLIPModel.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
+    return Clip(model=model, device=device, dtype=getattr(torch, dtype))
+
+
+@dataclass
+class _State(Clip):
     table: str
     reader: MediaReader  # decodes and preprocesses rows in worker processes, a batch ahead
     gpu: GpuJpeg | None  # decodes the JPEGs the reader left encoded (--decode gpu)
 
 
 def setup(corpus: Corpus, cfg: FeaturesConfig, plan_: Plan) -> _State:
-    import torch
-    from transformers import AutoImageProcessor, CLIPModel
+    from transformers import AutoImageProcessor
 
     device, dtype = torch_settings(cfg.device, cfg.dtype)
     path = resolve(cfg.model, aliases=cfg.aliases).path
-    model = CLIPModel.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
+    clip = load_clip(path, device, dtype)
     job = Prepare(processor=AutoImageProcessor.from_pretrained(path), sampling=_sampling(cfg), dtype=wire_dtype(dtype))
     gpu = None
     if plan_.models["decode"] == "gpu":
         gpu = GpuJpeg(AutoImageProcessor.from_pretrained(path, backend="torchvision"), device, on_cpu=job)
         job = replace(job, keep_jpeg=True)
-    return _State(model=model, device=device, dtype=getattr(torch, dtype), table=f"features/{plan_.models['features']}",
+    return _State(model=clip.model, device=device, dtype=clip.dtype, table=f"features/{plan_.models['features']}",
                   reader=MediaReader(corpus, cfg.media_root, job, cfg.workers), gpu=gpu)
 
 
-def _on_device(state: _State, pixels: Sequence[Any]) -> Any:
+def _on_device(state: Clip, pixels: Sequence[Any]) -> Any:
     """Rows' ``[frames, 3, H, W]`` pixels as one tensor on the model's device: one host-to-device copy
     for the arrays from the workers, none for what nvJPEG decoded there."""
     import torch
@@ -153,7 +168,7 @@ def _on_device(state: _State, pixels: Sequence[Any]) -> Any:
     return torch.cat([torch.as_tensor(p).to(state.device, state.dtype) for p in pixels])
 
 
-def embed(state: _State, pixels: Sequence[Any], patches: bool, forward_batch: int) -> np.ndarray:
+def embed(state: Clip, pixels: Sequence[Any], patches: bool, forward_batch: int) -> np.ndarray:
     """Preprocessed rows ``[frames, 3, H, W]`` -> float32 ``[all frames, tokens, D]`` (tokens = 1 unless ``patches``)."""
     import torch
 

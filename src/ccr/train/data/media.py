@@ -9,6 +9,7 @@ a quick smoke run) can still train; they are no substitute for CLIP features.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -16,9 +17,8 @@ import numpy as np
 from ccr.errors import CcrError
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from ccr.corpus.corpus import Corpus
+    from ccr.vision.extract import Extractor
 
 PIXEL_GRID = 8
 PIXEL_FRAMES = 8
@@ -33,6 +33,8 @@ class MediaSource(Protocol):
 
     def get(self, media_id: str) -> np.ndarray: ...  # [T, D] float32
 
+    def read(self, path: Path, modality: str) -> np.ndarray: ...  # the same for a file outside the corpus
+
 
 class FeatureSource:
     """A feature set of the corpus, read memory-mapped item by item."""
@@ -41,12 +43,21 @@ class FeatureSource:
         self.name = name
         self.store = corpus.features(name)
         self.dim = int(self.store.meta["dim"])
+        self._extractor: Extractor | None = None
 
     def has(self, media_id: str) -> bool:
         return media_id in self.store
 
     def get(self, media_id: str) -> np.ndarray:
         return np.asarray(self.store.get(media_id), dtype=np.float32)
+
+    def read(self, path: Path, modality: str) -> np.ndarray:
+        """The features the store's extractor makes of a new file (its CLIP is loaded on first use)."""
+        from ccr.vision.extract import Extractor
+
+        if self._extractor is None:
+            self._extractor = Extractor(self.name, self.store.meta)
+        return self._extractor(path, modality)
 
 
 class PixelSource:
@@ -70,15 +81,18 @@ class PixelSource:
         return self.corpus.resolve_media(path, self.media_root)
 
     def get(self, media_id: str) -> np.ndarray:
+        if media_id not in self.cache:
+            self.cache[media_id] = self.read(self._path(media_id), self.rows[media_id][1])
+        return self.cache[media_id]
+
+    def read(self, path: Path | None, modality: str) -> np.ndarray:
         from ccr.stages.media import MediaError, Sampling, load_visual
 
-        if media_id not in self.cache:
-            try:
-                visual = load_visual(self._path(media_id), self.rows[media_id][1], Sampling(frames=PIXEL_FRAMES))
-            except MediaError as e:
-                raise CcrError(f"--visual pixels: {e}") from None
-            self.cache[media_id] = np.stack([_grid(np.asarray(f)) for f in visual.frames])
-        return self.cache[media_id]
+        try:
+            visual = load_visual(path, modality, Sampling(frames=PIXEL_FRAMES))
+        except MediaError as e:
+            raise CcrError(f"--visual pixels: {e}") from None
+        return np.stack([_grid(np.asarray(f)) for f in visual.frames])
 
 
 def _grid(rgb: np.ndarray) -> np.ndarray:

@@ -123,10 +123,13 @@ class ClipPixelSource(PixelSource):
         return twin
 
     def get(self, media_id: str) -> np.ndarray:
+        return self.read(self._path(media_id), self.rows[media_id][1])
+
+    def read(self, path: Path | None, modality: str) -> np.ndarray:
         from ccr.stages.media import MediaError, Sampling, load_visual
 
         try:
-            visual = load_visual(self._path(media_id), self.rows[media_id][1], Sampling(frames=PIXEL_FRAMES))
+            visual = load_visual(path, modality, Sampling(frames=PIXEL_FRAMES))
         except MediaError as e:
             raise CcrError(f"image_encoder: {e}") from None
         side = self.image_size

@@ -19,6 +19,7 @@ resume, so the log never holds an epoch the weights do not.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import random
 from pathlib import Path
@@ -105,6 +106,11 @@ def save(path: Path, state: dict[str, Any]) -> None:
     import torch
 
     atomic.write_with(path, lambda tmp: torch.save(state, tmp))
+
+
+def stamp(stat: os.stat_result) -> list[int]:
+    """What tells one checkpoint file from the next: a checkpoint is replaced by rename, so a new inode."""
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -42,8 +42,11 @@ class Trained:
     """A run's method with its weights, configs and tokenizer, and the corpus and features it read."""
 
     def __init__(self, run: ckpt.RunDir, method: Method, tokenizer: Any, train_cfg: TrainConfig, method_cfg: Any,
-                 *, epoch: int, device: torch.device, corpus_path: Path | None, clip: ClipInput | None = None):
+                 *, epoch: int, device: torch.device, corpus_path: Path | None, checkpoint: Path,
+                 checkpoint_stamp: list[int], clip: ClipInput | None = None):
         self.run, self.method, self.tokenizer, self.clip = run, method, tokenizer, clip
+        # the file the weights came from, and its ``ckpt.stamp`` from before they were read
+        self.checkpoint, self.checkpoint_stamp = checkpoint, checkpoint_stamp
         self.train_cfg, self.method_cfg, self.epoch, self.device = train_cfg, method_cfg, epoch, device
         self._corpus_path = corpus_path
         self._corpus: Any = None
@@ -80,7 +83,9 @@ class Trained:
         if corpus is None and not isinstance(recorded, str):
             raise CcrError(f"run file {run.run_json} names no corpus; give it: --corpus CORPUS")
         corpus_path = Path(corpus if corpus is not None else recorded)
-        state = ckpt.load(run.best if checkpoint == "best" else run.last)
+        path = run.best if checkpoint == "best" else run.last
+        stamp = ckpt.stamp(path.stat()) if path.exists() else []  # taken first: a replacement after it shows
+        state = ckpt.load(path)
         method_cls = get_method(info["method"])
         note = legacy.upgrade_note(run.root, state["config"]["train"])
         if note:
@@ -96,4 +101,4 @@ class Trained:
         distributed.check_device(device, 0, 1, torch.cuda.device_count())
         dev = distributed.pick_device(device)
         return cls(run, method.to(dev), tokenizer, train_cfg, method_cfg, epoch=state["epoch"], device=dev,
-                   corpus_path=corpus_path, clip=clip)
+                   corpus_path=corpus_path, checkpoint=path, checkpoint_stamp=stamp, clip=clip)
