@@ -5,10 +5,11 @@ two worker nodes, each its own raylet with its own CPUs. The head gets no CPUs, 
 must land on a worker node, one per node (each has one CPU). The cluster lives in a child process
 (this module run as a script) with its own ``RAY_TMPDIR``: ``Cluster`` records its address where
 any plain ``ray.init()`` on the machine would find and join it, which would capture the session's
-``ray_local`` (or another xdist worker's). The child runs ``ccr features`` (images and a video)
-and ``ccr translate`` through the CLI with ``RAY_ADDRESS`` set and the corpus and media paths
-relative to its working directory, as a user would type them (``--media-root ../src``), and
-reports the nodes its stage actors ran on.
+``ray_local`` (or another xdist worker's). The child runs ``ccr ingest`` (a jsonl source with
+every kind of bad line, cut into pieces of 512 bytes so that both nodes read some: first
+``--limit 25``, then the rest), ``ccr features`` (images and a video) and ``ccr translate`` through
+the CLI with ``RAY_ADDRESS`` set and the corpus and media paths relative to its working directory,
+as a user would type them (``--media-root ../src``), and reports the nodes its actors ran on.
 """
 
 from __future__ import annotations
@@ -25,9 +26,14 @@ import numpy as np
 import polars as pl
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "formats" / "ingest"))
+from test_frame_path import seed, write_source  # noqa: E402
+
+INGEST = ["ingest", "ingest", "../src/planted.jsonl", "--format", "jsonl", "--set", "max_chars=50"]
 FEATURES = ["features", "features", "--model", "tiny/clip", "--batch-size", "2", "--media-root", "../src"]
 TRANSLATE = ["translate", "translate", "--lang", "de", "--models", "random", "--beam-size", "1",
              "--max-length", "6", "--batch-size", "16"]
+STAGES = ("ingest", "features", "translate")
 
 
 def _ccr(args: list[str], cwd: Path) -> None:
@@ -41,19 +47,27 @@ def _ccr(args: list[str], cwd: Path) -> None:
 
 
 def _on_cluster(workdir: Path) -> dict[str, object]:
-    """Run both stages with ``--engine ray`` on a head and two one-CPU workers; the nodes their actors used."""
+    """Run the stages with ``--engine ray`` on a head and two one-CPU workers; the nodes their actors used."""
     import ray
     from ray.cluster_utils import Cluster
+
+    from ccr.formats.ingest import pieces
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     try:
         workers = [cluster.add_node(num_cpus=1).node_id for _ in range(2)]
         os.environ["RAY_ADDRESS"] = cluster.address
+        pieces.PIECE_BYTES = 512
+        _ccr([*INGEST, "--engine", "ray", "--limit", "25"], workdir)
+        _ccr([*INGEST, "--engine", "ray", "--ray-actors", "2"], workdir)
         for args in (FEATURES, TRANSLATE):
             _ccr([*args, "--engine", "ray"], workdir)
         actors = cluster.global_state.actor_table(None).values()
-        used = sorted({a["Address"]["NodeID"] for a in actors if "_StageActor" in a["ActorClassName"]})
-        return {"workers": sorted(workers), "used": used}
+
+        def nodes(kind: str) -> list[str]:
+            return sorted({a["Address"]["NodeID"] for a in actors if kind in a["ActorClassName"]})
+
+        return {"workers": sorted(workers), "used": nodes("_StageActor"), "readers": nodes("_Caller")}
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -69,13 +83,16 @@ def _tables(corpus: Path) -> dict[str, pl.DataFrame]:
 
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A corpus of a few images and one video, and a copy of it for each stage."""
+    """A corpus of a few images and one video, and a copy of it for each stage; a source with bad
+    lines, and a corpus that holds a media row some of them clash with, to ingest it into."""
     from ccr.formats.ingest.stage import ingest
     from ccr.stages.runner import RunOptions
     from ccr.testing.toy_corpus import write_toy_corpus
 
     root = tmp_path_factory.mktemp("cluster")
     src = write_toy_corpus(root / "src", n_train=4, n_val=1, n_test=1, videos=1)
+    write_source(src / "planted.jsonl")
+    seed(root / "ingest", root)
     ingest("jsonl", src / "captions.jsonl", root / "features", options=RunOptions(progress=False))
     shutil.copytree(root / "features", root / "translate")
     return root
@@ -85,11 +102,11 @@ def test_two_node_cluster_gives_the_local_rows_and_runs_on_both_nodes(sources, t
     local, remote = tmp_path / "local", tmp_path / "remote"
     shutil.copytree(sources / "src", tmp_path / "src")  # --media-root ../src from either run's directory
     for dest in (local, remote):
-        for stage in ("features", "translate"):
+        for stage in STAGES:
             shutil.copytree(sources / stage, dest / stage)
     cwd = Path.cwd()
     try:
-        for args in (FEATURES, TRANSLATE):
+        for args in (INGEST, FEATURES, TRANSLATE):
             _ccr(args, local)
     finally:
         os.chdir(cwd)
@@ -101,10 +118,12 @@ def test_two_node_cluster_gives_the_local_rows_and_runs_on_both_nodes(sources, t
     assert child.returncode == 0, child.stderr[-4000:]
     nodes = json.loads(child.stdout.strip().splitlines()[-1])
     assert nodes["used"] == nodes["workers"], "one stage actor on each worker node, none on the CPU-less head"
+    assert nodes["readers"] == nodes["workers"], "ingest read its source on both worker nodes"
 
     from ccr.corpus.corpus import Corpus
 
-    for stage in ("features", "translate"):
+    assert _tables(local / "ingest")["failures"].height >= 20, "every kind of bad line failed"
+    for stage in STAGES:
         for name, table in _tables(local / stage).items():
             assert table.equals(_tables(remote / stage)[name]), (stage, name)
     want, got = Corpus.open(local / "features").features("clip"), Corpus.open(remote / "features").features("clip")

@@ -45,7 +45,10 @@ _RUNNER_HELP = {
     "force": (bool, False, "redo the stage from scratch (same config)"),
     "retry_failed": (bool, False, "process rows that failed before again"),
     "engine": (str, "local", "local, or ray (Ray Data actor pool; RAY_ADDRESS joins a cluster)"),
+    "ray_concurrency": (int | None, None, "with --engine ray: how many Ray actors (default: one per GPU, else one "
+                                          "per node; ingest's readers: one per node)"),
 }
+_RUNNER_FLAGS = {"ray_concurrency": "--ray-actors"}  # where the flag is not the option's name
 RUNNER_PREFIX = "runner__"
 
 
@@ -57,7 +60,7 @@ def runner_params(stage: Any) -> list[inspect.Parameter]:
         kind, default, help_ = _RUNNER_HELP[name]
         if name == "limit" and stage.limit_help:
             help_ = stage.limit_help
-        flag = "--" + name.replace("_", "-")
+        flag = _RUNNER_FLAGS.get(name, "--" + name.replace("_", "-"))
         out.append(param(RUNNER_PREFIX + name, Annotated[kind, typer.Option(flag, help=help_)], default))
     return out
 

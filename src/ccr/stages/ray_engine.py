@@ -8,16 +8,22 @@ Actors may run on other machines: they open the corpus by its absolute path, so 
 media must sit on storage every node mounts at the same path. Each actor reserves an equal share
 of a node's CPUs and a media stage decodes in that share, not in a pool sized to the whole node
 (several actors on one node would otherwise each start one worker per core).
+
+``ordered_map`` is the other half: work whose results the driver must take in order, a few at a
+time (ingest's source pieces, checked against every entry before them).
 """
 
 from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
+
+from ccr.errors import CcrError
 
 
 class _StageActor:
@@ -90,8 +96,9 @@ def init(num_cpus: int | None = None) -> None:
 
 
 def process_window(stage: Any, corpus_dir: Path, cfg: Any, chunks: Sequence[Sequence[Any]], batch_size: int,
-                   concurrency: int | None, process: Callable[..., Any]) -> list[list[Any]]:
-    """Run the batches of several chunks on one actor pool; BatchResults grouped per chunk, in order.
+                   concurrency: int | None, process: Callable[..., Any]) -> Iterator[list[Any]]:
+    """Run the batches of several chunks on one actor pool; the BatchResults of each chunk, in order,
+    as soon as its last batch is back, so the driver commits a chunk while the actors work on the next.
 
     ``concurrency`` actors (``None``: one per GPU, or per node), each reserving what ``actor_shape`` gives.
 
@@ -103,11 +110,8 @@ def process_window(stage: Any, corpus_dir: Path, cfg: Any, chunks: Sequence[Sequ
     actors, cpus, gpus = actor_shape(_nodes(), concurrency)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
-    records, owners = [], []
-    for c, items in enumerate(chunks):
-        for start in range(0, len(items), batch_size):
-            records.append({"items": pickle.dumps(list(items[start:start + batch_size]))})
-            owners.append(c)
+    records = [{"items": pickle.dumps(list(items[start:start + batch_size]))}
+               for items in chunks for start in range(0, len(items), batch_size)]
     ds = ray.data.from_items(records, override_num_blocks=len(records))
     out = ds.map_batches(
         _StageActor,
@@ -119,7 +123,53 @@ def process_window(stage: Any, corpus_dir: Path, cfg: Any, chunks: Sequence[Sequ
         num_gpus=gpus,
         batch_format="numpy",
     )
-    grouped: list[list[Any]] = [[] for _ in chunks]
-    for owner, row in zip(owners, out.take_all()):
-        grouped[owner].append(pickle.loads(row["result"]))
-    return grouped
+    rows = iter(out.iter_rows())
+    for items in chunks:
+        yield [pickle.loads(next(rows)["result"]) for _ in range(0, len(items), batch_size)]
+
+
+class _Caller:
+    """A Ray actor that calls the function it is handed; a pool of them is ``ordered_map``'s."""
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args)
+
+
+def ordered_map(fn: Callable[..., Any], items: Iterable[Any], concurrency: int | None, *args: Any) -> Iterator[Any]:
+    """``fn(item, *args)`` for each item, on ``concurrency`` Ray actors (default: one per node, each
+    with an equal share of its CPUs; never a GPU), in the order of ``items``.
+
+    Items go to the actors in turn, at most two to each at a time (one in work, one waiting), so a
+    driver that reads slowly holds a bounded number of results in the cluster, and one that stops
+    early (``--limit``) ends the pool. Plain Ray actors rather than a Ray Data pipeline: the driver
+    takes every result in order, as it comes, and may stop at any point. A ``CcrError`` raised on
+    an actor is raised here as itself, one line."""
+    import ray
+
+    init()
+    actors, cpus, _ = actor_shape([(c, 0.0) for c, _ in _nodes()], concurrency)
+    make = ray.remote(num_cpus=cpus, scheduling_strategy="SPREAD")(_Caller)
+    pool = [make.remote() for _ in range(actors)]
+    pending: deque[Any] = deque()
+    try:
+        for i, item in enumerate(items):
+            if len(pending) == 2 * actors:
+                yield _result(pending.popleft())
+            pending.append(pool[i % actors].call.remote(fn, item, *args))
+        while pending:
+            yield _result(pending.popleft())
+    finally:
+        for actor in pool:
+            ray.kill(actor)
+
+
+def _result(ref: Any) -> Any:
+    import ray
+    from ray.exceptions import RayTaskError
+
+    try:
+        return ray.get(ref)
+    except RayTaskError as err:
+        if isinstance(err.cause, CcrError):
+            raise err.cause from None
+        raise

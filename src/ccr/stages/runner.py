@@ -62,7 +62,7 @@ class Plan:
 
 
 # Options of the runner (``RunOptions``) a stage can offer on its command line.
-RUNNER_OPTIONS = ("num_shards", "shard_index", "limit", "force", "retry_failed", "engine")
+RUNNER_OPTIONS = ("num_shards", "shard_index", "limit", "force", "retry_failed", "engine", "ray_concurrency")
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,11 @@ class Stage:
     # called with a batch the runner will hand to ``process`` next (and with the current one, first),
     # so a stage can start reading its media while the model runs; ``process`` must not rely on it
     prefetch: Callable[[Sequence[Any], Any, Any], None] | None = None
+    # Where ``--engine ray`` moves the reading of a stage's source rather than its batches (ingest:
+    # parsing is the work, and the checks of each entry need every entry before it): its plan reads
+    # on Ray and its batches run on the driver. Called with the config before a corpus is made, it
+    # refuses one it cannot read so.
+    reads_on_ray: Callable[[Any], None] | None = None
 
 
 @dataclass
@@ -115,7 +120,7 @@ class RunOptions:
     retry_failed: bool = False
     progress: bool = True
     engine: str = "local"  # local | ray
-    ray_concurrency: int | None = None  # actors (each holding one model) for --engine ray; None = one per node
+    ray_concurrency: int | None = None  # actors (each holding one model) for --engine ray; None = one per GPU, else node
     ray_window_rows: int = 16384  # rows handed to one Ray Data pipeline (actors load once per window)
 
     def validate(self) -> None:
@@ -127,6 +132,8 @@ class RunOptions:
             raise CcrError(f"--limit {self.limit}: give 0 or more rows")
         if self.engine not in ("local", "ray"):
             raise CcrError(f"--engine {self.engine!r}: use local or ray")
+        if self.ray_concurrency is not None and self.ray_concurrency < 1:
+            raise CcrError(f"--ray-actors {self.ray_concurrency}: give 1 or more actors")
 
 
 @dataclass
@@ -273,8 +280,7 @@ def run_stage(corpus: Corpus, stage: Stage, cfg: Any, options: RunOptions | None
     options = options or RunOptions()
     options.validate()
     checks.finite(cfg)
-    if stage.check is not None:
-        stage.check(cfg)
+    check_config(stage, cfg, options)
     started = time.time()
     plan = stage.plan(corpus, cfg)
     fp = make_fingerprint(stage.name, stage.version, semantic_dict(cfg), plan.fingerprint_parts)
@@ -309,6 +315,14 @@ def run_stage(corpus: Corpus, stage: Stage, cfg: Any, options: RunOptions | None
     return summary
 
 
+def check_config(stage: Stage, cfg: Any, options: RunOptions) -> None:
+    """The stage's checks of a config, and of what its engine must do with it."""
+    if stage.check is not None:
+        stage.check(cfg)
+    if options.engine == "ray" and stage.reads_on_ray is not None:
+        stage.reads_on_ray(cfg)
+
+
 def _run(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, fp: str, options: RunOptions, summary: RunSummary,
          run_id: str, signals: Signals) -> None:
     commits = corpus.commits(stage.name, fp, with_ids=True)
@@ -327,7 +341,7 @@ def _run(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, fp: str, options: R
             if chunk.key in done.keys:
                 summary.skipped_chunks += 1
                 continue
-            if options.engine == "ray":
+            if options.engine == "ray" and stage.reads_on_ray is None:
                 window.append(chunk)
                 if sum(len(c.items) for c in window) >= options.ray_window_rows:
                     _run_ray_window(corpus, stage, cfg, plan, window, options, commit, bar)
@@ -353,7 +367,7 @@ def _run_ray_window(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, window: 
 
     per_chunk = process_window(stage, corpus.root, cfg, [c.items for c in window], options.batch_size,
                                options.ray_concurrency, process_isolated)
-    for chunk, results in zip(window, per_chunk):
+    for chunk, results in zip(window, per_chunk, strict=True):
         commit(chunk, results)
         bar.advance(len(chunk.items))
 

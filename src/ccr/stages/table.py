@@ -15,7 +15,7 @@ from typing import Any
 from ccr.config import load_toml, parse_sets, resolve
 from ccr.corpus.corpus import Corpus
 from ccr.errors import CcrError
-from ccr.stages.runner import RunOptions, RunSummary, Stage, run_stage
+from ccr.stages.runner import RunOptions, RunSummary, Stage, check_config, run_stage
 
 # In the order a corpus goes through them: ``ccr --help`` lists the commands so.
 STAGES: dict[str, str] = {
@@ -60,8 +60,7 @@ def run(name: str, corpus_dir: Path | str, *, config: Path | None = None, sets: 
         raise CcrError(f"{name} takes no {', '.join(unknown)}; its options: {', '.join(stage.arguments) or 'none'}")
     options = options or RunOptions()
     options.validate()
-    if stage.check is not None:
-        stage.check(cfg)
+    check_config(stage, cfg, options)
     corpus = stage.open(Path(corpus_dir), cfg, dict(arguments or {})) if stage.open else Corpus.open(corpus_dir)
     if on_config:
         on_config(name, cfg)

@@ -5,7 +5,8 @@ must hold only one block at a time, however large the file: a block is read as b
 its last newline, and its lines are located with numpy. A block whose bytes are all UTF-8 costs
 one ``bytes.decode`` check; only the lines of a block that is not pay a decode each. The lines
 as text are built only when asked for: a block whose every line opens a JSON object goes to the
-parser as bytes, and never needs them.
+parser as bytes, and never needs them. A byte range of whole lines reads the same way (``pieces``
+cuts a file into such ranges, to parse them on several machines); its lines are numbered from 1.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ccr.formats.ingest.records import BadRecord
-from ccr.formats.ingest.textio import decode_line, open_bytes
+from ccr.formats.ingest.textio import not_utf8, open_bytes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,14 +56,19 @@ class Block:
         return pl.from_arrow(strings).str.strip_suffix("\n").str.strip_chars_end("\r")
 
 
-def blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
-    """The file's lines in blocks of about ``block_bytes``; the last line needs no newline."""
-    first, rest = 1, b""
+def blocks(path: Path, block_bytes: int = BLOCK_BYTES, start: int = 0, end: int | None = None) -> Iterator[Block]:
+    """The lines of bytes ``start`` to ``end`` (by default the whole file; a range starts and ends at a
+    line boundary) in blocks of about ``block_bytes``; the last line needs no newline."""
+    first, rest, left = 1, b"", end - start if end is not None else None
     with open_bytes(path) as fh:
+        if start:
+            fh.seek(start)
         while True:
-            data = fh.read(block_bytes)
+            data = fh.read(block_bytes if left is None else min(block_bytes, left))
+            if left is not None:
+                left -= len(data)
             buf = rest + data
-            if first == 1 and buf.startswith(_BOM):
+            if first == 1 and start == 0 and buf.startswith(_BOM):
                 buf = buf[len(_BOM):]
             cut = buf.rfind(b"\n") + 1 if data else len(buf)
             if cut == 0 and data:  # one line longer than a block: read on
@@ -107,8 +113,8 @@ def _blank_undecodable(path: Path, first: int, body: bytes, offsets: np.ndarray)
         except UnicodeDecodeError as err:
             at = int(np.searchsorted(offsets, position + err.start, side="right")) - 1
             start, end = int(offsets[at]), int(offsets[at + 1])
-            reason = decode_line(path, first + at, body[start:end])  # a BadRecord: the line holds err.start
-            bad[first + at] = reason if isinstance(reason, BadRecord) else BadRecord(f"{path}:{first + at}", "invalid UTF-8")
+            # decoding resumes clean after each newline, so the line alone fails at the same byte
+            bad[first + at] = BadRecord(f"{path}:{first + at}", not_utf8(position + err.start - start))
             newline = b"\n" if body[end - 1:end] == b"\n" else b""
             out[start:end] = b" " * (end - start - len(newline)) + newline
             position = end

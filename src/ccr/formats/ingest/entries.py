@@ -56,21 +56,25 @@ def schema() -> dict[str, Any]:
 
 def jsonl_entries(src: Path, columns: dict[str, str]) -> Iterator[pl.DataFrame]:
     """Entry frames of a jsonl file, one per block of lines, in file order; blank lines are no entries."""
+    for block in blocks(src):
+        yield block_entries(src, block, columns)
+
+
+def block_entries(src: Path, block: Block, columns: dict[str, str]) -> pl.DataFrame:
+    """The entry frame of one block of lines of ``src``."""
     import polars as pl
 
-    for block in blocks(src):
-        lines = pl.int_range(block.first, block.first + block.count, eager=True).alias("line")
-        whole = _at_once(block, lines, columns)
-        if whole is not None:
-            yield whole
-            continue
-        frame = pl.DataFrame({"line": lines, "text": block.text()})
-        blank = pl.col("text").str.strip_chars(PY_WHITESPACE) == ""
-        bad = pl.col("line").is_in(list(block.bad))
-        candidates = frame.filter(~blank & ~bad)
-        parts = [_bad_lines(block)] if block.bad else []
-        parts.extend(_parse(src, candidates, columns))
-        yield _concat(parts).sort("line")
+    lines = pl.int_range(block.first, block.first + block.count, eager=True).alias("line")
+    whole = _at_once(block, lines, columns)
+    if whole is not None:
+        return whole
+    frame = pl.DataFrame({"line": lines, "text": block.text()})
+    blank = pl.col("text").str.strip_chars(PY_WHITESPACE) == ""
+    bad = pl.col("line").is_in(list(block.bad))
+    candidates = frame.filter(~blank & ~bad)
+    parts = [_bad_lines(block)] if block.bad else []
+    parts.extend(_parse(src, candidates, columns))
+    return _concat(parts).sort("line")
 
 
 def csv_entries(src: Path, columns: dict[str, str]) -> Iterator[pl.DataFrame]:
@@ -78,8 +82,9 @@ def csv_entries(src: Path, columns: dict[str, str]) -> Iterator[pl.DataFrame]:
     yield from _row_frames(_csv_rows(src), columns)
 
 
-def parquet_entries(src: Path, columns: dict[str, str]) -> Iterator[pl.DataFrame]:
-    yield from _row_frames(_parquet_rows(src), columns)
+def parquet_entries(src: Path, columns: dict[str, str], row_groups: list[int] | None = None) -> Iterator[pl.DataFrame]:
+    """Entry frames of a Parquet file (of some of its row groups: rows numbered from their first)."""
+    yield from _row_frames(_parquet_rows(src, row_groups), columns)
 
 
 ENTRY_READERS: dict[str, Callable[[Path, dict[str, str]], Iterator[pl.DataFrame]]] = {

@@ -153,9 +153,9 @@ def _parquet_file(src: Path) -> Any:
         raise CcrError(f"{src}: not a readable Parquet file ({err})") from None
 
 
-def _parquet_rows(src: Path) -> Iterator[Row]:
+def _parquet_rows(src: Path, row_groups: list[int] | None = None) -> Iterator[Row]:
     index = 0
-    for batch in _parquet_file(src).iter_batches(batch_size=_PARQUET_BATCH):
+    for batch in _parquet_file(src).iter_batches(batch_size=_PARQUET_BATCH, row_groups=row_groups):
         for row in batch.to_pylist():
             index += 1
             yield f"{src}:{index}", row

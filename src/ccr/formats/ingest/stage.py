@@ -5,7 +5,8 @@ fails becomes a failure row naming its file and line (or entry) and the reason: 
 in silence. The unit of work is the source entry (a line, or a JSON entry) in file order: chunks
 are keyed by their entry range, within a fingerprint that covers the source's content, so
 ``--limit N`` ingests the first N entries, rerunning it has nothing left to do, and a later full
-run adds exactly the rest.
+run adds exactly the rest. With ``--engine ray`` a generic source is parsed on Ray, piece by piece
+(``pieces``), and checked and committed here in file order, so the corpus is the local run's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ccr.config import option
 from ccr.corpus.corpus import MANIFEST, Corpus
 from ccr.corpus.schema import MODALITIES, SPLIT_RULE, is_split
 from ccr.errors import CcrError
-from ccr.formats.ingest import formats, spans
+from ccr.formats.ingest import formats, pieces, spans
 from ccr.formats.ingest.ahead import ahead
 from ccr.formats.ingest.checks import Known, caption_hash, check_caption, check_media
 from ccr.formats.ingest.entries import ENTRY_READERS
@@ -93,7 +94,7 @@ def plan(corpus: Corpus, cfg: IngestConfig) -> Plan:
     def chunks(corpus: Corpus, done: DoneState, options: RunOptions) -> Iterator[Chunk]:
         size = shard_entries(options)
         if cfg.format in ENTRY_READERS:
-            yield from _frame_chunks(corpus, cfg, done.keys, options.limit, size)
+            yield from _frame_chunks(corpus, cfg, done.keys, options, size)
             return
         for span in spans.spans(entries(_read(cfg)), lambda e: 1, lambda e, a, n: e, done.keys, options.limit, size):
             if not span.done:
@@ -125,21 +126,24 @@ class EntryBlock:
     checked: Checked
 
 
-def _frame_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], limit: int | None,
+def _frame_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], options: RunOptions,
                   size: int) -> Iterator[Chunk]:
-    """The chunks, read and checked on threads: parsing the next block, checking this one and
-    writing the one before overlap."""
-    return ahead(_checked_chunks(corpus, cfg, done_keys, limit, size))
+    """The chunks, read and checked on threads: parsing the next block (on Ray: taking the next
+    parsed piece), checking this one and writing the one before overlap."""
+    return ahead(_checked_chunks(corpus, cfg, done_keys, options, size))
 
 
-def _checked_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], limit: int | None,
+def _checked_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], options: RunOptions,
                     size: int) -> Iterator[Chunk]:
     import polars as pl
 
     src = Path(cfg.src)
     known = FrameKnown.load(corpus, _options(corpus, cfg))
-    frames = ahead(ENTRY_READERS[cfg.format](src, dict(cfg.columns)))
-    for span in spans.spans(frames, len, lambda f, a, n: f.slice(a, n), done_keys, limit, size):
+    if options.engine == "ray":
+        frames = ahead(pieces.read(cfg.format, src, dict(cfg.columns), options.ray_concurrency))
+    else:
+        frames = ahead(ENTRY_READERS[cfg.format](src, dict(cfg.columns)))
+    for span in spans.spans(frames, len, lambda f, a, n: f.slice(a, n), done_keys, options.limit, size):
         frame = pl.concat(span.parts) if len(span.parts) > 1 else span.parts[0]
         checked = check_frame(frame, known)  # for a done range, only for what later entries are checked against
         if span.done:
@@ -241,12 +245,13 @@ def open_corpus(corpus_dir: Path, cfg: IngestConfig, arguments: Mapping[str, Any
 
 STAGE = Stage(name="ingest", version="2", config=IngestConfig, plan=plan, setup=setup, process=process,
               help="read a source dataset into the corpus", check=check,
-              batch_size=1024, runner=("limit", "force"),
+              batch_size=1024, runner=("limit", "force", "engine", "ray_concurrency"),
               limit_help="only the first N source entries (lines, or JSON entries) in file order; a later run "
                          "without it adds exactly the rest",
               provides={"media": "media rows", "captions": "captions"}, path_options=("src", "media_root"),
               required=("format", "src"), open=open_corpus,
-              arguments={"media_root": "where media paths are relative to (default: next to SRC)"})
+              arguments={"media_root": "where media paths are relative to (default: next to SRC)"},
+              reads_on_ray=lambda cfg: pieces.check(cfg.format))
 
 
 def ingest(fmt: str, src: Path | str, corpus_dir: Path | str, *, media_root: Path | str | None = None,

@@ -49,7 +49,12 @@ def decode_line(path: Path, lineno: int, raw: bytes) -> str | BadRecord:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        return BadRecord(f"{path}:{lineno}", f"invalid UTF-8 at byte {err.start}")
+        return BadRecord(f"{path}:{lineno}", not_utf8(err.start))
+
+
+def not_utf8(at: int) -> str:
+    """Why a line is refused: its first byte that is not UTF-8 (counted from the line's start)."""
+    return f"invalid UTF-8 at byte {at}"
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRecord]]:
