@@ -38,13 +38,17 @@ def export(
     ctx: typer.Context,
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="output directory (required)")] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="parquet, jsonl or nrccr")] = "parquet",
+    format: Annotated[str, typer.Option("--format", "-f", help="parquet, jsonl, hf (a Hub dataset) or nrccr")] = "parquet",
     collection: Annotated[str | None, typer.Option(help="nrccr: collection name in file names")] = None,
-    features: Annotated[list[str] | None, typer.Option(help="nrccr: feature sets to export (BigFile/npy)")] = None,
+    features: Annotated[list[str] | None, typer.Option(
+        help="hf, nrccr: feature sets to export (hf: config features-NAME; nrccr: BigFile/npy)")] = None,
     lang: Annotated[str | None, typer.Option(help="only these languages (comma-separated)")] = None,
     split: Annotated[str | None, typer.Option(help="only these splits (comma-separated)")] = None,
 ) -> None:
-    """Write a corpus as Parquet/JSONL, or as NRCCR caption files with BigFile/npy features."""
+    """Write a corpus as Parquet/JSONL, as a Hub dataset (--format hf), or as NRCCR caption files with features.
+
+    Example: ccr export corpus/ --out hub/ --format hf --features clip (then: ccr push hub/ --repo alice/my-corpus)
+    """
     from ccr.formats.export import export as run_export
 
     if ctx.args:
@@ -57,6 +61,24 @@ def export(
     for path in written:
         say(out, str(path))
     say(console, ("export", "green"), f": {len(written)} files in {out_dir}")
+
+
+@app.command()
+@friendly
+def push(
+    folder: Annotated[Path, typer.Argument(help="a folder written by ccr export --format hf")],
+    repo: Annotated[str, typer.Option(help="the dataset repo on the Hub, OWNER/NAME (made if missing)")],
+    private: Annotated[bool, typer.Option(help="make the repo private")] = False,
+    token: Annotated[str | None, typer.Option(help="Hub token with write access (default: HF_TOKEN or hf auth login)")] = None,
+) -> None:
+    """Upload a Hub export (ccr export --format hf) as a dataset repo; run it again to resume an interrupted upload.
+
+    Example: ccr push hub/ --repo alice/multi30k-ccr --private
+    """
+    from ccr.formats.hub import push as run_push
+
+    url = run_push(folder, repo, private=private, token=token)
+    say(console, ("push", "green"), f": {folder} -> {url}")
 
 
 @app.command()

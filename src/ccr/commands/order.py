@@ -8,7 +8,7 @@ from typer.core import TyperGroup
 from ccr.stages.table import names as stage_names
 
 # After the corpus stages (the stage table's order): what uses a corpus, then the tools around it.
-AFTER_STAGES = ("train", "evaluate", "export", "report", "info", "compact", "models", "pipeline", "demo")
+AFTER_STAGES = ("train", "evaluate", "export", "push", "report", "info", "compact", "models", "pipeline", "demo")
 
 
 class PipelineOrder(TyperGroup):

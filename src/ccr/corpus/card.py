@@ -6,12 +6,18 @@ load the corpus straight from the directory with the ``configs`` it declares.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ccr.corpus import atomic, locks
 from ccr.corpus.corpus import STATE, Corpus
 from ccr.corpus.info import caption_counts, failure_counts, history, media_counts
 
+if TYPE_CHECKING:
+    import polars as pl
 
-def _markdown(df: object) -> str:
+
+def markdown_table(df: object) -> str:
+    """A frame as a Markdown table (``_none_`` when it has no rows), for the cards."""
     rows = df.rows()  # type: ignore[attr-defined]
     cols = df.columns  # type: ignore[attr-defined]
     if not rows:
@@ -21,29 +27,42 @@ def _markdown(df: object) -> str:
     return "\n".join(lines) + "\n"
 
 
+TAGS = ("ccr", "cross-lingual", "cross-modal-retrieval")
+
+
+def languages(counts: pl.DataFrame) -> list[str]:
+    """The caption languages of ``caption_counts``, for a card's ``language`` metadata."""
+    return sorted({r for r in counts["lang"].to_list() if r})
+
+
+def statistics(corpus: Corpus, counts: pl.DataFrame) -> list[str]:
+    """The sections that count what a corpus holds (media, captions, outstanding failures), as card lines."""
+    return ["## Media", "", markdown_table(media_counts(corpus)),
+            "## Captions (split x language x origin)", "", markdown_table(counts),
+            "## Failures", "", markdown_table(failure_counts(corpus))]
+
+
 def render_card(corpus: Corpus) -> str:
     counts = caption_counts(corpus)
-    langs = sorted({r for r in counts["lang"].to_list() if r})
     tables = [t for t in ("media", "captions", "descriptions", "slots", "failures") if corpus.files(t)]
-    yaml = ["---", "language:"] + [f"- {lang}" for lang in langs] + ["configs:"]
+    yaml = ["---", "language:"] + [f"- {lang}" for lang in languages(counts)] + ["configs:"]
     for t in tables:
         yaml += [f"- config_name: {t}", f"  data_files: \"{t}/*.parquet\""]
-    yaml += ["tags:", "- ccr", "- cross-lingual", "- cross-modal-retrieval", "---", ""]
+    yaml += ["tags:", *(f"- {tag}" for tag in TAGS), "---", ""]
     runs = history(corpus)
     hist = "\n".join(
         f"| {r['stage']} | {r['status']} | {r['ended']} | {r['rows_in']} | {r['rows_out']} | {r['failed']} | {r['models']} |"
         for r in runs)
     body = [
         "# ccr corpus", "",
-        "A cross-lingual cross-modal corpus written by `ccr`. Tables are append-only Parquet shards; "
-        "columns added by later stages live in side tables (`captions.STAGE/`) joined on `caption_id` "
-        "by `ccr.corpus.corpus.Corpus.table`. Load it with `Corpus.open(PATH).dataset('captions')`.", "",
-        "## Media", "", _markdown(media_counts(corpus)),
-        "## Captions (split x language x origin)", "", _markdown(counts),
+        ("A cross-lingual cross-modal corpus written by `ccr`. Tables are append-only Parquet shards; "
+         "columns added by later stages live in side tables (`captions.STAGE/`) joined on `caption_id` "
+         "by `ccr.corpus.corpus.Corpus.table`. Load it with `Corpus.open(PATH).dataset('captions')`, "
+         "or export it for the Hub with `ccr export PATH --out DIR --format hf`."), "",
+        *statistics(corpus, counts),
         "## Stage history", "",
         "| stage | status | ended | rows in | rows out | failed | models |", "|---|---|---|---|---|---|---|",
         hist or "| | | | | | | |", "",
-        "## Failures", "", _markdown(failure_counts(corpus)),
         "Features: " + (", ".join(corpus.feature_names()) or "none") + "", "",
     ]
     return "\n".join(yaml + body)

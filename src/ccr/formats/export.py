@@ -1,9 +1,9 @@
-"""``ccr export``: a corpus as plain Parquet/JSONL, or in the NRCCR/LECCR research-code layout.
+"""``ccr export``: a corpus as plain Parquet/JSONL, as a Hub dataset, or in the NRCCR/LECCR layout.
 
 Parquet and JSONL stream from the shards (polars sinks), so exporting a large corpus does not
-load it. The NRCCR layout writes caption files plus features as BigFile (videos: frame rows and
-``video2frames.txt``) or ``.npy`` + id files (images), so existing research code trains on our
-corpora unchanged.
+load it; so does the Hub dataset (``export_hf``: a config per table, its splits, a card). The NRCCR
+layout writes caption files plus features as BigFile (videos: frame rows and ``video2frames.txt``)
+or ``.npy`` + id files (images), so existing research code trains on our corpora unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ccr.errors import CcrError
 if TYPE_CHECKING:
     import polars as pl
 
-FORMATS = ("parquet", "jsonl", "nrccr")
+FORMATS = ("parquet", "jsonl", "hf", "nrccr")
 
 
 def _filtered(corpus: Corpus, table: str, langs: list[str] | None, splits: list[str] | None) -> pl.LazyFrame:
@@ -83,6 +83,10 @@ def _write(corpus: Corpus, dest: Path, fmt: str, collection: str | None, feature
                 lf.sink_ndjson(path)
             written.append(path)
         return written
+    if fmt == "hf":
+        from ccr.formats.export_hf import write_hf
+
+        return write_hf(corpus, dest, features, lambda table: _filtered(corpus, table, lang_list, split_list))
     from ccr.formats.export_nrccr import write_nrccr
 
     name = collection or corpus.root.name
