@@ -156,5 +156,18 @@ def test_a_media_stage_decodes_in_the_cpus_its_actor_reserved(ray_local):
     assert ray_local.get(sized.remote(TranslateConfig())) == TranslateConfig(), "a stage without workers as it was"
 
 
+def test_actors_read_the_next_batch_while_the_model_works(toy_corpus, ray_local):
+    """A stage that prefetches gets a few batches per actor call, as the local runner's loop does."""
+    from upper_stage import PREFETCHING, UpperConfig
+
+    from ccr.corpus.corpus import Corpus
+    from ccr.stages.runner import RunOptions, run_stage
+
+    run_stage(Corpus.open(toy_corpus), PREFETCHING, UpperConfig(allow_stars=True),
+              RunOptions(engine="ray", ray_concurrency=1, batch_size=4, chunk_rows=16, progress=False))
+    ahead = Corpus.open(toy_corpus).table("captions")["ahead"].drop_nulls()
+    assert ahead.len() > 8 and ahead.any(), "some batches ran with the next one already being read"
+
+
 if __name__ == "__main__":
     print(json.dumps(_on_cluster(Path(sys.argv[1]))))

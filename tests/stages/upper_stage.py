@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ccr.config import runtime_field
@@ -60,6 +60,24 @@ def process(batch, state, cfg: UpperConfig) -> BatchResult:
 
 
 STAGE = Stage(name="upper", version="1", config=UpperConfig, plan=plan, setup=setup, process=process)
+
+
+def read_ahead(batch, state, cfg: UpperConfig) -> None:
+    """``PREFETCHING``'s ``Stage.prefetch``: notes the rows it was handed."""
+    state.setdefault("read", set()).update(r["caption_id"] for r in batch)
+
+
+def process_noting(batch, state, cfg: UpperConfig) -> BatchResult:
+    """``process``, with ``ahead`` on each side row: whether a later batch was read before this one ran."""
+    ids = {r["caption_id"] for r in batch}
+    state["read"] = state.get("read", set()) - ids
+    out = process(batch, state, cfg)
+    for row in out.rows["captions.upper"]:
+        row["ahead"] = bool(state["read"])
+    return out
+
+
+PREFETCHING = replace(STAGE, prefetch=read_ahead, process=process_noting)
 
 
 def pause_before_marker(go: Path, nth: int = 1) -> None:

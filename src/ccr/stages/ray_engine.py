@@ -25,9 +25,11 @@ from typing import Any
 
 from ccr.errors import CcrError
 
+PREFETCH_BATCHES = 4  # batches one actor call gets where the stage prefetches its media
+
 
 class _StageActor:
-    """Holds one stage state; Ray calls it once per batch."""
+    """Holds one stage state; Ray calls it with one batch, or a few where the stage prefetches."""
 
     def __init__(self, stage: Any, corpus_dir: str, cfg: Any, process: Callable[..., Any]):
         from ccr.corpus.corpus import Corpus
@@ -38,8 +40,8 @@ class _StageActor:
         self.state = self.stage.setup(corpus, self.cfg, self.plan)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
-        results = [self.process(self.stage, pickle.loads(blob), self.state, self.cfg, self.plan)
-                   for blob in batch["items"]]
+        results = self.process(self.stage, [pickle.loads(blob) for blob in batch["items"]], self.state, self.cfg,
+                               self.plan)
         return {"result": [pickle.dumps(r) for r in results]}
 
 
@@ -102,8 +104,9 @@ def process_window(stage: Any, corpus_dir: Path, cfg: Any, chunks: Sequence[Sequ
 
     ``concurrency`` actors (``None``: one per GPU, or per node), each reserving what ``actor_shape`` gives.
 
-    ``process(stage, batch, state, cfg, plan)`` is the runner's batch function, handed in so this
-    engine never imports the runner that calls it."""
+    ``process(stage, batches, state, cfg, plan)`` is the runner's, handed in so this engine never
+    imports the runner that calls it: one result per batch. A stage that prefetches gets
+    ``PREFETCH_BATCHES`` batches per call, so its actor decodes the next while the model works."""
     import ray.data
 
     init()
@@ -117,7 +120,7 @@ def process_window(stage: Any, corpus_dir: Path, cfg: Any, chunks: Sequence[Sequ
         _StageActor,
         fn_constructor_kwargs={"stage": stage, "corpus_dir": str(Path(corpus_dir).resolve()),
                                "cfg": _absolute_paths(stage, cfg), "process": process},
-        batch_size=1,
+        batch_size=PREFETCH_BATCHES if stage.prefetch is not None else 1,
         concurrency=actors,
         num_cpus=cpus,
         num_gpus=gpus,

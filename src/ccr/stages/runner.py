@@ -263,6 +263,19 @@ def process_isolated(stage: Stage, items: Sequence[Any], state: Any, cfg: Any, p
         return merged
 
 
+def process_batches(stage: Stage, batches: Sequence[Sequence[Any]], state: Any, cfg: Any, plan: Plan,
+                    done: Callable[[int], None] = lambda rows: None) -> list[BatchResult]:
+    """Each batch through ``process_isolated``, the next one's reading started (``Stage.prefetch``)
+    before this one is processed, so its media decode while the model works; ``done`` counts rows."""
+    results = []
+    for i, batch in enumerate(batches):
+        for upcoming in batches[i:i + 2] if stage.prefetch is not None else ():
+            stage.prefetch(upcoming, state, cfg)
+        results.append(process_isolated(stage, batch, state, cfg, plan))
+        done(len(batch))
+    return results
+
+
 def _failure_rows(stage: str, fp: str, plan: Plan, failures: list[Failure]) -> list[dict[str, Any]]:
     return [{
         "failure_id": f"{stage}:{fp}:{f.table or plan.input_table}:{f.row_id}",
@@ -349,14 +362,8 @@ def _run(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, fp: str, options: R
                 continue
             if state is None:
                 state = stage.setup(corpus, cfg, plan)
-            results = []
             batches = [chunk.items[s:s + options.batch_size] for s in range(0, len(chunk.items), options.batch_size)]
-            for i, batch in enumerate(batches):
-                for upcoming in batches[i:i + 2] if stage.prefetch is not None else ():
-                    stage.prefetch(upcoming, state, cfg)
-                results.append(process_isolated(stage, batch, state, cfg, plan))
-                bar.advance(len(batch))
-            commit(chunk, results)
+            commit(chunk, process_batches(stage, batches, state, cfg, plan, bar.advance))
         if window:
             _run_ray_window(corpus, stage, cfg, plan, window, options, commit, bar)
 
@@ -366,7 +373,7 @@ def _run_ray_window(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, window: 
     from ccr.stages.ray_engine import process_window
 
     per_chunk = process_window(stage, corpus.root, cfg, [c.items for c in window], options.batch_size,
-                               options.ray_concurrency, process_isolated)
+                               options.ray_concurrency, process_batches)
     for chunk, results in zip(window, per_chunk, strict=True):
         commit(chunk, results)
         bar.advance(len(chunk.items))
