@@ -58,3 +58,28 @@ def test_demo_models_are_toy_random_or_real_and_the_old_flag_says_the_new_one(tm
     huge = CliRunner().invoke(app, ["demo", str(tmp_path / "b"), "--models", "huge"])
     assert huge.exit_code == 2 and "--models huge: use toy or random or real" in huge.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_demo_corpus_exports_for_the_hub_and_its_run_finds_a_german_query(toy_demo, tmp_path):
+    """The demo's outputs used the way a researcher goes on: a Hub dataset, and a search with the run."""
+    import shutil
+
+    import datasets
+
+    from ccr.corpus.info import caption_counts
+    from ccr.formats.export import export
+    from ccr.train import load
+
+    dest = toy_demo[0]
+    export(dest / "corpus", tmp_path / "hub", fmt="hf")
+    captions = datasets.load_dataset(str(tmp_path / "hub"), "captions")
+    counts = caption_counts(Corpus.open(dest / "corpus")).group_by("split").agg(pl.col("captions").sum())
+    assert {("validation" if s == "val" else s): n for s, n in counts.iter_rows()} == captions.num_rows
+    assert {"xl_sim", "dcot_conf", "keep", "weight"} <= set(captions["train"].column_names)
+    queries = Corpus.open(dest / "corpus").table("captions").filter(
+        (pl.col("split") == "test") & (pl.col("lang") == "de") & (pl.col("origin") == "human")).sort("caption_id")
+    run = shutil.copytree(dest / "runs" / "dcot", tmp_path / "dcot")  # search caches beside the run
+    model = load(run, corpus=dest / "corpus", log=lambda _: None)
+    found = [row["media_id"] in [h.media_id for h in model.search(row["text"], lang="de", top=5, log=lambda _: None).hits]
+             for row in queries.head(10).iter_rows(named=True)]
+    assert sum(found) >= 9, found  # the demo's test R@5 is 100%
