@@ -91,8 +91,10 @@ def _nodes() -> list[tuple[float, float]]:
 
 def init(num_cpus: int | None = None) -> None:
     """Join a running cluster (RAY_ADDRESS) or start a local one, once per process."""
-    import ray
-
+    try:
+        import ray
+    except ImportError:
+        raise CcrError("--engine ray needs Ray: pip install 'ccr[ray]' (on every node)") from None
     if not ray.is_initialized():
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
 
@@ -107,9 +109,9 @@ def process_window(stage: Any, corpus_dir: Path, cfg: Any, chunks: Sequence[Sequ
     ``process(stage, batches, state, cfg, plan)`` is the runner's, handed in so this engine never
     imports the runner that calls it: one result per batch. A stage that prefetches gets
     ``PREFETCH_BATCHES`` batches per call, so its actor decodes the next while the model works."""
+    init()
     import ray.data
 
-    init()
     actors, cpus, gpus = actor_shape(_nodes(), concurrency)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
@@ -147,9 +149,9 @@ def ordered_map(fn: Callable[..., Any], items: Iterable[Any], concurrency: int |
     early (``--limit``) ends the pool. Plain Ray actors rather than a Ray Data pipeline: the driver
     takes every result in order, as it comes, and may stop at any point. A ``CcrError`` raised on
     an actor is raised here as itself, one line."""
+    init()
     import ray
 
-    init()
     actors, cpus, _ = actor_shape([(c, 0.0) for c, _ in _nodes()], concurrency)
     make = ray.remote(num_cpus=cpus, scheduling_strategy="SPREAD")(_Caller)
     pool = [make.remote() for _ in range(actors)]
