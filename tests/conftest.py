@@ -85,18 +85,17 @@ def _toy_corpus_master(build_once: BuildOnce, toy_source: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def toy_demo(build_once: BuildOnce) -> tuple[Path, str]:
-    """One ``ccr demo`` run with the shipped toy models, shared by the end-to-end tests: its directory
-    (corpus, runs/baseline and runs/dcot, noisy copy, exports, report, proof.json) and its output.
-    Read-only: a test that changes it copies it first."""
-    from typer.testing import CliRunner
-
-    from ccr.cli import app
+    """``ccr demo``'s own help example (``ccr demo ccr-demo``, the shipped toy models) run as written, once:
+    the end-to-end tests share its directory (corpus, runs/baseline and runs/dcot, noisy copy, exports,
+    report, proof.json) and its output. Read-only: a test that changes it copies it first."""
+    from cli_examples import examples, run, working_dir
 
     def make(root: Path) -> tuple[Path, str]:
-        dest = root / "demo"
-        result = CliRunner().invoke(app, ["demo", str(dest)], env={"COLUMNS": "200"})
+        [line] = examples(("demo",))
+        with working_dir(root):
+            result = run(line)
         assert result.exit_code == 0, result.output
-        return dest, result.output
+        return root / line.split()[-1], result.output
 
     return build_once("toy-demo", make)
 

@@ -18,6 +18,7 @@ def test_demo_runs_its_recipe_on_the_toy_corpus(toy_demo):
     assert corpus.failures().height == 0
     assert (dest / "export" / "nrccr" / "TextData" / "toytest_de.caption.txt").exists()
     assert (dest / "export" / "parquet").is_dir() and (dest / "report" / "index.html").exists()
+    assert (dest / "export" / "hf" / "README.md").exists() and (dest / "recipe.toml").exists()
     card = (dest / "corpus" / "README.md").read_text()
     assert card.startswith("---\nlanguage:") and "config_name: captions" in card
     assert json.loads((dest / "runs" / "baseline" / "eval" / "test.de.json").read_text())["n_queries"] > 0

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from ccr.commands.common import console, friendly, out
+from ccr.commands.common import console, examples, friendly, out
 from ccr.commands.order import PipelineOrder
 from ccr.commands.stages import add_stage_commands
 from ccr.commands.train import train_command
@@ -32,8 +32,25 @@ app = typer.Typer(
 )
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        from ccr import __version__
+
+        say(out, f"ccr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_version, help="print ccr's version and exit")] = False) -> None:
+    pass
+
+
 @app.command(context_settings={"allow_extra_args": True})
 @friendly
+@examples("ccr export ccr-demo/corpus --out ccr-demo/hub --format hf --features clip",
+          "ccr export ccr-demo/corpus --out ccr-demo/nrccr --format nrccr --collection toy --features clip",
+          "ccr export ccr-demo/corpus --out ccr-demo/german --format jsonl --lang de --split test")
 def export(
     ctx: typer.Context,
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
@@ -45,10 +62,7 @@ def export(
     lang: Annotated[str | None, typer.Option(help="only these languages (comma-separated)")] = None,
     split: Annotated[str | None, typer.Option(help="only these splits (comma-separated)")] = None,
 ) -> None:
-    """Write a corpus as Parquet/JSONL, as a Hub dataset (--format hf), or as NRCCR caption files with features.
-
-    Example: ccr export corpus/ --out hub/ --format hf --features clip (then: ccr push hub/ --repo alice/my-corpus)
-    """
+    """Write a corpus as Parquet/JSONL, as a Hub dataset (--format hf), or as NRCCR caption files with features."""
     from ccr.formats.export import export as run_export
 
     if ctx.args:
@@ -65,6 +79,7 @@ def export(
 
 @app.command()
 @friendly
+@examples("ccr push ccr-demo/export/hf --repo YOUR_NAME/ccr-toy --private")
 def push(
     folder: Annotated[Path, typer.Argument(help="a folder written by ccr export --format hf")],
     repo: Annotated[str, typer.Option(help="the dataset repo on the Hub, OWNER/NAME (made if missing)")],
@@ -73,7 +88,7 @@ def push(
 ) -> None:
     """Upload a Hub export (ccr export --format hf) as a dataset repo; run it again to resume an interrupted upload.
 
-    Example: ccr push hub/ --repo alice/multi30k-ccr --private
+    It needs the Hub and a token with write access (HF_TOKEN, hf auth login or --token).
     """
     from ccr.formats.hub import push as run_push
 
@@ -83,6 +98,7 @@ def push(
 
 @app.command()
 @friendly
+@examples("ccr info ccr-demo/corpus", "ccr info ccr-demo/corpus --failures")
 def info(
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
     failures: Annotated[bool, typer.Option(
@@ -96,6 +112,7 @@ def info(
 
 @app.command()
 @friendly
+@examples("ccr compact ccr-demo/corpus", "ccr compact ccr-demo/corpus --stage translate --target-rows 100000")
 def compact(
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
     stage: Annotated[str | None, typer.Option(help="compact only this stage's shards (default: every stage)")] = None,
@@ -116,6 +133,7 @@ def compact(
 
 
 @app.command()
+@examples("ccr models")
 def models() -> None:
     """The model table: default ids per role and language pair, and their tiny stand-ins."""
     from rich.table import Table
@@ -130,6 +148,7 @@ def models() -> None:
 
 @app.command()
 @friendly
+@examples("ccr demo ccr-demo")
 def demo(
     dest: Annotated[Path, typer.Argument(help="where to write the demo (a fresh directory)")] = Path("ccr-demo"),
     models: Annotated[str, typer.Option(help="toy: small models learned on the toy domain, shipped with ccr (its "
@@ -155,6 +174,9 @@ app.command("train")(train_command())
 
 @app.command()
 @friendly
+@examples("ccr evaluate ccr-demo/runs/baseline --lang de",
+          "ccr evaluate ccr-demo/runs/dcot --lang de --split val --sumr t2v",
+          "ccr evaluate ccr-demo/runs/baseline ccr-demo/runs/dcot --compare --plot ccr-demo/compare.png")
 def evaluate(
     run_dirs: Annotated[list[Path] | None, typer.Argument(
         help="run directory written by ccr train (several with --compare; none with --submission)",
@@ -237,6 +259,10 @@ def evaluate(
 
 @app.command()
 @friendly
+@examples('ccr search ccr-demo/runs/baseline "ein roter Stern auf blauem Hintergrund" --top 5',
+          'ccr search ccr-demo/runs/baseline "a red star" --lang en --gallery split',
+          "ccr search ccr-demo/runs/baseline --image ccr-demo/toy/images/m0233.png",
+          "ccr search ccr-demo/runs/dcot --media-id m0233 --json")
 def search(
     run_dir: Annotated[Path, typer.Argument(help="run directory written by ccr train")],
     query: Annotated[str | None, typer.Argument(help="text to find media for, in --lang")] = None,
@@ -255,8 +281,6 @@ def search(
     """The top results of a split for a text, an image file or a media item, with scores, captions and files.
 
     The first search of a gallery embeds it once, into RUN/search-cache/; later searches read it from there.
-
-    Example: ccr search ccr-demo/runs/baseline "ein roter Stern" --top 5 (after ccr demo; or --image FILE, --media-id ID)
     """
     import json
 
@@ -283,6 +307,7 @@ def search(
 
 @app.command()
 @friendly
+@examples("ccr report ccr-demo/noisy --out ccr-demo/noisy-report", "ccr report ccr-demo/corpus --out ccr-demo/de --lang de")
 def report(
     corpus: Annotated[Path, typer.Argument(help="corpus directory")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="report directory (created; an older report is rebuilt)")],
@@ -313,6 +338,9 @@ app.add_typer(pipeline_app, name="pipeline")
 
 @pipeline_app.command("run")
 @friendly
+@examples("ccr pipeline run ccr-demo/recipe.toml --data-root ccr-demo/toy --work-dir ccr-demo-2 --models toy --dry-run",
+          "ccr pipeline run ccr-demo/recipe.toml --data-root ccr-demo/toy --work-dir ccr-demo-2 --models toy "
+          "--until translate")
 def pipeline_run(
     recipe: Annotated[Path, typer.Argument(help="recipe TOML, e.g. configs/multi30k.toml")],
     data_root: Annotated[Path | None, typer.Option(help="where the source files are (pipeline.data_root)")] = None,
@@ -351,6 +379,7 @@ app.add_typer(noise_app, name="noise")
 
 @noise_app.command("eval")
 @friendly
+@examples("ccr noise eval ccr-demo/noisy --out ccr-demo/noise-eval-2")
 def noise_eval(
     corpus: Annotated[Path, typer.Argument(help="a noisy corpus made by ccr noise inject, scored")],
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="where the table, JSON and plot go "

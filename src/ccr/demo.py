@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ def run_demo(dest: Path | str, *, models: str = "toy", console: Any, out: Any) -
     paths.output_dir(dest, "demo directory")
     say(console, (NOTES[models], "yellow"))
     source = write_toy_corpus(dest / "toy", **DEMO_CORPUS, references=True)
+    shutil.copyfile(RECIPE, dest / "recipe.toml")  # to change a step and run it again with ccr pipeline run
     recipe = load_recipe(RECIPE, pipeline={"data_root": str(source), "work_dir": str(dest), "models": models})
     run_pipeline(recipe, log=functools.partial(say, console), out=out)
     proof = prove(dest, source, toy_scenes(**DEMO_CORPUS), runs=[s.id for s in recipe.steps if s.stage == "train"])

@@ -108,7 +108,7 @@ def test_a_malformed_recipe_gets_one_message_listing_every_problem(tmp_path):
         "corpus = '../elsewhere' must name a corpus of the work directory",
         "step 'noise-eval' (noise-eval) needs planted noise (noise), which no step before it makes",
         "step 'check' (check): give min = ... or max = ...",
-        "format: expected one of parquet, jsonl, nrccr, got 'xml'",
+        "format: expected one of parquet, jsonl, hf, nrccr, got 'xml'",
     ]
     missing = [fragment for fragment in expected if fragment not in message]
     assert not missing, message

@@ -232,4 +232,5 @@ def _check(cfg: SlotsConfig) -> None:
 
 STAGE = Stage(name="slots", version="1", config=SlotsConfig, plan=plan, setup=setup, process=process,
               help="cluster each item's description sentences into K semantic slots (LECCR)", check=_check,
+              examples=("ccr slots ccr-demo/corpus --k 4 --models toy",),
               needs=frozenset({"descriptions"}), provides={"slots": "slots"}, smoke={"embedder": "tiny/minilm"})

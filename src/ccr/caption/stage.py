@@ -91,6 +91,7 @@ def process(batch: Sequence[dict[str, Any]], state: _State, cfg: CaptionConfig) 
 
 STAGE = Stage(name="caption", version="1", config=CaptionConfig, plan=plan, setup=setup, process=process,
               help="MLLM descriptions of every image and video into descriptions/",
+              examples=("ccr caption ccr-demo/corpus --frames 4 --models toy",),
               batch_size=8, needs=frozenset({"media"}), provides={"descriptions": "MLLM descriptions"},
               smoke={"mllm": "tiny/llava", "max_new_tokens": 16}, path_options=("media_root",),
               prefetch=prefetch)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import typer
@@ -35,6 +36,24 @@ def friendly(fn: F) -> F:
             raise typer.Exit(128 + signum) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+EXAMPLES = "Examples (each runs as written where ccr demo wrote ccr-demo/):"
+
+
+def with_examples(doc: str, lines: Sequence[str]) -> str:
+    """A command's help with its example lines, one paragraph each so that help keeps them apart."""
+    return "\n\n".join([doc, EXAMPLES, *lines]) if lines else doc
+
+
+def examples(*lines: str) -> Callable[[F], F]:
+    """Add example lines to a hand-written command's help (its docstring); apply it below ``friendly``."""
+
+    def add(fn: F) -> F:
+        fn.__doc__ = with_examples(inspect.cleandoc(fn.__doc__ or ""), lines)
+        return fn
+
+    return add
 
 
 def print_config(stage: str, cfg: Any) -> None:

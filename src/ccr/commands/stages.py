@@ -28,7 +28,7 @@ from ccr.commands.build import (
     run_options,
     runner_params,
 )
-from ccr.commands.common import out, print_summary
+from ccr.commands.common import out, print_summary, with_examples
 from ccr.commands.fields import FieldOption, collect, field_options
 from ccr.commands.spec import Call, Spec
 from ccr.config import load_toml, parse_sets
@@ -107,7 +107,7 @@ def stage_command(name: str) -> tuple[str | None, str, Callable[..., None], dict
         if spec.after:
             spec.after(call, summary)
 
-    doc = stage.help[:1].upper() + stage.help[1:] + "."
+    doc = with_examples(stage.help[:1].upper() + stage.help[1:] + ".", stage.examples)
     settings = {"allow_extra_args": True} if spec.old_order else {}
     return spec.group, command, make_command(params, handle, doc), settings
 

@@ -11,11 +11,15 @@ from typing import Annotated, Any
 import typer
 
 from ccr.commands.build import config_params, corpus_param, make_command, param
-from ccr.commands.common import console, print_config
+from ccr.commands.common import console, print_config, with_examples
 from ccr.commands.fields import collect, field_options, overrides
 from ccr.printing import say
 
 DOC = "Train a retrieval model on a corpus (torchrun --nproc-per-node N $(which ccr) train ... for DDP)."
+EXAMPLES = ("ccr train ccr-demo/corpus --out ccr-demo/runs/mine --method dcot --lang de --text-tower toy/mclip-text "
+            "--epochs 2",
+            "ccr train ccr-demo/corpus --out ccr-demo/runs/nrccr --method nrccr --lang de,fr --text-tower "
+            "toy/mclip-text --epochs 1")
 
 
 def train_command() -> Callable[..., None]:
@@ -49,4 +53,4 @@ def train_command() -> Callable[..., None]:
             f"(validation {result.best_value:.2f}), {result.samples_per_second:.0f} samples/s; "
             f"evaluate with: ccr evaluate {result.run_dir}")
 
-    return make_command(params, handle, DOC)
+    return make_command(params, handle, with_examples(DOC, EXAMPLES))

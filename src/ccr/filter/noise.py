@@ -240,6 +240,7 @@ def open_copy(src: Path, cfg: NoiseConfig, arguments: Mapping[str, Any]) -> Corp
 
 STAGE = Stage(name="noise", version="1", config=NoiseConfig, plan=plan, setup=setup, process=process,
               help="copy a corpus and add noisy MT rows (model KEY+noise) with the truth in noise_type",
+              examples=("ccr noise inject ccr-demo/corpus --out ccr-demo/noisy-10 --rate 0.1 --type swap,drop --lang de",),
               check=_check, batch_size=4096, runner=(), needs=frozenset({"mt"}),
               provides={"noise": "planted noise"}, open=open_copy,
               arguments={"out": "the noisy copy (a new directory; rerun to resume)"})

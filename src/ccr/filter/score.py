@@ -300,6 +300,7 @@ def _score(batch: Sequence[list[dict[str, Any]]], state: _State, cfg: ScoreConfi
 
 STAGE = Stage(name="score", version="2", config=ScoreConfig, plan=plan, setup=setup, process=process,
               help="score MT captions: xl_sim (English↔MT), xm_sim (visual↔MT), dcot_conf (dual-view OT)",
+              examples=("ccr score ccr-demo/corpus --lang de,fr,cs --models toy --plot ccr-demo/scores.png",),
               batch_size=8, batch_help="DCOT groups per batch", needs=frozenset({"mt", "features"}),
               provides={"scores": "scores"}, smoke={"tiny": True},
               summary=lambda corpus_dir, cfg: format_summary(summarize(corpus_dir, cfg.lang, cfg.mt_model)))

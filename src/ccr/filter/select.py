@@ -168,5 +168,6 @@ def kept_summary(corpus_dir: str, langs: Sequence[str], mt_model: Sequence[str] 
 
 STAGE = Stage(name="select", version="1", config=SelectConfig, plan=plan, setup=setup, process=process,
               help="keep / weight MT rows by their scores (threshold, top percent, soft weights)",
+              examples=("ccr select ccr-demo/corpus --top 80 --weighting normalized", "ccr select ccr-demo/corpus --threshold xl_sim=0.5 --lang de"),
               batch_size=4096, runner=("force",), needs=frozenset({"scores"}),
               provides={"selection": "keep/weight columns"})

@@ -44,10 +44,10 @@ class EvaluateOptions:
 
 @dataclass
 class ExportOptions:
-    format: Literal["parquet", "jsonl", "nrccr"] = "parquet"
+    format: Literal["parquet", "jsonl", "hf", "nrccr"] = "parquet"
     out: str = ""  # directory under the work directory (default: the step id)
     collection: str | None = None  # nrccr: collection name in file names
-    features: list[str] = field(default_factory=list)  # nrccr: feature sets to export (BigFile/npy)
+    features: list[str] = field(default_factory=list)  # hf, nrccr: feature sets to export (hf: config features-NAME)
     lang: str | None = None  # only these languages (comma-separated)
     split: str | None = None  # only these splits (comma-separated)
 

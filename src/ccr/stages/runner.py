@@ -76,6 +76,8 @@ class Stage:
     setup: Callable[[Corpus, Any, Plan], Any]  # builds the model where it runs
     process: Callable[[Sequence[Any], Any, Any], BatchResult]
     help: str = ""
+    # command lines for its --help, each runnable as written on the output of `ccr demo` (a test runs them)
+    examples: tuple[str, ...] = ()
     # refuses an invalid config with one line before anything is planned (beam_size=0, ...)
     check: Callable[[Any], None] | None = None
     # What the CLI, recipes and the demo need to know, said once here rather than in each of them.

@@ -82,5 +82,6 @@ def plan(corpus: Corpus, cfg: BacktranslateConfig) -> Plan:
 STAGE = Stage(name="backtranslate", version="1", config=BacktranslateConfig, plan=plan, setup=worker.setup,
               process=worker.process, help="back-translate MT captions to English (rt_sim) and, with "
                                            "--test-queries, translate target-language test captions",
+              examples=("ccr backtranslate ccr-demo/corpus --lang de,fr,cs --test-queries --models toy",),
               check=worker.check, batch_size=1024, needs=frozenset({"mt"}), provides={"bt": "back-translations"},
               smoke={"tiny": True, "max_length": 16})

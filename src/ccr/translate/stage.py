@@ -52,5 +52,6 @@ def plan(corpus: Corpus, cfg: TranslateConfig) -> Plan:
 
 STAGE = Stage(name="translate", version="1", config=TranslateConfig, plan=plan, setup=worker.setup,
               process=worker.process, help="machine-translate English captions (Marian through CTranslate2)",
+                                      examples=("ccr translate ccr-demo/corpus --lang de,fr,cs --models toy", "ccr translate ccr-demo/corpus --lang de,fr,cs --num-shards 2 --shard-index 1 --models toy"),
               check=worker.check, batch_size=1024, needs=frozenset({"captions"}), provides={"mt": "MT captions"},
               smoke={"tiny": True, "max_length": 16})  # random weights never stop on their own

@@ -131,5 +131,6 @@ def process(batch: Sequence[str], state: dict[str, Any], cfg: ImportConfig) -> B
 
 STAGE = Stage(name="import-features", version="1", config=ImportConfig, plan=plan, setup=setup, process=process,
               help="import BigFile / npy / npz features into the feature store",
+              examples=("ccr import-features ccr-demo/corpus ccr-demo/export/nrccr/FeatureData/clip --format bigfile --name clip-bigfile",),
               batch_size=256, runner=("limit", "force", "retry_failed"), needs=frozenset({"media"}),
               provides={"features": "visual features"}, path_options=("src", "ids"), required=("format", "src", "name"))

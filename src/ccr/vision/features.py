@@ -209,5 +209,6 @@ def process(batch: Sequence[dict[str, Any]], state: _State, cfg: FeaturesConfig)
 
 STAGE = Stage(name="features", version="1", config=FeaturesConfig, plan=plan, setup=setup, process=process,
               help="CLIP features of every image and video frame into features/NAME/", check=_check,
+              examples=("ccr features ccr-demo/corpus --models toy", "ccr features ccr-demo/corpus --variant patches --models toy"),
               batch_size=32, needs=frozenset({"media"}), provides={"features": "visual features"},
               smoke={"model": "tiny/clip"}, path_options=("media_root",), prefetch=prefetch)

@@ -245,6 +245,7 @@ def open_corpus(corpus_dir: Path, cfg: IngestConfig, arguments: Mapping[str, Any
 
 STAGE = Stage(name="ingest", version="2", config=IngestConfig, plan=plan, setup=setup, process=process,
               help="read a source dataset into the corpus", check=check,
+              examples=("ccr ingest ccr-demo/mine ccr-demo/toy/captions.jsonl --format jsonl", "ccr ingest ccr-demo/first100 ccr-demo/toy/captions.jsonl --format jsonl --limit 100"),
               batch_size=1024, runner=("limit", "force", "engine", "ray_concurrency"),
               limit_help="only the first N source entries (lines, or JSON entries) in file order; a later run "
                          "without it adds exactly the rest",
