@@ -17,7 +17,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +52,7 @@ class Commit:
     fingerprint: str
     key: str
     files: dict[str, str]
-    done: list[str] = field(default_factory=list)
+    done: Sequence[str] = field(default_factory=list)  # a list, or a polars Series a run committed
     failed: list[str] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
     committed_at: float = 0.0
@@ -240,6 +240,8 @@ class Corpus:
         record = dict(commit.__dict__)
         if len(commit.done) + len(commit.failed) > INLINE_IDS:
             record |= {"done": [], "failed": [], "ids": _write_ids(path.with_suffix(".ids.parquet"), commit)}
+        else:
+            record |= {"done": list(commit.done), "failed": list(commit.failed)}
         atomic.write_json(path, record)
         self._commits = None
 
@@ -427,8 +429,8 @@ def _write_ids(path: Path, commit: Commit) -> str:
     """A marker's done and failed ids as Parquet beside it; returns its name."""
     import polars as pl
 
-    ids = pl.DataFrame({"id": [*commit.done, *commit.failed],
-                        "done": [True] * len(commit.done) + [False] * len(commit.failed)})
+    ids = pl.concat([pl.DataFrame({"id": pl.Series(values=commit.done, dtype=pl.String)}).with_columns(done=True),
+                     pl.DataFrame({"id": pl.Series(values=commit.failed, dtype=pl.String)}).with_columns(done=False)])
     atomic.write_with(path, lambda tmp: ids.write_parquet(tmp))
     return path.name
 

@@ -46,7 +46,7 @@ class Chunk:
 
     key: str
     items: Sequence[Any]
-    ids: list[str]
+    ids: Sequence[str]  # a list, or a polars Series of strings
 
 
 @dataclass
@@ -422,9 +422,8 @@ class _Committer:
             counts[table] = corpus.write_shard(table, rows, path)
             files[table] = str(path.relative_to(corpus.root))
         failed = sorted({f.row_id for f in failures if (f.table or plan.input_table) == plan.input_table})
-        failed_set = set(failed)
         corpus.commit(Commit(stage=stage.name, fingerprint=fp, key=chunk.key, files=files,
-                             done=[i for i in chunk.ids if i not in failed_set], failed=failed, rows=counts,
+                             done=_without(chunk.ids, failed), failed=failed, rows=counts,
                              run=self.run_id, table=plan.input_table, inputs=len(chunk.ids)))
         summary.rows_in += len(chunk.ids)  # rows, also where an item is a group of rows (score)
         summary.rows_failed += len(failures)
@@ -434,6 +433,17 @@ class _Committer:
         for f in failures:
             reason = reason_kind(f.reason)
             summary.failure_reasons[reason] = summary.failure_reasons.get(reason, 0) + 1
+
+
+def _without(ids: Sequence[str], failed: list[str]) -> Sequence[str]:
+    """A chunk's ids less the failed ones, kept a polars Series where the stage gave one (ingest's
+    millions of line ids never become Python strings)."""
+    if not failed:
+        return ids
+    if hasattr(ids, "is_in"):
+        return ids.filter(~ids.is_in(failed))  # type: ignore[attr-defined]
+    dropped = set(failed)
+    return [i for i in ids if i not in dropped]
 
 
 def _frame_or_rows(rows: list[Any]) -> Any:

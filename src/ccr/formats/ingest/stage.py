@@ -150,7 +150,7 @@ def _checked_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], opti
             if span.key is not None:
                 yield Chunk(key=span.key, items=[], ids=[])
             continue
-        ids = frame.select(pl.format(f"{src}:{{}}", "line")).to_series().to_list()
+        ids = frame.select(pl.format(f"{src}:{{}}", "line")).to_series()
         yield Chunk(key=spans.owed_key(span), items=[EntryBlock(ids[0], checked)], ids=ids)
 
 
