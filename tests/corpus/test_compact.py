@@ -185,3 +185,27 @@ def test_feature_shards_merge_and_read_the_same(toy_corpus, monkeypatch):
     assert sorted(after.ids()) == sorted(before) and all(np.array_equal(after.get(m), v) for m, v in before.items())
     assert corpus.chunk_keys() == chunks
     assert run_stage(corpus, FEATURES, cfg, opts).rows_in == 0
+
+
+def test_merging_feature_shards_holds_one_source_open_at_a_time(tmp_path):
+    """Thousands of small feature commits merge under a low open-files limit; a shard of another
+    dim is one line, not a traceback."""
+    import resource
+
+    import numpy as np
+
+    from ccr.corpus.feature_store import merge_shards, write_shard
+
+    sources = []
+    for i in range(200):
+        sources.append(tmp_path / f"s{i}.arrow")
+        write_shard(sources[-1], [{"media_id": f"m{i}", "features": np.full((1, 4), i, np.float16)}])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(64, hard), hard))
+    try:
+        assert merge_shards(tmp_path / "merged.arrow", sources) == 200
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    write_shard(tmp_path / "odd.arrow", [{"media_id": "x", "features": np.zeros((1, 8), np.float16)}])
+    with pytest.raises(CcrError, match="odd.arrow holds features of another dim or dtype"):
+        merge_shards(tmp_path / "bad.arrow", [sources[0], tmp_path / "odd.arrow"])

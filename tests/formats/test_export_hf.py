@@ -136,7 +136,8 @@ def test_push_refuses_what_is_no_export(exported, cli_error, tmp_path):
     cli_error(["push", corpus_dir, "--repo", "alice/toy"], "is a corpus, not a Hub export")
     (tmp_path / "empty").mkdir()
     cli_error(["push", tmp_path / "empty", "--repo", "alice/toy"], "is not a Hub export")
-    cli_error(["push", out, "--repo", "toy"], "not OWNER/NAME")
+    cli_error(["push", out, "--repo", "toy"], "not a valid OWNER/NAME")
+    cli_error(["push", out, "--repo", "alice/a..b"], "not a valid OWNER/NAME")  # the pattern passes, the Hub refuses
 
 
 def test_push_unreachable_hub_fails_in_one_line(exported, monkeypatch):
@@ -171,3 +172,24 @@ def test_push_makes_a_dataset_repo_and_uploads_the_folder(exported, monkeypatch)
     assert calls[0] == ("create", "alice/toy", {"repo_type": "dataset", "private": True, "exist_ok": True})
     assert calls[1][0] == "upload" and calls[1][1]["repo_id"] == "alice/toy" and calls[1][1]["repo_type"] == "dataset"
     assert Path(calls[1][1]["folder_path"]) == exported[1]
+
+
+def test_a_connection_lost_during_the_upload_is_one_line(exported, monkeypatch):
+    """The HTTP client's own errors (not the hub's HTTP errors) end as one line too."""
+    import huggingface_hub
+    import huggingface_hub.constants as hub
+
+    class Dropped(Exception):  # stands for the client's transport error (httpx or requests by version)
+        pass
+
+    def drop(self, repo, **kw):
+        raise Dropped("Server disconnected without sending a response")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", drop)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        monkeypatch.setattr(hub, "ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+        with pytest.raises(CcrError, match="refused the upload to alice/toy: Server disconnected"):
+            push(exported[1], "alice/toy")

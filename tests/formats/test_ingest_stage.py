@@ -168,3 +168,11 @@ def test_ingest_goes_through_the_stage_table_and_creates_its_corpus_only_once_ch
     assert Corpus.open(tmp_path / "corpus").media_root == pictures.resolve()
     run("ingest", tmp_path / "corpus", overrides={"format": "jsonl", "src": str(src)}, options=QUIET)
     assert Corpus.open(tmp_path / "corpus").media_root == pictures.resolve()  # kept: only a given root replaces it
+
+
+def test_an_empty_source_ingests_nothing_and_succeeds(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("")
+    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "corpus"), str(tmp_path / "empty.jsonl"),
+                                      "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    assert "0 rows in" in result.output

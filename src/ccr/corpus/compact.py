@@ -72,8 +72,10 @@ def compact(corpus: Corpus, stage: str | None = None, *, target_rows: int = TARG
 
 def after_run(corpus: Corpus, stage: str) -> None:
     """The runner's hook after a complete run: compact ``stage`` when it left many small shards
-    and no other worker of it is live (the last shard worker to finish does it)."""
-    compact(corpus, stage, min_commits=AUTO_MIN_COMMITS)
+    and no other worker of it is live (the last shard worker to finish does it). A run that committed
+    nothing (an empty source) has nothing to compact."""
+    if corpus.commits(stage):
+        compact(corpus, stage, min_commits=AUTO_MIN_COMMITS)
 
 
 def _size(corpus: Corpus, commit: Commit) -> int:

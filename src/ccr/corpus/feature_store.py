@@ -75,24 +75,27 @@ def write_shard(path: Path, rows: Sequence[dict[str, Any]]) -> int:
 
 def merge_shards(path: Path, sources: Sequence[Path]) -> int:
     """One shard holding the rows of ``sources`` in order (compaction), copied a record batch at a
-    time from their memory maps, so a merge of GBs of features holds one batch in memory."""
+    time from their memory maps, one source open at a time, so a merge of GBs of features from
+    thousands of small shards holds one batch and one file in memory."""
     import pyarrow as pa
 
-    readers = [pa.ipc.open_file(pa.memory_map(str(p), "r")) for p in sources]
-    schema = readers[0].schema
-    for p, r in zip(sources, readers, strict=True):
-        if not r.schema.equals(schema, check_metadata=True):
-            raise ValueError(f"{p} holds features of another dim or dtype than {sources[0]}; one store, one extractor")
+    with pa.memory_map(str(sources[0]), "r") as first:
+        schema = pa.ipc.open_file(first).schema
     rows = 0
 
     def _write(tmp: Path) -> None:
         nonlocal rows
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-            for reader in readers:
-                for i in range(reader.num_record_batches):
-                    batch = reader.get_batch(i)
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
+            for source in sources:
+                with pa.memory_map(str(source), "r") as mapped:
+                    reader = pa.ipc.open_file(mapped)
+                    if not reader.schema.equals(schema, check_metadata=True):
+                        raise CcrError(f"{source} holds features of another dim or dtype than {sources[0]}; a store "
+                                       "holds one extractor's: delete the odd shard's commit with ccr features --force")
+                    for i in range(reader.num_record_batches):
+                        batch = reader.get_batch(i)
+                        writer.write_batch(batch)
+                        rows += batch.num_rows
 
     atomic.write_with(path, _write)
     return rows

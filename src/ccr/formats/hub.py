@@ -28,12 +28,9 @@ _TRUE = {"1", "ON", "YES", "TRUE"}  # huggingface_hub's spelling of a set flag
 def push(folder: Path | str, repo: str, *, private: bool = False, token: str | None = None) -> str:
     """Upload ``folder`` to the dataset repo ``repo`` (made if missing); returns the repo's address."""
     folder = _export_folder(Path(folder))
-    if not _REPO.fullmatch(repo):
-        raise CcrError(f"--repo {repo!r} is not OWNER/NAME; name the dataset repo with its owner, "
-                       "e.g. --repo alice/multi30k-ccr")
+    _check_repo(repo)
     endpoint = _reachable_endpoint()
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
 
     api = HfApi(token=token)
     try:
@@ -43,9 +40,23 @@ def push(folder: Path | str, repo: str, *, private: bool = False, token: str | N
             upload_large(repo_id=repo, folder_path=folder, repo_type="dataset", private=private)
         else:
             api.upload_folder(repo_id=repo, folder_path=folder, repo_type="dataset", commit_message="ccr push")
-    except HfHubHTTPError as e:
+    except Exception as e:  # noqa: BLE001  the hub's HTTP errors and its HTTP client's transport errors,
+        # whose classes change across huggingface_hub versions (requests, httpx): each is one line here
         raise CcrError(_refused(repo, e)) from None
     return f"{endpoint.rstrip('/')}/datasets/{repo}"
+
+
+def _check_repo(repo: str) -> None:
+    """A repo id the Hub accepts (``--`` and ``..``, edge dots or dashes and over-long names it refuses)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    fix = f"--repo {repo!r} is not a valid OWNER/NAME; name the dataset repo with its owner, e.g. --repo alice/multi30k-ccr"
+    if not _REPO.fullmatch(repo):
+        raise CcrError(fix)
+    try:
+        validate_repo_id(repo)
+    except HFValidationError as e:
+        raise CcrError(f"{fix} ({e})") from None
 
 
 def _export_folder(folder: Path) -> Path:
@@ -65,10 +76,10 @@ def _export_folder(folder: Path) -> Path:
 
 def _reachable_endpoint() -> str:
     """The Hub's address, once offline mode is known to be off and one connection to it succeeded."""
-    from huggingface_hub import constants, is_offline_mode
+    from huggingface_hub import constants
 
     # the flag is read when huggingface_hub is imported; the environment also has a later setting
-    if is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE:
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE:
         raise CcrError("the Hugging Face Hub cannot be reached: HF_HUB_OFFLINE is set; unset it and push "
                        "from a machine with network access")
     endpoint = constants.ENDPOINT
