@@ -25,6 +25,7 @@ from typing import Any
 
 from ccr.errors import CcrError
 
+READY_SECONDS = 120  # how long a reader actor may take to start before the run goes on without it
 PREFETCH_BATCHES = 4  # batches one actor call gets where the stage prefetches its media
 
 
@@ -152,11 +153,15 @@ def ordered_map(fn: Callable[..., Any], items: Iterable[Any], concurrency: int |
     init()
     import ray
 
-    actors, cpus, _ = actor_shape([(c, 0.0) for c, _ in _nodes()], concurrency)
+    nodes = [(c, 0.0) for c, _ in _nodes()]
+    actors, cpus, _ = actor_shape(nodes, concurrency)
+    actors = min(actors, max(1, sum(int(c // cpus) for c, _ in nodes)))  # more could never start
     make = ray.remote(num_cpus=cpus, scheduling_strategy="SPREAD")(_Caller)
     pool = [make.remote() for _ in range(actors)]
     pending: deque[Any] = deque()
     try:
+        pool = _started(pool, cpus)
+        actors = len(pool)
         for i, item in enumerate(items):
             if len(pending) == 2 * actors:
                 yield _result(pending.popleft())
@@ -166,6 +171,23 @@ def ordered_map(fn: Callable[..., Any], items: Iterable[Any], concurrency: int |
     finally:
         for actor in pool:
             ray.kill(actor)
+
+
+def _started(pool: list[Any], cpus: int) -> list[Any]:
+    """The actors of ``pool`` that started within ``READY_SECONDS`` (the others are killed): items are
+    dealt to actors in turn and taken back in order, so one sent to an actor that never starts (its
+    CPUs held by other jobs) would stall the run for ever."""
+    import ray
+
+    ready_refs = {actor.__ray_ready__.remote(): actor for actor in pool}
+    ready, _ = ray.wait(list(ready_refs), num_returns=len(pool), timeout=READY_SECONDS)
+    started = [ready_refs[r] for r in ready]
+    for ref in set(ready_refs) - set(ready):
+        ray.kill(ready_refs[ref])
+    if not started:
+        raise CcrError(f"no Ray actor with {cpus} CPU(s) started within {READY_SECONDS} s: the cluster has no free "
+                       "CPUs; free some, or lower --ray-actors")
+    return started
 
 
 def _result(ref: Any) -> Any:
