@@ -110,8 +110,27 @@ def test_card_declares_configs_and_holds_provenance_and_statistics(exported):
     assert f"path: captions/{NAMED}-*" in card and "path: captions/validation-*" in card
     assert "## Provenance" in card and "embedder: tiny/minilm@tiny-v1" in card and "## Captions" in card
     assert (out / MANIFEST_COPY).read_bytes() == (corpus_dir / "manifest.json").read_bytes()
-    with pytest.raises(CcrError, match="not empty"):
-        export(corpus_dir, out, fmt="hf")
+
+
+def test_an_export_replaces_an_earlier_one_and_its_card_counts_what_it_holds(exported, tmp_path):
+    """A redone export (a recipe step, an interrupted run) replaces the old one whole; a filtered
+    export's card names only the languages and splits it holds; other non-empty folders are refused."""
+    corpus_dir, out = exported
+    again = tmp_path / "hub"
+    shutil.copytree(out, again)
+    (again / "captions" / "stale.parquet").write_bytes(b"left by an interrupted export")
+    export(corpus_dir, again, fmt="hf", langs="de", splits="test")
+    assert not (again / "captions" / "stale.parquet").exists() and not list(tmp_path.glob(".hub.*"))
+    card = (again / "README.md").read_text()
+    yaml = card.split("---")[1]
+    assert "- de" in yaml and "- cs" not in yaml and "- fr" not in yaml
+    captions = card.split("## Captions")[1].split("##")[0]
+    assert "| test | de |" in captions and "| train |" not in captions and "| cs |" not in captions
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(CcrError, match="not empty and holds no Hub export to replace"):
+        export(corpus_dir, tmp_path / "mine", fmt="hf")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
 def test_shards_roll_over_by_size_and_keep_every_row(tmp_path):

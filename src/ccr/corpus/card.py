@@ -35,9 +35,10 @@ def languages(counts: pl.DataFrame) -> list[str]:
     return sorted({r for r in counts["lang"].to_list() if r})
 
 
-def statistics(corpus: Corpus, counts: pl.DataFrame) -> list[str]:
-    """The sections that count what a corpus holds (media, captions, outstanding failures), as card lines."""
-    return ["## Media", "", markdown_table(media_counts(corpus)),
+def statistics(corpus: Corpus, counts: pl.DataFrame, media: pl.DataFrame | None = None) -> list[str]:
+    """The sections that count what a corpus holds (media, captions, outstanding failures), as card lines;
+    ``counts`` and ``media`` (default: the whole corpus's) may count a part of it."""
+    return ["## Media", "", markdown_table(media_counts(corpus) if media is None else media),
             "## Captions (split x language x origin)", "", markdown_table(counts),
             "## Failures", "", markdown_table(failure_counts(corpus))]
 

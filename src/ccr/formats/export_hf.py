@@ -44,11 +44,37 @@ def hf_split(split: str) -> str:
 
 
 def write_hf(corpus: Corpus, dest: Path, features: list[str], scan: Callable[[str], pl.LazyFrame]) -> list[Path]:
-    """Write the export into the empty directory ``dest``; ``scan(table)`` gives media and captions as
-    the user filtered them (languages, splits). Returns the files written."""
-    if any(dest.iterdir()):
-        raise CcrError(f"export destination {dest} is not empty; a Hub export goes into a new directory: "
-                       "remove it or give another --out")
+    """Write the export to ``dest``, a new directory or an earlier Hub export (replaced: a recipe step
+    redone, an export interrupted); ``scan(table)`` gives media and captions as the user filtered them
+    (languages, splits). The files go to a staging directory beside ``dest`` and replace it at the end,
+    so an export is never half old, half new, and an interrupted one leaves ``dest`` as it was.
+    Returns the files written."""
+    import os
+    import shutil
+
+    if any(dest.iterdir()) and not is_export(dest):
+        raise CcrError(f"export destination {dest} is not empty and holds no Hub export to replace: "
+                       "give a new directory as --out")
+    staging = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        _write_export(corpus, staging, features, scan)
+        old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+        dest.rename(old)
+        staging.rename(dest)
+        shutil.rmtree(old)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return sorted(p for p in dest.rglob("*") if p.is_file())
+
+
+def is_export(folder: Path) -> bool:
+    """Whether ``ccr export --format hf`` wrote ``folder``."""
+    return (folder / "README.md").is_file() and (folder / MANIFEST_COPY).is_file()
+
+
+def _write_export(corpus: Corpus, dest: Path, features: list[str], scan: Callable[[str], pl.LazyFrame]) -> None:
     media = scan("media").select("media_id", "split")
     configs: dict[str, ConfigFiles] = {}
     for table in TABLES:
@@ -62,9 +88,8 @@ def write_hf(corpus: Corpus, dest: Path, features: list[str], scan: Callable[[st
         configs[f"features-{name}"] = _write_features(store, media, dest / "features" / name)
         metas[name] = store.meta
     configs = {name: _ordered(config) for name, config in configs.items() if config.splits}
-    atomic.write_bytes(dest / "README.md", render_card(corpus, dest, configs, metas).encode("utf-8"))
+    atomic.write_bytes(dest / "README.md", render_card(corpus, dest, configs, metas, scan).encode("utf-8"))
     atomic.write_bytes(dest / MANIFEST_COPY, (corpus.root / "manifest.json").read_bytes())
-    return sorted(p for p in dest.rglob("*") if p.is_file())
 
 
 def _ordered(config: ConfigFiles) -> ConfigFiles:

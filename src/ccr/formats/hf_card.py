@@ -11,14 +11,18 @@ row came from: each stage run of the manifest with its models and revisions, con
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ccr.corpus import runs
 from ccr.corpus.card import TAGS, languages, statistics
 from ccr.corpus.corpus import Corpus
-from ccr.corpus.info import caption_counts
+from ccr.corpus.counts import GROUPS
 from ccr.formats.hf_shards import ConfigFiles
+
+if TYPE_CHECKING:
+    import polars as pl
 
 DEFAULT_CONFIG = "captions"  # what load_dataset(DIR) returns without a config name
 # What the columns stages add mean (DESIGN.md, "Column names"); the card lists those a config has.
@@ -41,9 +45,11 @@ COLUMNS = {
 }
 
 
-def render_card(corpus: Corpus, dest: Path, configs: dict[str, ConfigFiles], feature_meta: dict[str, dict[str, Any]]) -> str:
-    """The whole README.md of the export at ``dest``."""
-    counts = caption_counts(corpus)
+def render_card(corpus: Corpus, dest: Path, configs: dict[str, ConfigFiles], feature_meta: dict[str, dict[str, Any]],
+                scan: Callable[[str], pl.LazyFrame]) -> str:
+    """The whole README.md of the export at ``dest``; ``scan(table)``: media and captions as exported
+    (``--lang``/``--split``), which the languages and statistics count."""
+    counts, media = (_counted(scan(table), list(GROUPS[table]), table) for table in ("captions", "media"))
     body = [
         f"# {corpus.root.name}", "",
         ("A cross-lingual cross-modal retrieval corpus built with `ccr` and exported by "
@@ -55,12 +61,21 @@ def render_card(corpus: Corpus, dest: Path, configs: dict[str, ConfigFiles], fea
         "```", "",
         "## Configs", "", _config_table(configs), *_column_notes(configs),
         *_feature_sections(feature_meta),
-        *statistics(corpus, counts),
+        *statistics(corpus, counts, media),
         "## Provenance", "",
         "Every stage run that made this corpus, from its manifest (`ccr-manifest.json` holds all of it).", "",
         *_provenance(corpus),
     ]
     return f"---\n{_yaml(dest, configs, languages(counts))}\n---\n\n" + "\n".join(body)
+
+
+def _counted(rows: pl.LazyFrame, keys: list[str], name: str) -> pl.DataFrame:
+    """Rows per value of ``keys``, sorted as ``ccr info`` sorts them (a key the table lacks is missing)."""
+    import polars as pl
+
+    present = set(rows.collect_schema())
+    keyed = rows.select([pl.col(k) if k in present else pl.lit(None, pl.String).alias(k) for k in keys])
+    return keyed.group_by(keys).agg(pl.len().cast(pl.Int64).alias(name)).sort(keys, nulls_last=False).collect()
 
 
 def _yaml(dest: Path, configs: dict[str, ConfigFiles], langs: list[str]) -> str:

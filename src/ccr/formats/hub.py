@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 from ccr.errors import CcrError
-from ccr.formats.export_hf import MANIFEST_COPY
+from ccr.formats.export_hf import MANIFEST_COPY, is_export
 
 PROBE_SECONDS = 5.0
 _REPO = re.compile(r"[\w.-]+/[\w.-]+")
@@ -69,7 +69,7 @@ def _export_folder(folder: Path) -> Path:
     if (folder / "manifest.json").is_file():
         raise CcrError(f"{folder} is a corpus, not a Hub export; export it first "
                        f"(ccr export {folder} --out DIR --format hf) and push DIR")
-    if not (folder / "README.md").is_file() or not (folder / MANIFEST_COPY).is_file():
+    if not is_export(folder):
         raise CcrError(f"{folder} is not a Hub export (no README.md and {MANIFEST_COPY}); {make}")
     return folder
 
