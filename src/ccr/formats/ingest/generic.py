@@ -104,7 +104,7 @@ def _jsonl_keys(src: Path) -> list[str] | None:
 
 
 def _parquet_header(src: Path) -> list[str] | None:
-    return list(_parquet_file(src).schema_arrow.names)
+    return list(parquet_file(src).schema_arrow.names)
 
 
 def _csv_rows(src: Path) -> Iterator[Row]:
@@ -141,7 +141,7 @@ def _csv_rows(src: Path) -> Iterator[Row]:
         yield record.source, record
 
 
-def _parquet_file(src: Path) -> Any:
+def parquet_file(src: Path) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -155,7 +155,7 @@ def _parquet_file(src: Path) -> Any:
 
 def _parquet_rows(src: Path, row_groups: list[int] | None = None) -> Iterator[Row]:
     index = 0
-    for batch in _parquet_file(src).iter_batches(batch_size=_PARQUET_BATCH, row_groups=row_groups):
+    for batch in parquet_file(src).iter_batches(batch_size=_PARQUET_BATCH, row_groups=row_groups):
         for row in batch.to_pylist():
             index += 1
             yield f"{src}:{index}", row

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 from ccr.errors import CcrError
 from ccr.formats.ingest.blocks import blocks
 from ccr.formats.ingest.entries import block_entries, parquet_entries
-from ccr.formats.ingest.generic import _parquet_file
+from ccr.formats.ingest.generic import parquet_file
 
 if TYPE_CHECKING:
     import polars as pl
@@ -56,7 +56,7 @@ def parse(piece: Piece, columns: dict[str, str]) -> tuple[list[pl.DataFrame], in
     """The entry frames of a piece, its lines numbered from 1, and how many lines (Parquet: rows) it spans."""
     src = Path(piece.src)
     if piece.fmt == "parquet":
-        meta = _parquet_file(src).metadata
+        meta = parquet_file(src).metadata
         groups = list(range(piece.start, meta.num_row_groups if piece.end is None else piece.end))
         return list(parquet_entries(src, columns, groups)), sum(meta.row_group(g).num_rows for g in groups)
     frames, lines = [], 0
@@ -112,7 +112,7 @@ def _after_newline(fh: IO[bytes], at: int) -> int:
 
 
 def _parquet(src: Path, size: int) -> list[Piece]:
-    meta = _parquet_file(src).metadata
+    meta = parquet_file(src).metadata
     pieces, start, held = [], 0, 0
     for group in range(meta.num_row_groups):
         held += meta.row_group(group).total_byte_size
