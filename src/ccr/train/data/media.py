@@ -10,7 +10,7 @@ a quick smoke run) can still train; they are no substitute for CLIP features.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -86,13 +86,17 @@ class PixelSource:
         return self.cache[media_id]
 
     def read(self, path: Path | None, modality: str) -> np.ndarray:
-        from ccr.stages.media import MediaError, Sampling, load_visual
+        return np.stack([_grid(np.asarray(f)) for f in pixel_frames(path, modality, "--visual pixels")])
 
-        try:
-            visual = load_visual(path, modality, Sampling(frames=PIXEL_FRAMES))
-        except MediaError as e:
-            raise CcrError(f"--visual pixels: {e}") from None
-        return np.stack([_grid(np.asarray(f)) for f in visual.frames])
+
+def pixel_frames(path: Path | None, modality: str, what: str) -> list[Any]:
+    """The ``PIXEL_FRAMES`` frames a pixel input reads of a media file; a bad file is one line naming ``what``."""
+    from ccr.stages.media import MediaError, Sampling, load_visual
+
+    try:
+        return list(load_visual(path, modality, Sampling(frames=PIXEL_FRAMES)).frames)
+    except MediaError as e:
+        raise CcrError(f"{what}: {e}") from None
 
 
 def _grid(rgb: np.ndarray) -> np.ndarray:

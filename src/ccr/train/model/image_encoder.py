@@ -33,7 +33,12 @@ from torch import nn
 
 from ccr.errors import CcrError
 from ccr.models import quiet_loading, resolve_role
-from ccr.train.data.media import PIXEL_FRAMES, MediaSource, PixelSource, open_source
+from ccr.train.data.media import (
+    MediaSource,
+    PixelSource,
+    open_source,
+    pixel_frames,
+)
 
 if TYPE_CHECKING:
     from ccr.corpus.corpus import Corpus
@@ -126,14 +131,9 @@ class ClipPixelSource(PixelSource):
         return self.read(self._path(media_id), self.rows[media_id][1])
 
     def read(self, path: Path | None, modality: str) -> np.ndarray:
-        from ccr.stages.media import MediaError, Sampling, load_visual
-
-        try:
-            visual = load_visual(path, modality, Sampling(frames=PIXEL_FRAMES))
-        except MediaError as e:
-            raise CcrError(f"image_encoder: {e}") from None
+        frames = pixel_frames(path, modality, "image_encoder")
         side = self.image_size
-        frames = [random_resized_crop(f, side) for f in visual.frames] if self.augment else list(visual.frames)
+        frames = [random_resized_crop(f, side) for f in frames] if self.augment else frames
         pixels = self.processor(images=frames, size={"shortest_edge": side},
                                 crop_size={"height": side, "width": side}, return_tensors="np")["pixel_values"]
         return np.asarray(pixels, dtype=np.float32).reshape(len(pixels), -1)
