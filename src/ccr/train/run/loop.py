@@ -226,10 +226,10 @@ def _epochs(loop: Loop, c: Counters) -> None:
                 c.step, c.step_in_epoch = c.step + 1, c.step_in_epoch + 1
                 c.samples, c.epoch_samples = c.samples + cfg.batch_size, c.epoch_samples + cfg.batch_size
                 bar.advance(cfg.batch_size)
-                if c.step % LOSS_CHECK_EVERY == 0:
+                saving = bool(cfg.checkpoint_every) and c.step % cfg.checkpoint_every == 0
+                if saving or c.step % LOSS_CHECK_EVERY == 0:
                     _check_loss(c)
-                if cfg.checkpoint_every and c.step % cfg.checkpoint_every == 0:
-                    _check_loss(c)
+                if saving:
                     _clock(c, start)
                     _save_last(loop, c)
                     start = time.perf_counter()
