@@ -24,14 +24,13 @@ import io
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from train import RESULTS, environment  # noqa: E402  (bench/train.py: same machine record)
+from train import RESULTS, write_result  # noqa: E402  (bench/train.py: same machine record)
 
 from ccr.pipeline.orchestrate import run_pipeline
 from ccr.pipeline.recipe import load_recipe
@@ -98,13 +97,8 @@ def main() -> None:
         "noise": {"share": args.noise, "type": "swap", "lang": "de"},
         "settings": {"train": TRAIN | {"epochs": args.epochs}, "seeds": args.seeds, "models": "toy",
                      "corpus": {"n_train": N_TRAIN, "n_val": N_VAL, "n_test": N_TEST}},
-        "seconds": round(time.perf_counter() - started, 1),
-        "command": "bench/demo_noise.py " + " ".join(sys.argv[1:]),
-        "machine": environment(),
-        "date": time.strftime("%Y-%m-%d"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    write_result(args.out, result, started)
     print(f"| method | test SumR, median of {len(args.seeds)} seeds | per seed | chance |\n|---|---:|---|---:|")
     for name, r in methods.items():
         print(f"| {name} | {r['median_test_sumr']} | {', '.join(str(s['sumr']) for s in r['seeds'])} | "

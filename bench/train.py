@@ -54,6 +54,16 @@ def environment() -> dict[str, Any]:
             "torch": torch.__version__, "python": platform.python_version(), "load_average": os.getloadavg()[0]}
 
 
+def write_result(out: Path, result: dict[str, Any], started: float) -> None:
+    """``result`` with what every bench file records (seconds since ``started``, command, machine,
+    date), written as JSON to ``out``."""
+    result |= {"seconds": round(time.perf_counter() - started, 1),
+               "command": f"bench/{Path(sys.argv[0]).name} " + " ".join(sys.argv[1:]),
+               "machine": environment(), "date": time.strftime("%Y-%m-%d")}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+
+
 def throughput(corpus: Path, work: Path, method: str, args: argparse.Namespace) -> dict[str, Any]:
     overrides = TOWERS | {"epochs": args.epochs, "batch_size": args.batch_size, "threads": args.threads}
     if method == "leccr":  # the synthetic corpus has one vector per item: throughput with one visual token

@@ -28,10 +28,8 @@ Writes bench/results/train_noise.json (or ``--out``) and prints a markdown table
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from train import RESULTS, environment  # noqa: E402  (bench/train.py: same machine record)
+from train import RESULTS, write_result  # noqa: E402  (bench/train.py: same machine record)
 
 from ccr.corpus.corpus import Corpus
 from ccr.testing.synthetic import EN_DE, write_synthetic_corpus
@@ -121,13 +119,8 @@ def main() -> None:
         "noise": {"share": args.noise, "type": "swap", "swapped_tuples": int(noisy.sum()), "tuples": len(noisy)},
         "settings": {"shared": SHARED, "epochs": args.epochs, "seeds": args.seeds, "corpus": CORPUS,
                      "chance_sumr": round(2 * (1 + 5 + 10) / CORPUS["n_test"] * 100, 1)},
-        "seconds": round(time.perf_counter() - started, 1),
-        "command": "bench/train_noise.py " + " ".join(sys.argv[1:]),
-        "machine": environment(),
-        "date": time.strftime("%Y-%m-%d"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    write_result(args.out, result, started)
     print(f"| method | test SumR, median of {len(args.seeds)} seeds | per seed | DCOT noise AUC |\n|---|---:|---|---:|")
     for name, r in runs.items():
         if "absent" in r:
