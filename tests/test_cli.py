@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from ccr.cli import app
 from ccr.commands.fields import field_options
+from ccr.models import mt_languages
 from ccr.stages.table import get
 from ccr.stages.table import names as stage_names
 
@@ -130,6 +131,11 @@ def test_help_lists_the_choices():
     assert "(known: cs, de, fr, ja, zh)" in translate and "(default: 4)" in translate
     train = CliRunner().invoke(app, ["train", "--help"], env=wide).output
     assert "--video-encoder" in train and "(one of: pool, rivrl)" in train and "(default: 128)" in train
+    known = f"(known: {', '.join(mt_languages())})"  # generated and hand-written --lang options alike
+    for command in (["score"], ["train"], ["noise", "inject"], ["evaluate"], ["noise", "eval"]):
+        output = CliRunner().invoke(app, [*command, "--help"], env=wide).output
+        lang = next(line for line in output.splitlines() if "--lang " in line and "│" in line)
+        assert known in lang, (command, lang)
 
 
 def test_help_answers_fast():

@@ -14,11 +14,13 @@ from typing import Annotated
 import typer
 
 from ccr.commands.common import console, examples, friendly, out
+from ccr.commands.fields import known_text
 from ccr.commands.order import PipelineOrder
 from ccr.commands.stages import add_stage_commands
 from ccr.commands.train import train_command
 from ccr.corpus import compact as compaction
 from ccr.errors import CcrError
+from ccr.models import mt_languages
 from ccr.printing import print_table, say
 from ccr.stages.table import names as stage_names
 
@@ -188,7 +190,8 @@ def evaluate(
     plot: Annotated[Path, typer.Option(help="--compare: where the bar chart PNG goes")] = Path("compare.png"),
     split: Annotated[str, typer.Option(
         help="split to score: test, val or a named test_*/val_* split such as test_2017_flickr")] = "test",
-    lang: Annotated[str | None, typer.Option(help="query language(s), comma-separated (default: the run's)")] = None,
+    lang: Annotated[str | None, typer.Option(
+        help="query language(s), comma-separated (default: the run's)" + known_text(mt_languages))] = None,
     translate_test_weight: Annotated[float | None, typer.Option(
         help="fuse with the queries' English MT at this weight in [0, 1], for any method (NRCCR's image test: "
              "0.5) (default: native queries only)")] = None,
@@ -384,7 +387,8 @@ def noise_eval(
     corpus: Annotated[Path, typer.Argument(help="a noisy corpus made by ccr noise inject, scored")],
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="where the table, JSON and plot go "
                                                                     "(default: CORPUS-noise-eval next to it)")] = None,
-    lang: Annotated[str | None, typer.Option(help="only these MT languages, comma-separated")] = None,
+    lang: Annotated[str | None, typer.Option(
+        help="only these MT languages, comma-separated" + known_text(mt_languages))] = None,
     mt_model: FilterMtModelOpt = None,
 ) -> None:
     """AUROC and precision at the kept fraction of every score against the planted noise, with histograms."""

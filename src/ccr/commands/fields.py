@@ -17,6 +17,8 @@ from typing import Annotated, Any
 
 import typer
 
+from ccr.config import Choices
+
 PREFIX = "field__"  # parameter names of config fields, apart from a command's own parameters
 
 
@@ -88,8 +90,14 @@ def help_text(f: dataclasses.Field[Any], hint: Any) -> str:
         choices = _choices(f.metadata["choices"] if "choices" in f.metadata else typing.get_args(base))
         text += f" (one of: {', '.join(choices)})"
     if "known" in f.metadata:
-        text += f" (known: {', '.join(_choices(f.metadata['known']))})"
+        text += known_text(f.metadata["known"])
     return text
+
+
+def known_text(known: Choices) -> str:
+    """How every ``--help`` lists examples of an open set (languages with a default model), so
+    hand-written options show them as generated ones do."""
+    return f" (known: {', '.join(_choices(known))})"
 
 
 def field_options(cls: type) -> list[tuple[FieldOption, inspect.Parameter]]:

@@ -46,6 +46,7 @@ from ccr.corpus.corpus import Corpus
 from ccr.corpus.views import chosen_mt_rows, derived_id, target_languages
 from ccr.errors import CcrError
 from ccr.filter.common import seeded_order
+from ccr.models import mt_languages
 from ccr.stages.runner import (
     BatchResult,
     Failure,
@@ -73,7 +74,8 @@ class NoiseConfig:
                                     flag="--type")
     seed: int = option(0, "which rows, which partners, which words")
     word_rate: float = option(0.5, "share of a caption's words that drop, replace and truncate change")
-    lang: tuple[str, ...] = option((), "only these MT languages, comma-separated (default: all)", runtime=True)
+    lang: tuple[str, ...] = option((), "only these MT languages, comma-separated (default: all)", runtime=True,
+                                   known=mt_languages)
     mt_model: tuple[str, ...] = option((), "model key of the MT rows to read, where a language has several "
                                            "(repeatable)", runtime=True)
 

@@ -40,7 +40,14 @@ from ccr.dcot_settings import DCOT_EPS, DCOT_ITERS, DCOT_RELAX
 from ccr.errors import CcrError
 from ccr.filter.common import SCORES
 from ccr.filter.dcot_conf import make_groups
-from ccr.models import ResolvedModel, quiet_loading, resolve, resolve_entry, role_entry
+from ccr.models import (
+    ResolvedModel,
+    mt_languages,
+    quiet_loading,
+    resolve,
+    resolve_entry,
+    role_entry,
+)
 from ccr.stages.device import torch_device
 from ccr.stages.runner import (
     BatchResult,
@@ -62,7 +69,8 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 @dataclass
 class ScoreConfig:
-    lang: tuple[str, ...] = option((), "the MT languages to score, comma-separated: cs or de,fr", runtime=True)
+    lang: tuple[str, ...] = option((), "the MT languages to score, comma-separated: cs or de,fr", runtime=True,
+                                   known=mt_languages)
     mt_model: tuple[str, ...] = option((), "model key of the MT rows to read, where a language has several "
                                            "(repeatable)", runtime=True)
     embedder: str = option("", "multilingual sentence embedder for xl_sim (default: ccr models, role "

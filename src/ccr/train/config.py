@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from ccr.config import load_toml, parse_sets, resolve, runtime_field
 from ccr.errors import CcrError
+from ccr.models import mt_languages
 from ccr.train.legacy import renamed_hint
 from ccr.train.model.video.encoders import ENCODERS
 from ccr.train.ranges import (
@@ -42,7 +43,7 @@ def arch_field(default: Any, **kwargs: Any) -> Any:
 class TrainConfig:
     # --- data -------------------------------------------------------------------------------
     lang: list[str] = field(default_factory=lambda: ["de"], metadata={
-        "help": "target language(s) of the MT captions, comma-separated"})
+        "help": "target language(s) of the MT captions, comma-separated", "known": mt_languages})
     mt_model: str | None = field(default=None, metadata={
         "help": "model key of the MT rows when a language has several (else the only one)"})
     visual: str = field(default="auto", metadata={**ARCH,
