@@ -135,6 +135,25 @@ def test_an_unsharded_run_is_refused_beside_a_sharded_one(toy_corpus, tmp_path):
     assert captions["caption_id"].n_unique() == captions.height
 
 
+def test_the_command_line_refuses_another_layout_in_one_line(toy_corpus, tmp_path):
+    """``ccr upper --num-shards 2 --shard-index 1`` beside a live unsharded ``ccr upper``: exit 2 and one
+    ``error:`` line naming both layouts, the live worker's pid, and nothing written by the refused run."""
+    a = Paused(toy_corpus, tmp_path)  # unsharded: shard 0 of 1
+    try:
+        refused = subprocess.run([sys.executable, str(Path(__file__).parent / "upper_cli.py"), "upper", str(toy_corpus),
+                                  "--num-shards", "2", "--shard-index", "1"], capture_output=True, text=True, timeout=120)
+        a.release()
+    finally:
+        a.stop()
+    assert refused.returncode == 2, refused.stderr
+    assert "Traceback" not in refused.stderr
+    errors = [line for line in (refused.stdout + refused.stderr).splitlines() if line.startswith("error: ")]
+    assert errors == [refused.stderr.strip().splitlines()[-1]], refused.stderr
+    assert f"--num-shards 1 --shard-index 0 (pid {a.proc.pid})" in errors[0]
+    assert "this run asks for --num-shards 2 --shard-index 1" in errors[0]
+    assert [r["num_shards"] for r in Corpus.open(toy_corpus).runs() if r["stage"] == "upper"] == [1]
+
+
 def test_force_is_refused_while_another_worker_runs(toy_corpus, tmp_path):
     a = Paused(toy_corpus, tmp_path, "--num-shards", "2", "--shard-index", "0")
     try:
