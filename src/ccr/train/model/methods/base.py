@@ -55,27 +55,7 @@ say in how its results are scored.
 Cross-device negatives: losses call ``ccr.train.run.distributed.gather`` on embeddings, group ids and
 weights; it is the identity in one process, so a method needs no DDP-specific code.
 
-Minimal example (a method that only aligns visual and MT embeddings with InfoNCE)::
-
-    from dataclasses import dataclass
-    from ccr.train.config import MethodConfig
-    from ccr.train.model.methods.base import RetrievalMethod
-    from ccr.train.model.objectives import Alignment, Pair
-
-    @dataclass
-    class Config(MethodConfig):
-        temperature: float = 0.07  # initial softmax temperature (learnable)
-
-    class MtOnly(RetrievalMethod):
-        name = "mt-only"
-        Config = Config
-        data_keys = frozenset({"mt"})
-
-        def build_losses(self):
-            return [Alignment({"vt": Pair("t", "v", weighted=True)}, kind="infonce",
-                              temperature=self.cfg.temperature)]
-
-    # methods/__init__.py: METHODS["mt-only"] = "ccr.train.model.methods.mt_only:MtOnly"
+A minimal method, worked out: ARCHITECTURE.md, "How to add a method".
 """
 
 from __future__ import annotations
