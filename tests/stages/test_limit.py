@@ -5,6 +5,8 @@ run union to the unsharded run with the same limit; a grouped stage takes whole 
 """
 
 import shutil
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from ccr.stages import table as stages
 from ccr.stages.runner import DoneState, RunOptions, run_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
+from test_run_records import start, upper_command  # noqa: E402
 from test_runner import OPTS, assert_same, snapshot  # noqa: E402
 from upper_stage import STAGE, UpperConfig  # noqa: E402
 
@@ -37,6 +40,21 @@ def test_rerunning_a_limit_finishes_it_and_then_owes_nothing(toy_corpus):
     mt = Corpus.open(toy_corpus).table("captions").filter(pl.col("origin") == "mt")
     failed = set(Corpus.open(toy_corpus).failures()["row_id"])
     assert sorted(set(mt["parent_id"]) | failed) == first, "the first ten ids of the whole plan, nothing else"
+
+
+def test_a_limited_run_sigkilled_mid_run_then_rerun_gives_the_limit_once(toy_corpus, tmp_path):
+    """A real ``ccr upper --limit 20`` killed with its second chunk's shard on disk and no marker; the same
+    command again owes the other 12 rows, and the corpus holds the first 20 ids once each."""
+    proc = start(toy_corpus, tmp_path / "go", 2, "--limit", "20")  # chunks of 8: one committed, one in flight
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rerun = subprocess.run(upper_command(toy_corpus, "--limit", "20"), capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert [r["rows_in"] for r in Corpus.open(toy_corpus).runs() if r["stage"] == "upper"] == [8, 12]
+    mt = Corpus.open(toy_corpus).table("captions").filter(pl.col("origin") == "mt")
+    failed = Corpus.open(toy_corpus).failures().filter(pl.col("stage") == "upper")["row_id"].to_list()
+    assert mt["parent_id"].n_unique() == mt.height and len(set(failed)) == len(failed), "no row twice"
+    assert sorted([*mt["parent_id"], *failed]) == _english(toy_corpus)[:20], "the first 20 ids, none lost"
 
 
 def test_the_shards_of_a_limited_run_union_to_the_unsharded_run(toy_corpus, tmp_path):

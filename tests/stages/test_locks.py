@@ -18,6 +18,7 @@ from ccr.errors import CcrError
 from ccr.stages.runner import RunOptions, run_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
+from test_run_records import upper_command  # noqa: E402
 from test_runner import assert_same, snapshot  # noqa: E402
 from upper_stage import STAGE, UpperConfig  # noqa: E402
 
@@ -140,8 +141,8 @@ def test_the_command_line_refuses_another_layout_in_one_line(toy_corpus, tmp_pat
     ``error:`` line naming both layouts, the live worker's pid, and nothing written by the refused run."""
     a = Paused(toy_corpus, tmp_path)  # unsharded: shard 0 of 1
     try:
-        refused = subprocess.run([sys.executable, str(Path(__file__).parent / "upper_cli.py"), "upper", str(toy_corpus),
-                                  "--num-shards", "2", "--shard-index", "1"], capture_output=True, text=True, timeout=120)
+        refused = subprocess.run(upper_command(toy_corpus, "--num-shards", "2", "--shard-index", "1"),
+                                 capture_output=True, text=True, timeout=120)
         a.release()
     finally:
         a.stop()

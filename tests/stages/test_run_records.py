@@ -23,11 +23,16 @@ from test_runner import OPTS, assert_same, snapshot  # noqa: E402
 from upper_stage import STAGE, UpperConfig  # noqa: E402
 
 
-def _start(corpus: Path, go: Path, at: int) -> subprocess.Popen:
-    """``ccr upper CORPUS``, held before its ``at``-th marker until ``go`` exists."""
+def upper_command(corpus: Path, *options: str) -> list[str]:
+    """``ccr upper CORPUS --delay 0.05 OPTIONS`` as a process runs it."""
+    return [sys.executable, str(Path(__file__).parent / "upper_cli.py"), "upper", str(corpus), "--delay", "0.05",
+            *options]
+
+
+def start(corpus: Path, go: Path, at: int, *options: str) -> subprocess.Popen:
+    """``ccr upper CORPUS OPTIONS``, held before its ``at``-th marker until ``go`` exists."""
     env = {**os.environ, "UPPER_PAUSE": str(go), "UPPER_PAUSE_AT": str(at)}
-    script = Path(__file__).parent / "upper_cli.py"
-    proc = subprocess.Popen([sys.executable, str(script), "upper", str(corpus), "--delay", "0.05"], env=env,
+    proc = subprocess.Popen(upper_command(corpus, *options), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ready = go.with_name(go.name + ".ready")
     deadline = time.time() + 120
@@ -51,7 +56,7 @@ def test_sigterm_finishes_the_commit_in_flight_records_the_run_and_exits_143(toy
     shutil.copytree(toy_corpus, clean)
     run_stage(Corpus.open(clean), STAGE, UpperConfig(), RunOptions(**OPTS))
     go = tmp_path / "go"
-    proc = _start(toy_corpus, go, at=3)
+    proc = start(toy_corpus, go, at=3)
     record = _records(toy_corpus)[-1]
     assert record["status"] == "running" and record["pid"] == proc.pid, "a run is recorded when it starts"
     proc.send_signal(signal.SIGTERM)
@@ -72,7 +77,7 @@ def test_a_sigkilled_run_shows_as_killed_with_what_it_committed(toy_corpus, tmp_
     clean = tmp_path / "clean"
     shutil.copytree(toy_corpus, clean)
     run_stage(Corpus.open(clean), STAGE, UpperConfig(), RunOptions(**OPTS))
-    proc = _start(toy_corpus, tmp_path / "go", at=3)  # two chunks committed, the third's shard on disk
+    proc = start(toy_corpus, tmp_path / "go", at=3)  # two chunks committed, the third's shard on disk
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed = _records(toy_corpus)[-1]
