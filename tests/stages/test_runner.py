@@ -107,9 +107,11 @@ def test_limit_and_force(toy_corpus):
     assert_same(full, snapshot(toy_corpus))
 
 
-def test_bad_shard_options_are_clear_errors(toy_corpus):
+def test_bad_shard_options_are_clear_errors(toy_corpus, cli_error):
     with pytest.raises(CcrError, match="--shard-index must be in 0..1"):
         run_stage(Corpus.open(toy_corpus), STAGE, UpperConfig(), RunOptions(num_shards=2, shard_index=2))
+    message = cli_error(["translate", toy_corpus, "--num-shards", "0"], "--num-shards must be at least 1 (got 0)")
+    assert "--shard-index" not in message, "a shard index 0..-1 is no hint"
 
 
 def _start(corpus_dir: Path, delay: float) -> subprocess.Popen:

@@ -126,7 +126,9 @@ class RunOptions:
     ray_window_rows: int = 16384  # rows handed to one Ray Data pipeline (actors load once per window)
 
     def validate(self) -> None:
-        if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
+        if self.num_shards < 1:
+            raise CcrError(f"--num-shards must be at least 1 (got {self.num_shards}); 1 runs unsharded")
+        if not 0 <= self.shard_index < self.num_shards:
             raise CcrError(f"--shard-index must be in 0..{self.num_shards - 1} for --num-shards {self.num_shards}")
         if self.batch_size < 1 or self.chunk_rows < 1:
             raise CcrError("--batch-size must be at least 1")
