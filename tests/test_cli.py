@@ -1,10 +1,13 @@
 import dataclasses
+import functools
 import json
 import re
 import shlex
 import subprocess
 import sys
 import time
+import types
+import typing
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ from typer.testing import CliRunner
 from ccr.cli import app
 from ccr.commands.fields import field_options
 from ccr.models import mt_languages
+from ccr.pipeline import kinds
 from ccr.stages.table import get
 from ccr.stages.table import names as stage_names
 
@@ -120,6 +124,53 @@ def test_every_config_field_of_a_stage_is_an_option_with_its_help(name):
             assert f.metadata["help"].split(" (")[0] in output, (name, f.name)
     assert "--batch-size" in output and str(stage.batch_size) in output
     assert ("--models" in output) == bool(stage.smoke)
+
+
+@pytest.mark.parametrize(("command", "options"), [
+    (["evaluate"], kinds.EvaluateOptions), (["export"], kinds.ExportOptions), (["report"], kinds.ReportOptions),
+    (["info"], kinds.InfoOptions), (["noise", "eval"], kinds.NoiseEvalOptions)], ids=str)
+def test_every_option_a_command_shares_with_a_recipe_step_comes_from_the_kind(command, options):
+    """evaluate, export, report, info and noise eval read their shared options' flags, help and defaults
+    from the recipe step kinds' dataclasses, so a step and the command never disagree."""
+    output = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "1000"}).output
+    for spec, parameter in field_options(options):
+        assert spec.flag in output, (command, spec.flag)
+        help_ = typing.get_args(parameter.annotation)[1].help
+        assert help_ in " ".join(output.split()), (command, help_)  # with its choices and default
+    assert sum(f.metadata.get("cli", True) for f in dataclasses.fields(options)) == len(field_options(options))
+
+
+def test_the_commands_of_recipe_step_kinds_hand_the_library_what_they_did(monkeypatch):
+    """Short flags, repeated and comma-separated values, defaults: the calls are the hand-written commands'."""
+    import ccr.corpus.info
+    import ccr.filter.noise_eval
+    import ccr.formats.export
+
+    calls = {}
+
+    def record(name, returns):
+        def fn(*args, **kwargs):
+            calls[name] = (args, kwargs)
+            return returns
+        return fn
+
+    monkeypatch.setattr(ccr.formats.export, "export", record("export", []))
+    monkeypatch.setattr(ccr.corpus.info, "show", record("info", None))
+    monkeypatch.setattr(ccr.filter.noise_eval, "evaluate", record("noise eval", types.SimpleNamespace(
+        table="", table_path="t", json_path="j", plot_path="p")))
+    invoke = functools.partial(CliRunner().invoke, app, catch_exceptions=False)
+    assert invoke(["export", "C", "-o", "D", "-f", "jsonl", "--features", "a", "--features", "b", "--lang", "de,fr"]
+                  ).exit_code == 0
+    assert calls["export"] == ((Path("C"), Path("D")), dict(fmt="jsonl", collection=None, features=["a", "b"],
+                                                            langs="de,fr", splits=None))
+    assert invoke(["export", "C", "--out", "D"]).exit_code == 0
+    assert calls["export"][1]["fmt"] == "parquet" and calls["export"][1]["features"] == []
+    assert invoke(["info", "C", "--failures"]).exit_code == 0 and calls["info"][1] == {"failures": True}
+    assert invoke(["info", "C"]).exit_code == 0 and calls["info"][1] == {"failures": False}
+    assert invoke(["noise", "eval", "C", "--lang", "de, fr", "--mt-model", "k1", "--mt-model", "k2"]).exit_code == 0
+    assert calls["noise eval"][1] == dict(langs=["de", "fr"], mt_model=["k1", "k2"], out=None)
+    one_line(CliRunner().invoke(app, ["export", "C", "-o", "D", "-f", "csv"]),
+             "format: expected one of parquet, jsonl, hf, nrccr, got 'csv'")
 
 
 def test_help_lists_the_choices():

@@ -13,14 +13,20 @@ from typing import Annotated
 
 import typer
 
+from ccr.commands.build import DeviceOpt
 from ccr.commands.common import console, examples, friendly, out
-from ccr.commands.fields import known_text
+from ccr.commands.kinds import (
+    evaluate_command,
+    export_command,
+    info_command,
+    noise_eval_command,
+    report_command,
+)
 from ccr.commands.order import PipelineOrder
 from ccr.commands.stages import add_stage_commands
 from ccr.commands.train import train_command
 from ccr.corpus import compact as compaction
 from ccr.errors import CcrError
-from ccr.models import mt_languages
 from ccr.printing import print_table, say
 from ccr.stages.table import names as stage_names
 
@@ -48,37 +54,6 @@ def _options(version: Annotated[bool, typer.Option(
     pass
 
 
-@app.command(context_settings={"allow_extra_args": True})
-@friendly
-@examples("ccr export ccr-demo/corpus --out ccr-demo/hub --format hf --features clip",
-          "ccr export ccr-demo/corpus --out ccr-demo/nrccr --format nrccr --collection toy --features clip",
-          "ccr export ccr-demo/corpus --out ccr-demo/german --format jsonl --lang de --split test")
-def export(
-    ctx: typer.Context,
-    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="output directory (required)")] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="parquet, jsonl, hf (a Hub dataset) or nrccr")] = "parquet",
-    collection: Annotated[str | None, typer.Option(help="nrccr: collection name in file names")] = None,
-    features: Annotated[list[str] | None, typer.Option(
-        help="hf, nrccr: feature sets to export (hf: config features-NAME; nrccr: BigFile/npy)")] = None,
-    lang: Annotated[str | None, typer.Option(help="only these languages (comma-separated)")] = None,
-    split: Annotated[str | None, typer.Option(help="only these splits (comma-separated)")] = None,
-) -> None:
-    """Write a corpus as Parquet/JSONL, as a Hub dataset (--format hf), or as NRCCR caption files with features."""
-    from ccr.formats.export import export as run_export
-
-    if ctx.args:
-        raise CcrError(f"the output directory is an option now: ccr export CORPUS --out DIR, here "
-                       f"ccr export {corpus} --out {ctx.args[0]}")
-    if out_dir is None:
-        raise CcrError("ccr export needs --out DIR: where the files go")
-    written = run_export(corpus, out_dir, fmt=format, collection=collection, features=features or [],
-                         langs=lang, splits=split)
-    for path in written:
-        say(out, str(path))
-    say(console, ("export", "green"), f": {len(written)} files in {out_dir}")
-
-
 @app.command()
 @friendly
 @examples("ccr push ccr-demo/export/hf --repo YOUR_NAME/ccr-toy --private")
@@ -96,20 +71,6 @@ def push(
 
     url = run_push(folder, repo, private=private, token=token)
     say(console, ("push", "green"), f": {folder} -> {url}")
-
-
-@app.command()
-@friendly
-@examples("ccr info ccr-demo/corpus", "ccr info ccr-demo/corpus --failures")
-def info(
-    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
-    failures: Annotated[bool, typer.Option(
-        help="outstanding failures by stage and reason, with a few example ids (and file:line)")] = False,
-) -> None:
-    """Rows per split x language x origin, stage history, failures."""
-    from ccr.corpus.info import show
-
-    show(corpus, out, failures=failures)
 
 
 @app.command()
@@ -167,97 +128,11 @@ def demo(
     run_demo(dest, models=models, console=console, out=out)
 
 
-DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps (default: auto)")]
-MediaRootOpt = Annotated[Path | None, typer.Option(help="where media paths are relative to (default: the manifest's)")]
-
-
 app.command("train")(train_command())
-
-
-@app.command()
-@friendly
-@examples("ccr evaluate ccr-demo/runs/baseline --lang de",
-          "ccr evaluate ccr-demo/runs/dcot --lang de --split val --sumr t2v",
-          "ccr evaluate ccr-demo/runs/baseline ccr-demo/runs/dcot --compare --plot ccr-demo/compare.png")
-def evaluate(
-    run_dirs: Annotated[list[Path] | None, typer.Argument(
-        help="run directory written by ccr train (several with --compare; none with --submission)",
-        metavar="[RUN_DIR]...")] = None,
-    compare: Annotated[bool, typer.Option(
-        help="read the runs' eval/SPLIT.LANG.json: one Markdown table of them all and a bar chart")] = False,
-    allow_mixed: Annotated[bool, typer.Option(
-        help="--compare: print rows scored under different protocols, with the protocol as a column")] = False,
-    plot: Annotated[Path, typer.Option(help="--compare: where the bar chart PNG goes")] = Path("compare.png"),
-    split: Annotated[str, typer.Option(
-        help="split to score: test, val or a named test_*/val_* split such as test_2017_flickr")] = "test",
-    lang: Annotated[str | None, typer.Option(
-        help="query language(s), comma-separated (default: the run's)" + known_text(mt_languages))] = None,
-    translate_test_weight: Annotated[float | None, typer.Option(
-        help="fuse with the queries' English MT at this weight in [0, 1], for any method (NRCCR's image test: "
-             "0.5) (default: native queries only)")] = None,
-    old_translate_test: Annotated[float | None, typer.Option("--translate-test", hidden=True)] = None,
-    sumr: Annotated[str, typer.Option(help="directions SumR adds: both (t2v + v2t) or t2v (RIVRL's tables)")] = "both",
-    checkpoint: Annotated[str, typer.Option(help="best (validation) or last")] = "best",
-    corpus: Annotated[Path | None, typer.Option(help="the corpus, if it moved since training")] = None,
-    queries: Annotated[str | None, typer.Option(
-        help="grounding runs: human or mt queries of a non-English language (default: human if any, else mt)")] = None,
-    gallery: Annotated[str | None, typer.Option(
-        help="captioned: the items with captions in the language (papers' protocol); split: every item of the "
-             "split (default: the run's setting, captioned)")] = None,
-    mt_model: Annotated[str | None, typer.Option(
-        help="model key of the queries' English MT (translate-test) or of grounding's MT queries, where several")] = None,
-    submission: Annotated[Path | None, typer.Option(
-        help="score this QVHighlights-format predictions jsonl against --gt, without a run")] = None,
-    gt: Annotated[Path | None, typer.Option(help="--submission: the ground-truth annotations jsonl")] = None,
-    out_file: Annotated[Path | None, typer.Option(
-        "--out", help="--submission: where the metrics JSON goes (default: SUBMISSION_metrics.json beside it)")] = None,
-    device: DeviceOpt = None,
-) -> None:
-    """R@1/5/10, MedR, MeanR, mAP and SumR per language; writes eval/SPLIT.LANG.json and a Markdown table.
-
-    Every method is scored under the same protocol (native queries) unless an option says otherwise;
-    each result records it, and --compare refuses rows scored differently. Grounding runs (rgtr) report
-    the standard QVHighlights metrics instead (Charades-STA/TACoS: also R1@0.3 and mIoU) and write their
-    predictions to eval/SPLIT.LANG.submission.jsonl; --submission FILE --gt FILE scores such a file alone.
-    """
-    from ccr.train.legacy import renamed_hint
-
-    if old_translate_test is not None:
-        raise CcrError(renamed_hint("translate_test", flag=True))
-    run_dirs = run_dirs or []
-    langs = [x.strip() for x in lang.split(",") if x.strip()] if lang else None
-    if submission is not None or gt is not None:
-        if submission is None or gt is None or run_dirs:
-            raise CcrError("--submission FILE --gt FILE scores a predictions file: give both, and no run directory")
-        from ccr.train.eval.metrics import format_table
-        from ccr.train.eval.submission import evaluate_files
-
-        metrics, path = evaluate_files(submission, gt, out=out_file)
-        say(out, format_table({submission.name: metrics["brief"]}, first_column="submission"))
-        say(console, ("evaluate", "green"), f": {path}")
-        return
-    if compare:
-        from ccr.train.eval.compare import compare_runs, plot_comparison
-
-        rows, text = compare_runs(run_dirs, split=split, langs=langs, allow_mixed=allow_mixed)
-        say(out, text)
-        say(console, ("compare", "green"), f": {len(rows)} rows; chart {plot_comparison(rows, plot)}")
-        return
-    if not run_dirs:
-        raise CcrError("give a run directory to score (or --submission FILE --gt FILE for a predictions file)")
-    if len(run_dirs) != 1:
-        raise CcrError(f"ccr evaluate scores one run ({len(run_dirs)} given); to put several side by side "
-                       f"add --compare")
-    run_dir = run_dirs[0]
-    from ccr.train.eval.evaluate import evaluate_run
-    from ccr.train.eval.metrics import format_table
-
-    results = evaluate_run(run_dir, split=split, langs=langs, translate_test_weight=translate_test_weight,
-                           checkpoint=checkpoint, corpus=corpus, device=device or "auto", queries=queries,
-                           gallery=gallery, mt_model=mt_model, sumr=sumr,  # type: ignore[arg-type]
-                           log=functools.partial(say, console))
-    say(out, format_table(results))
-    say(console, ("evaluate", "green"), f": {run_dir / 'eval'}/{split}.{{{','.join(results)}}}.json")
+app.command("evaluate")(evaluate_command())
+app.command("export", context_settings={"allow_extra_args": True})(export_command())
+app.command("report")(report_command())
+app.command("info")(info_command())
 
 
 @app.command()
@@ -308,32 +183,6 @@ def search(
         f"embeddings {'from the cache' if results.cached else 'computed and cached'} in {run_dir / 'search-cache'}")
 
 
-@app.command()
-@friendly
-@examples("ccr report ccr-demo/noisy --out ccr-demo/noisy-report", "ccr report ccr-demo/corpus --out ccr-demo/de --lang de")
-def report(
-    corpus: Annotated[Path, typer.Argument(help="corpus directory")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="report directory (created; an older report is rebuilt)")],
-    lang: Annotated[str | None, typer.Option(help="only MT captions in these languages (comma-separated)")] = None,
-    split: Annotated[str | None, typer.Option(help="only these splits (comma-separated)")] = None,
-    limit: Annotated[int | None, typer.Option(help="at most this many rows in the pairs browser")] = None,
-    media_root: MediaRootOpt = None,
-) -> None:
-    """An offline HTML report: overview, pairs browser, worst and best pairs, score histograms, failures."""
-    from ccr.report import build_report
-
-    summary = build_report(corpus, out_dir, langs=lang, splits=split, limit=limit, media_root=media_root,
-                           log=lambda line: say(console, (line, "dim")))
-    say(console, ("report", "green"), f": {summary.rows} rows, {summary.media} thumbnails, "
-        f"{summary.media_problems} media shown as placeholders, {summary.failures} failures, "
-        f"{summary.seconds:.1f}s; open it in a browser:")
-    say(out, str(summary.index))
-
-
-FilterMtModelOpt = Annotated[list[str] | None, typer.Option(
-    help="model key of the MT rows to read, where a language has several (repeatable)")]
-
-
 pipeline_app = typer.Typer(help="Run a recipe (configs/*.toml): stages from ingest to evaluate, resumable.",
                            no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
@@ -380,24 +229,7 @@ noise_app = typer.Typer(help="Plant known noise in MT captions (in a copy) and m
 app.add_typer(noise_app, name="noise")
 
 
-@noise_app.command("eval")
-@friendly
-@examples("ccr noise eval ccr-demo/noisy --out ccr-demo/noise-eval-2")
-def noise_eval(
-    corpus: Annotated[Path, typer.Argument(help="a noisy corpus made by ccr noise inject, scored")],
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="where the table, JSON and plot go "
-                                                                    "(default: CORPUS-noise-eval next to it)")] = None,
-    lang: Annotated[str | None, typer.Option(
-        help="only these MT languages, comma-separated" + known_text(mt_languages))] = None,
-    mt_model: FilterMtModelOpt = None,
-) -> None:
-    """AUROC and precision at the kept fraction of every score against the planted noise, with histograms."""
-    from ccr.filter.noise_eval import evaluate
-
-    langs = [x.strip() for x in lang.split(",") if x.strip()] if lang else []
-    result = evaluate(corpus, langs=langs, mt_model=mt_model or [], out=out_dir)
-    say(out, result.table)
-    say(console, ("noise eval", "green"), f": {result.table_path}, {result.json_path}, {result.plot_path}")
+noise_app.command("eval")(noise_eval_command())
 
 
 add_stage_commands(app, {"noise": noise_app}, stage_names())

@@ -37,19 +37,20 @@ def runtime_field(default: Any = dataclasses.MISSING, help: str = "", *,
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, factory: Callable[[], Any] | None = None,
            runtime: bool = False, choices: Choices | None = None, known: Choices | None = None,
-           flag: str | None = None, positional: bool = False, cli: bool = True,
+           flag: str | None = None, short: str | None = None, positional: bool = False, cli: bool = True,
            metadata: Mapping[str, Any] | None = None) -> Any:
     """A config field whose help is written once, here: the command line and ``--help`` read it.
 
     ``choices`` are the only values (a Literal type gives them too); ``known`` are examples of an
     open set (languages with a default model). Either may be a callable, read when the CLI is built.
     ``flag`` names the command-line option where the field's name would mislead (caption's ``mllm``
-    is the stage's ``--model``); ``positional`` makes it an argument after CORPUS; ``cli=False``
-    keeps it off the command line (``--set`` and TOML still reach it). ``runtime`` leaves it out
-    of the fingerprint, like ``runtime_field``.
+    is the stage's ``--model``) and ``short`` its one-letter alias (export's ``-f``); ``positional``
+    makes it an argument after CORPUS; ``cli=False`` keeps it off the command line (``--set``, TOML
+    and recipes still reach it). ``runtime`` leaves it out of the fingerprint, like ``runtime_field``.
     """
     meta: dict[str, Any] = {**(metadata or {}), "help": help, "cli": cli, "positional": positional}
-    meta.update({k: v for k, v in (("choices", choices), ("known", known), ("flag", flag)) if v is not None})
+    meta.update({k: v for k, v in (("choices", choices), ("known", known), ("flag", flag), ("short", short))
+                 if v is not None})
     if runtime:
         meta.update(RUNTIME)
     if factory is not None:

@@ -21,6 +21,8 @@ from ccr.errors import CcrError
 
 KW = inspect.Parameter.KEYWORD_ONLY
 
+DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps (default: auto)")]
+
 
 def param(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
     return inspect.Parameter(name, KW, default=default, annotation=annotation)

@@ -122,11 +122,12 @@ def field_options(cls: type) -> list[tuple[FieldOption, inspect.Parameter]]:
             out.append((spec, inspect.Parameter(spec.param, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)))
             continue
         declared = f"{flag}/--no-{flag.removeprefix('--')}" if kind == "flag" else flag
+        aliases = [f.metadata["short"]] if "short" in f.metadata else []
         python_type = {"flag": bool | None, "many": list[str] | None, "one": str | None}[kind]
         default = _default_text(f)
         if default is not None:  # the option's own default is None (not given); the config's is shown
             help_ += f" (default: {default})"
-        option = typer.Option(declared, help=help_, show_default=False,
+        option = typer.Option(declared, *aliases, help=help_, show_default=False,
                               metavar=None if kind == "flag" else _metavar(hint, kind))
         out.append((spec, inspect.Parameter(spec.param, inspect.Parameter.KEYWORD_ONLY, default=None,
                                             annotation=Annotated[python_type, option])))

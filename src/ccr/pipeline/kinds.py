@@ -10,10 +10,12 @@ what exists once it has finished (so a rerun skips it) and how it runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ccr.config import option
+from ccr.models import mt_languages
 from ccr.printing import say
 
 if TYPE_CHECKING:
@@ -30,46 +32,58 @@ class Context:
     changed: bool = False  # the step finished before with other options or inputs
 
 
+# The options of the kinds that are also commands (evaluate, export, report, info, noise eval): their
+# help and defaults are written once, here; ccr.commands.kinds makes the commands' options from them.
+# ``cli=False``: recipe-only (a step's ``out`` is under the work directory; its command's --out is a path).
+OUT_HELP = "directory under the work directory (default: the step id)"
+
+
 @dataclass
 class EvaluateOptions:
-    run: str = ""  # id of the train step whose run to score
-    split: str = "test"  # test, val or a named test_*/val_* split (test_2017_flickr)
-    lang: list[str] = field(default_factory=list)  # query languages (default: the run's)
-    # weight of the queries' xx->en MT fused with them, any method (NRCCR's image test: 0.5); none = native only
-    translate_test_weight: float | None = None
-    sumr: Literal["both", "t2v"] = "both"  # directions SumR adds: both (t2v + v2t) or t2v (RIVRL's tables)
-    checkpoint: str = "best"  # best (validation) or last
-    queries: str | None = None  # grounding runs: human or mt queries of a non-English language (default: human if any)
+    run: str = option("", "id of the train step whose run to score", cli=False)
+    split: str = option("test", "split to score: test, val or a named test_*/val_* split such as test_2017_flickr")
+    lang: list[str] = option(help="query language(s), comma-separated (default: the run's)", factory=list,
+                             known=mt_languages)
+    translate_test_weight: float | None = option(
+        None, "fuse with the queries' English MT at this weight in [0, 1], for any method (NRCCR's image test: "
+              "0.5) (default: native queries only)")
+    sumr: Literal["both", "t2v"] = option("both", "directions SumR adds: both (t2v + v2t) or t2v (RIVRL's tables)")
+    checkpoint: str = option("best", "best (validation) or last")
+    queries: str | None = option(None, "grounding runs: human or mt queries of a non-English language (default: "
+                                       "human if any, else mt)")
 
 
 @dataclass
 class ExportOptions:
-    format: Literal["parquet", "jsonl", "hf", "nrccr"] = "parquet"
-    out: str = ""  # directory under the work directory (default: the step id)
-    collection: str | None = None  # nrccr: collection name in file names
-    features: list[str] = field(default_factory=list)  # hf, nrccr: feature sets to export (hf: config features-NAME)
-    lang: str | None = None  # only these languages (comma-separated)
-    split: str | None = None  # only these splits (comma-separated)
+    format: Literal["parquet", "jsonl", "hf", "nrccr"] = option(
+        "parquet", "output format (hf: a Hub dataset; nrccr: NRCCR caption files with features)", short="-f")
+    out: str = option("", OUT_HELP, cli=False)
+    collection: str | None = option(None, "nrccr: collection name in file names")
+    features: list[str] = option(help="hf, nrccr: feature sets to export (hf: config features-NAME; nrccr: "
+                                      "BigFile/npy)", factory=list)
+    lang: str | None = option(None, "only these languages (comma-separated)")
+    split: str | None = option(None, "only these splits (comma-separated)")
 
 
 @dataclass
 class ReportOptions:
-    out: str = ""  # directory under the work directory (default: the step id)
-    lang: str | None = None  # only these languages in the browser and distributions (comma-separated)
-    split: str | None = None  # only these splits (comma-separated)
-    limit: int | None = None  # at most this many rows in the browser
+    out: str = option("", OUT_HELP, cli=False)
+    lang: str | None = option(None, "only MT captions in these languages (comma-separated)")
+    split: str | None = option(None, "only these splits (comma-separated)")
+    limit: int | None = option(None, "at most this many rows in the pairs browser")
 
 
 @dataclass
 class InfoOptions:
-    failures: bool = False  # example rows for each kind of failure
+    failures: bool = option(False, "outstanding failures by stage and reason, with a few example ids (and file:line)")
 
 
 @dataclass
 class NoiseEvalOptions:
-    out: str = ""  # directory under the work directory (default: the step id)
-    lang: list[str] = field(default_factory=list)  # only these MT languages
-    mt_model: list[str] = field(default_factory=list)  # model keys of the noisy rows, where a language has several
+    out: str = option("", OUT_HELP, cli=False)
+    lang: list[str] = option(help="only these MT languages, comma-separated", factory=list, known=mt_languages)
+    mt_model: list[str] = option(help="model key of the MT rows to read, where a language has several (repeatable)",
+                                 factory=list)
 
 
 @dataclass
