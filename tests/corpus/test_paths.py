@@ -117,9 +117,11 @@ def read_only(monkeypatch, owner: object, name: str, place: Path, code: int = er
 
 
 def data_files(corpus: Path) -> dict[str, bytes]:
-    """Every file of the corpus but its lock files and manifest (where a failed run is recorded)."""
+    """Every file of the corpus but its lock files (they name the process that last took them) and
+    manifest (where a failed run is recorded)."""
     return {str(p.relative_to(corpus)): p.read_bytes() for p in corpus.rglob("*")
-            if p.is_file() and p.name != "manifest.json" and "locks" not in p.relative_to(corpus).parts}
+            if p.is_file() and p.name != "manifest.json" and p.suffix != ".lock"
+            and "locks" not in p.relative_to(corpus).parts}
 
 
 def import_refused(corpus: Path, tmp_path: Path, cli_error, monkeypatch, path: Path) -> str:
