@@ -7,7 +7,8 @@ for 400k media), one jsonl row per caption with media_id, caption_id, path, spli
 a second file holds its first 10% (200k captions) for the memory comparison.
 
 Each side runs in its own subprocess, timed inside it from the call to its return (imports not
-timed): ours is ``ccr.formats.ingest.stage.ingest`` into a new corpus (every check, shards, commit
+timed; ours imports polars, pyarrow and numpy before its clock starts, as ``import datasets`` does
+pyarrow's): ours is ``ccr.formats.ingest.stage.ingest`` into a new corpus (every check, shards, commit
 markers, manifest, dataset card); theirs is ``datasets.load_dataset("json", data_files=FILE,
 cache_dir=FRESH)``, a fresh cache directory every run, so its cache never answers. Peak RSS is the
 child's VmHWM. Runs alternate (ours, theirs, ours, ...) so that load from other users of this shared
@@ -60,6 +61,11 @@ def head(src: Path, dest: Path, lines: int) -> None:
 def child(side: str, src: Path, out: Path) -> None:
     """One timed run in this process; prints seconds and the process's peak RSS."""
     if side == "ours":
+        import numpy  # noqa: F401  ccr imports its data libraries on first use; ``import datasets`` imports
+        import polars  # noqa: F401  pyarrow's at once: both sides start the clock with theirs imported
+        import pyarrow.json  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+
         from ccr.formats.ingest.stage import ingest
         from ccr.stages.runner import RunOptions
 

@@ -76,6 +76,7 @@ class Corpus:
     def __init__(self, root: Path):
         self.root = Path(root)
         self._commits: list[Commit] | None = None
+        self._counted: dict[Path, dict[str, Any]] = {}  # group counts of shards written, until committed
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -226,6 +227,8 @@ class Corpus:
             return feature_store.write_shard(path, rows)  # type: ignore[arg-type]
         df = _frame(table, rows)
         atomic.write_with(path, lambda tmp: df.write_parquet(tmp, compression="zstd"))
+        if table in counts.GROUPS:
+            self._counted[path] = counts.of_frame(df, counts.GROUPS[table])
         return df.height
 
     def commit(self, commit: Commit, *, committed_at: float | None = None) -> None:
@@ -235,7 +238,9 @@ class Corpus:
         ``committed_at`` places a compaction's marker where the last commit it merged stood.
         """
         commit.committed_at = time.time() if committed_at is None else committed_at
-        commit.counts = counts.for_files(commit.files, self.root)
+        commit.counts = counts.for_files(commit.files, self.root, self._counted)
+        for rel in commit.files.values():
+            self._counted.pop(self.root / rel, None)
         path = self._commit_dir(commit.stage, commit.fingerprint) / f"{commit.key}.json"
         record = dict(commit.__dict__)
         if len(commit.done) + len(commit.failed) > INLINE_IDS:

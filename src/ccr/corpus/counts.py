@@ -26,17 +26,26 @@ def of_shard(path: Path, keys: Iterable[str]) -> dict[str, Any]:
     """``{"keys": [...], "rows": [[value, ..., n], ...]}`` of one shard; a key it lacks counts as missing."""
     import polars as pl
 
+    return of_frame(pl.scan_parquet(path, glob=False), keys)  # never a glob: a corpus may live at c[1]
+
+
+def of_frame(frame: pl.LazyFrame | pl.DataFrame, keys: Iterable[str]) -> dict[str, Any]:
+    """``of_shard`` of the rows a shard is written from (a commit counts them without reading them back)."""
+    import polars as pl
+
     keys = list(keys)
-    shard = pl.scan_parquet(path, glob=False)  # never a glob: a corpus may live at c[1]
-    present = set(shard.collect_schema())
-    grouped = (shard.select([pl.col(k) if k in present else pl.lit(None, dtype=pl.String).alias(k) for k in keys])
+    present = set(frame.collect_schema())
+    grouped = (frame.lazy().select([pl.col(k) if k in present else pl.lit(None, dtype=pl.String).alias(k)
+                                    for k in keys])
                .group_by(keys).agg(pl.len().alias("__n")).collect())
     return {"keys": keys, "rows": [list(r) for r in grouped.iter_rows()]}
 
 
-def for_files(files: Mapping[str, str], root: Path) -> dict[str, dict[str, Any]]:
-    """The counts a marker stores for the files it commits (only the tables of ``GROUPS``)."""
-    return {table: of_shard(root / rel, GROUPS[table]) for table, rel in files.items() if table in GROUPS}
+def for_files(files: Mapping[str, str], root: Path, written: Mapping[Path, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The counts a marker stores for the files it commits (only the tables of ``GROUPS``): those
+    this process counted as it wrote them (``written``), else read from the file."""
+    return {table: written.get(root / rel) or of_shard(root / rel, GROUPS[table])
+            for table, rel in files.items() if table in GROUPS}
 
 
 def summed(shards: Iterable[tuple[Mapping[str, Any], Path]], table: str, keys: list[str], name: str) -> pl.DataFrame:

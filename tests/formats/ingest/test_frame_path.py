@@ -104,3 +104,10 @@ def test_a_large_jsonl_lands_in_few_shards_and_resumes_by_range(tmp_path):
     opened = Corpus.open(corpus)
     assert opened.count("captions") == 100_000 and opened.count("media") == 20_000
     assert len(opened.files("captions")) <= 4
+
+
+def test_the_whitespace_stripped_is_pythons() -> None:
+    """The vectorised path strips what ``str.strip`` strips, so a line blank to one path is blank to the other."""
+    from ccr.formats.ingest.entries import PY_WHITESPACE
+
+    assert PY_WHITESPACE == "".join(c for c in map(chr, range(0x110000)) if c.isspace())

@@ -1,8 +1,8 @@
 """The next item of a source made on a thread while the caller holds the current one.
 
 Parsing (pyarrow's JSON reader, polars), checking (polars) and writing (Parquet) spend most of
-their time outside the GIL, so on two cores they overlap: ingest reads the next block while it
-checks this one, and checks the next chunk while the runner writes this one. The thread makes
+their time outside the GIL, so on two cores they overlap: ingest parses the next chunk's blocks
+while it checks this chunk, and checks the next chunk while the runner writes this one. The thread makes
 the next item only once the caller has taken the one before, so at most two are alive (the
 caller's and the one in the making); a caller that stops early (``--limit``) stops the thread too.
 """

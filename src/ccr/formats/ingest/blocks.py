@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
-BLOCK_BYTES = 8 << 20  # bytes read at once: memory stays flat whatever the file's size
+BLOCK_BYTES = 4 << 20  # bytes read at once: memory stays flat whatever the file's size
 _BOM = b"\xef\xbb\xbf"
 
 

@@ -93,8 +93,8 @@ def check(entries: pl.DataFrame, known: FrameKnown) -> Checked:
     for row in entries.filter(pl.col("bad").is_not_null()).with_columns(source.alias("source")).iter_rows(named=True):
         out.failures.append(Failure(row["bad_id"] or row["source"], row["bad"], table="source", source=row["source"]))
     rows = _as_read(entries.filter(pl.col("bad").is_null()), known)
-    out.media = _media(rows, known, out.failures)
-    out.captions = _captions(rows, known, out.failures)
+    out.media, refs = _media(rows, known, out.failures)
+    out.captions = _captions(rows, refs, known, out.failures)
     return out
 
 
@@ -121,8 +121,11 @@ def _as_read(rows: pl.DataFrame, known: FrameKnown) -> pl.DataFrame:
             .with_columns(pl.coalesce("caption_id", "derived").alias("caption_id")).drop("derived"))
 
 
-def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> pl.DataFrame:
-    """Each media id's first row in the source: a new id is judged once; a corpus id is compared."""
+def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Each media id's first row in the source: a new id is judged once; a corpus id is compared.
+
+    Returns the media rows to write, and the reference (``ref_*`` columns and verdict) of every
+    media id of the block: looked up once per id, not once per caption."""
     import numpy as np
     import polars as pl
 
@@ -133,10 +136,12 @@ def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> pl
     new = first.filter(pl.Series(~found)).select(
         "media_id", pl.col("split").fill_null(checks.DEFAULT_SPLIT), pl.col("modality").alias("claimed_modality"),
         pl.col("modality").fill_null("image"), "path", "duration", "line")
-    verdicts = [checks.media_problem(split, modality, path, opts.root, verify=opts.verify_media)
-                for split, modality, path in new.select("split", "claimed_modality", "path").iter_rows()] \
-        if opts.verify_media else _verdicts(new)
-    new = new.with_columns(pl.Series("verdict", verdicts, dtype=pl.String)).drop("claimed_modality")
+    verdicts = pl.Series("verdict", [checks.media_problem(split, modality, path, opts.root, verify=True)
+                                     for split, modality, path in new.select("split", "claimed_modality",
+                                                                            "path").iter_rows()], dtype=pl.String) \
+        if opts.verify_media else _verdict(new).alias("verdict")
+    height = known.refs.frame.height
+    new = new.with_columns(verdicts).drop("claimed_modality")
     in_corpus = np.zeros(len(at), bool)
     in_corpus[found] = ~known.seen[at[found]]  # a source's own reference is seen from its first row
     claims = first.with_columns(pl.Series("ref", at)).filter(pl.Series(in_corpus)).sort("media_id")
@@ -151,27 +156,32 @@ def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> pl
     known.seen[at[in_corpus]] = True
     known.refs.append(new.cast(_refs_schema()))
     known.seen = np.concatenate([known.seen, np.ones(new.height, bool)])
-    return new.filter(pl.col("verdict").is_null()).select("media_id", *_KEY)
+    at[~found] = np.arange(height, height + new.height)  # new ids were appended in block order
+    refs = first.select("media_id", *[known.refs.column(k, at).alias(f"ref_{k}") for k in (*_KEY, "line")],
+                        known.refs.column("verdict", at))
+    return new.filter(pl.col("verdict").is_null()).select("media_id", *_KEY), refs
 
 
-def _verdicts(new: pl.DataFrame) -> list[str | None]:
-    """Verdicts without opening files depend on split and modality only: judged once per pair."""
+def _verdict(new: pl.DataFrame) -> pl.Expr:
+    """Verdicts without opening files depend on split and modality only: judged once per pair, and
+    only the pairs that fail (in a clean source, none) cost an expression."""
     import polars as pl
 
-    pairs = new.select("split", "claimed_modality").unique()
-    judged = pairs.with_columns(pl.Series("verdict", [checks.media_problem(s, m, None, None, verify=False)
-                                                      for s, m in pairs.iter_rows()], dtype=pl.String))
-    return new.join(judged, on=["split", "claimed_modality"], how="left", nulls_equal=True,
-                    maintain_order="left")["verdict"].to_list()
+    verdict = pl.lit(None, pl.String)
+    for split, modality in new.select("split", "claimed_modality").unique().iter_rows():
+        problem = checks.media_problem(split, modality, None, None, verify=False)
+        if problem is not None:
+            same = pl.col("split").eq_missing(split) & pl.col("claimed_modality").eq_missing(modality)
+            verdict = pl.when(same).then(pl.lit(problem)).otherwise(verdict)
+    return verdict
 
 
-def _captions(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> pl.DataFrame:
+def _captions(rows: pl.DataFrame, refs: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> pl.DataFrame:
     import polars as pl
 
     opts = known.opts
-    at = known.refs.find(rows["media_id"])  # rows are in line order, and stay so
-    rows = rows.with_columns(*[known.refs.column(k, at).alias(f"ref_{k}") for k in (*_KEY, "line")],
-                             known.refs.column("verdict", at), pl.col("text").str.strip_chars(PY_WHITESPACE))
+    rows = (rows.join(refs, on="media_id", how="left", maintain_order="left")  # rows stay in line order
+            .with_columns(pl.col("text").str.strip_chars(PY_WHITESPACE)))
     langs = rows["lang"].unique().to_list()
     conflict = pl.any_horizontal([pl.col(k).is_not_null() & (pl.col(k) != pl.col(f"ref_{k}")).fill_null(True)
                                   for k in _KEY])

@@ -1,11 +1,12 @@
-"""A growing, append-only frame found by a string key through a sorted array of 64-bit hashes.
+"""A growing, append-only frame found by a string key through sorted runs of 64-bit hashes.
 
 Ingest checks each block of entries against everything before it (at 2M captions: 2M caption ids,
 400k media references). A polars join against that state builds a hash table over all of it at
-every block, and rebuilding the frame to grow it copies it each time: time and memory grow with the
-corpus. Here rows are appended once (as chunks, never re-copied) and found by a binary search of
-their key's hash, so a block costs a search per row and a linear merge of its new hashes. Two keys
-with one hash are told apart by comparing the keys themselves, so lookups are exact.
+every block, and one sorted array grown by insertion copies all of it at every block: time grows
+with the square of the corpus. Here rows are appended once and their hashes kept as a few sorted
+runs, merged two of a size at a time (a binary counter), so every hash is merged about log2(blocks)
+times and a lookup is one binary search per run. Two keys with one hash are told apart by comparing
+the keys themselves, so lookups are exact.
 """
 
 from __future__ import annotations
@@ -16,46 +17,49 @@ if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
+_MAX_CHUNKS = 8  # the frame is made contiguous again past this many appended chunks: gathers stay fast
+
 
 class Keyed:
     """``frame``'s rows, each found by its ``key`` column (unique within the frame)."""
 
     def __init__(self, frame: pl.DataFrame, key: str) -> None:
-        import numpy as np
-
         self.key = key
         self.frame = frame.clear()
-        self._hashes = np.empty(0, np.uint64)  # sorted
-        self._rows = np.empty(0, np.int64)  # the frame's row of each hash
+        self._runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted hashes, their frame rows), largest first
         self.append(frame)
 
     def append(self, rows: pl.DataFrame) -> None:
         """Add rows whose keys the frame does not hold yet."""
         import numpy as np
 
+        if rows.height == 0:
+            return
         hashes = _hash(rows[self.key])
         order = np.argsort(hashes)
-        at = np.searchsorted(self._hashes, hashes[order])
-        self._hashes = np.insert(self._hashes, at, hashes[order])
-        self._rows = np.insert(self._rows, at, order + self.frame.height)
+        self._runs.append((hashes[order], order + self.frame.height))
+        while len(self._runs) > 1 and len(self._runs[-2][0]) <= len(self._runs[-1][0]):
+            self._runs.append(_merge(self._runs.pop(-2), self._runs.pop()))
         self.frame = self.frame.vstack(_own(rows.select(self.frame.columns)))
+        if self.frame.n_chunks() > _MAX_CHUNKS:
+            self.frame = self.frame.rechunk()
 
     def find(self, keys: pl.Series) -> np.ndarray:
         """Each key's row in the frame; -1 where the frame does not hold it."""
         import numpy as np
 
         hashes = _hash(keys)
-        if len(self._hashes) == 0:
-            return np.full(len(hashes), -1, np.int64)
+        rows = np.full(len(hashes), -1, np.int64)
         order = np.argsort(hashes)  # sorted needles: each search starts where the last ended, 10x faster
-        at = np.empty(len(hashes), np.int64)
-        at[order] = np.searchsorted(self._hashes, hashes[order])
-        near = np.minimum(at, len(self._hashes) - 1)
-        rows = np.where(self._hashes[near] == hashes, self._rows[near], -1)
+        needles = hashes[order]
+        for run, run_rows in self._runs:
+            at = np.minimum(np.searchsorted(run, needles), len(run) - 1)
+            hit = run[at] == needles
+            rows[order[hit]] = run_rows[at[hit]]
         hit = np.flatnonzero(rows >= 0)
         same = (self.frame[self.key].gather(rows[hit]) == keys.gather(hit)).to_numpy()
-        for i in hit[~same]:  # another key with this hash: look through all that share it
-            rows[i] = self._exact(keys[int(i)], hashes[i], int(at[i]))
+        for i in hit[~same]:  # another key with this hash: look through every row that shares it
+            rows[i] = self._exact(keys[int(i)], hashes[i])
         return rows
 
     def column(self, name: str, rows: np.ndarray) -> pl.Series:
@@ -65,12 +69,25 @@ class Keyed:
         index = pl.Series(rows)
         return self.frame[name].gather(index.set(index < 0, None))
 
-    def _exact(self, key: str, hashed: int, start: int) -> int:
+    def _exact(self, key: str, hashed: int) -> int:
         import numpy as np
 
-        end = int(np.searchsorted(self._hashes, hashed, side="right"))
         column = self.frame[self.key]
-        return next((int(r) for r in self._rows[start:end] if column[int(r)] == key), -1)
+        for run, run_rows in self._runs:
+            start, end = np.searchsorted(run, hashed), np.searchsorted(run, hashed, side="right")
+            found = next((int(r) for r in run_rows[start:end] if column[int(r)] == key), None)
+            if found is not None:
+                return found
+        return -1
+
+
+def _merge(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Two sorted runs as one: a stable sort finds the two runs and merges them in linear time."""
+    import numpy as np
+
+    hashes = np.concatenate([a[0], b[0]])
+    order = np.argsort(hashes, kind="stable")
+    return hashes[order], np.concatenate([a[1], b[1]])[order]
 
 
 def _own(rows: pl.DataFrame) -> pl.DataFrame:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ccr import languages
 from ccr.config import option
@@ -42,6 +42,9 @@ from ccr.stages.runner import (
     RunSummary,
     Stage,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
 
 Entry = list[Record]  # the records of one source line or entry
 
@@ -140,11 +143,10 @@ def _checked_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], opti
     src = Path(cfg.src)
     known = FrameKnown.load(corpus, _options(corpus, cfg))
     if options.engine == "ray":
-        frames = ahead(pieces.read(cfg.format, src, dict(cfg.columns), options.ray_concurrency))
+        frames = pieces.read(cfg.format, src, dict(cfg.columns), options.ray_concurrency)
     else:
-        frames = ahead(ENTRY_READERS[cfg.format](src, dict(cfg.columns)))
-    for span in spans.spans(frames, len, lambda f, a, n: f.slice(a, n), done_keys, options.limit, size):
-        frame = pl.concat(span.parts) if len(span.parts) > 1 else span.parts[0]
+        frames = ENTRY_READERS[cfg.format](src, dict(cfg.columns))
+    for span, frame in ahead(_chunk_frames(frames, done_keys, options, size)):
         checked = check_frame(frame, known)  # for a done range, only for what later entries are checked against
         if span.done:
             if span.key is not None:
@@ -152,6 +154,16 @@ def _checked_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], opti
             continue
         ids = frame.select(pl.format(f"{src}:{{}}", "line")).to_series()
         yield Chunk(key=spans.owed_key(span), items=[EntryBlock(ids[0], checked)], ids=ids)
+
+
+def _chunk_frames(frames: Iterator[pl.DataFrame], done_keys: set[str], options: RunOptions,
+                  size: int) -> Iterator[tuple[spans.Span[pl.DataFrame], pl.DataFrame]]:
+    """Each span with its entries as one frame, assembled where the blocks are parsed: the checker
+    then takes a whole chunk at once instead of waiting on the parser block by block."""
+    import polars as pl
+
+    for span in spans.spans(frames, len, lambda f, a, n: f.slice(a, n), done_keys, options.limit, size):
+        yield span, pl.concat(span.parts) if len(span.parts) > 1 else span.parts[0]
 
 
 def _options(corpus: Corpus, cfg: IngestConfig) -> FrameOptions:
