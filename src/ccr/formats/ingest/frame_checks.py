@@ -3,12 +3,12 @@
 A generic source (one caption per row, each row describing its media) is checked a block of
 entries at a time, with the same verdicts and the same failure texts as the record-by-record
 checks (the texts come from ``checks``; only failing rows ever reach Python). What the checks
-need across blocks is held as frames, not Python objects, grown by appending and found through
-hashes of their keys (``keyed``), never re-joined whole, so a block's cost and memory do not grow
-with what came before it: the reference description of every media id (the corpus's row, or the
+need across blocks is held as arrays, not Python objects, grown by appending and found through
+hashes of their keys, never re-joined whole, so a block's cost does not grow with what came
+before it: the reference description of every media id (``keyed``: the corpus's row, or the
 source's first description, with its line and verdict), the caption ids so far with a digest of
-their content (to tell a repeat from a clash), and for sources without caption ids the derived ids
-handed out per (media, language).
+their content (``digests``: to tell a repeat from a clash), and for sources without caption ids
+the derived ids handed out per (media, language).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ccr import languages
 from ccr.corpus.schema import ORIGINS
 from ccr.formats.ingest import checks
+from ccr.formats.ingest.digests import Digests
 from ccr.formats.ingest.entries import _EXTRA, PY_WHITESPACE
 from ccr.formats.ingest.keyed import Keyed
 from ccr.stages.runner import Failure
@@ -61,7 +62,7 @@ class FrameKnown:
     opts: Options
     refs: Keyed  # media_id, split, modality, path, duration, line (null: the corpus's row), verdict
     seen: np.ndarray  # per row of refs: whether the source has named that media id yet
-    captions: Keyed  # caption_id, digest
+    captions: Digests  # caption_id -> digest
     counts: pl.DataFrame  # media_id, lang, n: derived caption ids given so far
 
     @classmethod
@@ -74,13 +75,14 @@ class FrameKnown:
                  if corpus.files("media") else pl.DataFrame(schema={k: refs[k] for k in ("media_id", *_KEY)}))
         media = media.with_columns(pl.lit(None, pl.Int64).alias("line"),
                                    pl.lit(None, pl.String).alias("verdict")).cast(refs)
-        captions = pl.DataFrame(schema={"caption_id": pl.String, "digest": pl.UInt64})
+        captions = Digests()
         if corpus.files("captions"):
-            captions = (corpus.scan("captions", with_side_tables=False)
-                        .select("caption_id", _digest(pl.col("text")).alias("digest")).collect())
+            present = (corpus.scan("captions", with_side_tables=False)
+                       .select("caption_id", _digest(pl.col("text")).alias("digest")).collect())
+            captions.add(present["caption_id"], present["digest"])
         counts = pl.DataFrame(schema={"media_id": pl.String, "lang": pl.String, "n": pl.Int64})
         return cls(opts=opts, refs=Keyed(media, "media_id"), seen=np.zeros(media.height, bool),
-                   captions=Keyed(captions, "caption_id"), counts=counts)
+                   captions=captions, counts=counts)
 
 
 def check(entries: pl.DataFrame, known: FrameKnown) -> Checked:
@@ -199,7 +201,7 @@ def _captions(rows: pl.DataFrame, refs: pl.DataFrame, known: FrameKnown, failure
         failures.append(Failure(row["caption_id"] or f"{opts.src}:{row['line']}", _reason(row, opts), table="captions",
                                 source=f"{opts.src}:{row['line']}"))
     passed = rows.filter(pl.col("reason").is_null())
-    before = known.captions.column("digest", known.captions.find(passed["caption_id"]))
+    before = known.captions.find(passed["caption_id"])
     passed = (passed.with_columns(before.alias("before")).with_columns(pl.coalesce("before", pl.col("digest").first().over("caption_id")).alias("before"),
                             (pl.col("caption_id").is_first_distinct() & pl.col("before").is_null()).alias("new")))
     clash = passed.filter(pl.col("before") != pl.col("digest"))
@@ -207,7 +209,7 @@ def _captions(rows: pl.DataFrame, refs: pl.DataFrame, known: FrameKnown, failure
         failures.append(Failure(row["caption_id"], checks.duplicate(row["caption_id"]), table="captions",
                                 source=f"{opts.src}:{row['line']}"))
     added = passed.filter(pl.col("new"))
-    known.captions.append(added.select("caption_id", "digest"))
+    known.captions.add(added["caption_id"], added["digest"])
     with_extra = pl.any_horizontal([pl.col(k).is_not_null() for k in _EXTRA])
     out = added.select("caption_id", "media_id", pl.col("ref_split").alias("split"), "lang", "text", "origin",
                        "parent_id", "model", *_EXTRA, pl.when(with_extra).then(pl.col("duration")).alias("duration"))
