@@ -3,7 +3,7 @@
 The vectorised jsonl reader needs every line's number (failure rows and entry ids name it) and
 must hold only one block at a time, however large the file: a block is read as bytes, cut after
 its last newline, and its lines are located with numpy. A block whose bytes are all UTF-8 costs
-one ``bytes.decode`` check; only the lines of a block that is not pay a decode each. The lines
+one check in place; only the lines of a block that is not pay a decode each. The lines
 as text are built only when asked for: a block whose every line opens a JSON object goes to the
 parser as bytes, and never needs them. A byte range of whole lines reads the same way (``pieces``
 cuts a file into such ranges, to parse them on several machines); its lines are numbered from 1.
@@ -92,11 +92,23 @@ def _block(path: Path, first: int, body: bytes) -> Block:
         ends = np.append(ends, len(body))
     offsets = np.concatenate([[0], ends]).astype(np.int64)
     bad: dict[int, BadRecord] = {}
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
+    if not _utf8(body):
         body, bad = _blank_undecodable(path, first, body, offsets)
     return Block(first=first, offsets=offsets, bad=bad, body=body)
+
+
+def _utf8(body: bytes) -> bool:
+    """Whether the block is all UTF-8, checked in place by Arrow (``bytes.decode`` would build a
+    copy of the block as text to throw away, at a third of the speed)."""
+    import numpy as np
+    import pyarrow as pa
+
+    text = pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([0, len(body)], np.int64)), pa.py_buffer(body))
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _blank_undecodable(path: Path, first: int, body: bytes, offsets: np.ndarray) -> tuple[bytes, dict[int, BadRecord]]:

@@ -160,7 +160,9 @@ def _bulk(table: pa.Table, line: pl.Series, columns: dict[str, str]) -> pl.DataF
                **{c: (pa.string(), pa.null()) for c in _TEXT_COLUMNS}, **{k: (pa.null(),) for k in _EXTRA}}
     if any(col is not None and col.type not in allowed[name] for name, col in got.items()):
         return None
-    frame = pl.DataFrame({"line": line, **{name: _series(col, table.num_rows, name) for name, col in got.items()}})
+    given = {name: col for name, col in got.items() if col is not None and col.type != pa.null()}
+    frame = pl.DataFrame({"line": line, **{name: _series(col, name) for name, col in given.items()}}).with_columns(
+        pl.lit(None, _dtype(name)).alias(name) for name in got if name not in given)  # a constant: never materialised
     duration = pl.col("duration")
     if frame.select((duration.is_not_null() & (duration.is_nan() | duration.is_infinite() | (duration < 0))).any()).item():
         return None  # the record path words these failures with the value as the source wrote it
@@ -174,14 +176,16 @@ def _bulk(table: pa.Table, line: pl.Series, columns: dict[str, str]) -> pl.DataF
         pl.lit(True).alias("text_ok")))
 
 
-def _series(col: pa.ChunkedArray | None, n: int, name: str) -> pl.Series:
+def _series(col: pa.ChunkedArray, name: str) -> pl.Series:
     import polars as pl
-    import pyarrow as pa
 
-    dtype = pl.Float64 if name == "duration" else pl.String
-    if col is None or col.type == pa.null():
-        return pl.repeat(None, n, dtype=dtype, eager=True).alias(name)
-    return pl.Series(name, pl.from_arrow(col)).cast(dtype)
+    return pl.Series(name, pl.from_arrow(col)).cast(_dtype(name))
+
+
+def _dtype(name: str) -> pl.DataType:
+    import polars as pl
+
+    return pl.Float64() if name == "duration" else pl.String()
 
 
 def _by_line(src: Path, lines: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
