@@ -113,3 +113,22 @@ def test_media_refused_once_and_ingested_later_is_no_longer_an_outstanding_failu
     ingest("jsonl", good, corpus, options=options())
     opened = Corpus.open(corpus)
     assert opened.failures().height == 0 and opened.failures(outstanding=False).height == 2
+
+
+def test_a_source_of_several_files_ingested_one_after_another_is_checked_across_files(tmp_path):
+    """What the README tells a user with a sharded source: each file's entries meet the corpus's."""
+    first, second = tmp_path / "part-0.jsonl", tmp_path / "part-1.jsonl"
+    first.write_text(json.dumps({"media_id": "m", "path": "m.png", "caption_id": "c0", "text": "a dog"}) + "\n"
+                     + json.dumps({"media_id": "n", "path": "n.png", "caption_id": "c1", "text": "a cat"}) + "\n")
+    second.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"media_id": "m", "path": "m.png", "caption_id": "c0", "text": "a dog"},  # a repeat: nothing to do
+        {"media_id": "m", "path": "m.png", "caption_id": "c1", "text": "a bird"},  # c1 said otherwise before
+        {"media_id": "n", "path": "other.png", "caption_id": "c2", "text": "a cow"},  # n described otherwise
+        {"media_id": "o", "path": "o.png", "caption_id": "c3", "text": "a fox"}]))
+    corpus = tmp_path / "corpus"
+    for part in (first, second):
+        ingest("jsonl", part, corpus, options=options())
+    assert caption_ids(corpus) == ["c0", "c1", "c3"]
+    failures = Corpus.open(corpus).failures()
+    assert sorted(failures["row_id"].to_list()) == ["c1", "c2", "n"]  # n: the media conflict, and its caption
+    assert all(src.startswith(str(second)) for src in failures["source"].to_list())
