@@ -8,12 +8,15 @@ with one line naming it.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
+from typing import Any
 
 from ccr.errors import CcrError
 from ccr.paths import regular_file
 
 # Media files next to the annotations are not part of what ingest reads.
+HASH_PIECE = 64 << 20  # bytes of a large source hashed apart, on a thread each
 _MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".mp4", ".avi", ".webm", ".mkv", ".npy", ".bin", ".npz"}
 
 
@@ -24,7 +27,12 @@ def check_source(src: Path, fmt: str, *, takes_directory: bool) -> None:
 
 
 def fingerprint(src: Path) -> str:
-    """Content hash of the source's text files, so re-ingesting an unchanged source is a no-op."""
+    """Content hash of the source's text files, so re-ingesting an unchanged source is a no-op.
+
+    A file larger than ``HASH_PIECE`` is hashed as pieces of that size on threads (sha256 releases
+    the GIL), its digests hashed in order: the source's hash no longer holds every other part of an
+    ingest back for a third of a second per 400 MB. Pieces are of a fixed size, so the fingerprint
+    is the same on every machine."""
     h = hashlib.sha256()
     files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
     for path in files:
@@ -32,9 +40,33 @@ def fingerprint(src: Path) -> str:
             continue
         h.update(str(path.relative_to(src) if src.is_dir() else path.name).encode())
         try:
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
+            size = path.stat().st_size
+            if size <= HASH_PIECE:
+                _hash_range(path, 0, size, h)
+            else:
+                h.update(b"pieces:" + b"".join(_piece_digests(path, size)))
         except OSError as err:
             raise CcrError(f"{path} cannot be read ({err.strerror}); check its permissions") from None
     return h.hexdigest()[:16]
+
+
+def _piece_digests(path: Path, size: int) -> list[bytes]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = range(0, size, HASH_PIECE)
+    with ThreadPoolExecutor(max_workers=min(len(starts), os.cpu_count() or 1, 8)) as pool:
+        return list(pool.map(lambda start: _hash_range(path, start, min(HASH_PIECE, size - start),
+                                                       hashlib.sha256()).digest(), starts))
+
+
+def _hash_range(path: Path, start: int, length: int, h: Any) -> Any:
+    """``h`` updated with ``length`` bytes of ``path`` from ``start`` (fewer if the file shrank)."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        while length > 0:
+            block = f.read(min(1 << 20, length))
+            if not block:
+                break
+            h.update(block)
+            length -= len(block)
+    return h
