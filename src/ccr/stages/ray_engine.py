@@ -1,22 +1,22 @@
-"""``--engine ray``: the same batch function on Ray Data, with an actor pool that keeps the model loaded.
+"""``--engine ray``: the same batch function on a pool of Ray actors that keep the model loaded.
 
 Only the batch work moves to Ray: the driver still plans chunks, commits shards and records
-failures, so resume, locks and the manifest behave exactly as with the local engine. Each actor
-builds the stage's state once (``setup`` runs where the model lives, never pickled).
+failures, so resume, locks and the manifest behave exactly as with the local engine. One pool
+serves a whole run (``StagePool``): each actor builds the stage's state once (``setup`` runs where
+the model lives, never pickled) and every window of chunks runs on the same actors.
 
 Actors may run on other machines: they open the corpus by its absolute path, so the corpus and its
 media must sit on storage every node mounts at the same path. Each actor reserves an equal share
 of a node's CPUs and a media stage decodes in that share, not in a pool sized to the whole node
 (several actors on one node would otherwise each start one worker per core).
 
-``ordered_map`` is the other half: work whose results the driver must take in order, a few at a
-time (ingest's source pieces, checked against every entry before them).
+``ordered_map`` is the other use of the same pool: work whose results the driver must take in
+order, a few at a time (ingest's source pieces, checked against every entry before them).
 """
 
 from __future__ import annotations
 
 import math
-import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import fields, replace
@@ -25,25 +25,8 @@ from typing import Any
 
 from ccr.errors import CcrError
 
-READY_SECONDS = 120  # how long a reader actor may take to start before the run goes on without it
+READY_SECONDS = 120  # how long an actor may take to start before the run goes on without it
 PREFETCH_BATCHES = 4  # batches one actor call gets where the stage prefetches its media
-
-
-class _StageActor:
-    """Holds one stage state; Ray calls it with one batch, or a few where the stage prefetches."""
-
-    def __init__(self, stage: Any, corpus_dir: str, cfg: Any, process: Callable[..., Any]):
-        from ccr.corpus.corpus import Corpus
-
-        self.stage, self.cfg, self.process = stage, sized_to_actor(cfg), process
-        corpus = Corpus.open(Path(corpus_dir))
-        self.plan = self.stage.plan(corpus, self.cfg)
-        self.state = self.stage.setup(corpus, self.cfg, self.plan)
-
-    def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
-        results = self.process(self.stage, [pickle.loads(blob) for blob in batch["items"]], self.state, self.cfg,
-                               self.plan)
-        return {"result": [pickle.dumps(r) for r in results]}
 
 
 def _absolute_paths(stage: Any, cfg: Any) -> Any:
@@ -100,77 +83,150 @@ def init(num_cpus: int | None = None) -> None:
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
 
 
-def process_window(stage: Any, corpus_dir: Path, cfg: Any, chunks: Sequence[Sequence[Any]], batch_size: int,
-                   concurrency: int | None, process: Callable[..., Any]) -> Iterator[list[Any]]:
-    """Run the batches of several chunks on one actor pool; the BatchResults of each chunk, in order,
-    as soon as its last batch is back, so the driver commits a chunk while the actors work on the next.
-
-    ``concurrency`` actors (``None``: one per GPU, or per node), each reserving what ``actor_shape`` gives.
-
-    ``process(stage, batches, state, cfg, plan)`` is the runner's, handed in so this engine never
-    imports the runner that calls it: one result per batch. A stage that prefetches gets
-    ``PREFETCH_BATCHES`` batches per call, so its actor decodes the next while the model works."""
-    init()
-    import ray.data
-
-    actors, cpus, gpus = actor_shape(_nodes(), concurrency)
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True
-    records = [{"items": pickle.dumps(list(items[start:start + batch_size]))}
-               for items in chunks for start in range(0, len(items), batch_size)]
-    ds = ray.data.from_items(records, override_num_blocks=len(records))
-    out = ds.map_batches(
-        _StageActor,
-        fn_constructor_kwargs={"stage": stage, "corpus_dir": str(Path(corpus_dir).resolve()),
-                               "cfg": _absolute_paths(stage, cfg), "process": process},
-        batch_size=PREFETCH_BATCHES if stage.prefetch is not None else 1,
-        concurrency=actors,
-        num_cpus=cpus,
-        num_gpus=gpus,
-        batch_format="numpy",
-    )
-    rows = iter(out.iter_rows())
-    for items in chunks:
-        yield [pickle.loads(next(rows)["result"]) for _ in range(0, len(items), batch_size)]
-
-
 class _Caller:
-    """A Ray actor that calls the function it is handed; a pool of them is ``ordered_map``'s."""
+    """A Ray actor that calls the function it is handed (``ordered_map``'s)."""
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
+
+
+class _StageActor:
+    """Holds one stage's state for a whole run (``StagePool``'s): built by the first batches it gets,
+    so that starting the actor never waits on a model load, and a failed ``setup`` is the error of
+    the batches that needed it."""
+
+    def __init__(self, stage: Any, corpus_dir: str, cfg: Any, process: Callable[..., Any]):
+        self.stage, self.corpus_dir, self.cfg, self.process = stage, corpus_dir, cfg, process
+        self.loaded = False
+
+    def run(self, batches: list[list[Any]]) -> list[Any]:
+        if not self.loaded:
+            from ccr.corpus.corpus import Corpus
+
+            self.cfg = sized_to_actor(self.cfg)
+            corpus = Corpus.open(Path(self.corpus_dir))
+            self.plan = self.stage.plan(corpus, self.cfg)
+            self.state = self.stage.setup(corpus, self.cfg, self.plan)
+            self.loaded = True
+        return self.process(self.stage, batches, self.state, self.cfg, self.plan)
+
+
+class _Pool:
+    """Actors of one shape, as many as fit on the nodes and started within ``READY_SECONDS``; each call
+    goes to the least busy of them, at most ``depth`` waiting on each, and its result comes back in
+    the order of the calls."""
+
+    def __init__(self, cls: type, nodes: Sequence[tuple[float, float]], concurrency: int | None, *args: Any,
+                 **options: Any):
+        import ray
+
+        actors, cpus, gpus = actor_shape(nodes, concurrency)
+        fits = sum(min(int(c // cpus), math.floor(g / gpus + 1e-6) if gpus else actors) for c, g in nodes)
+        make = ray.remote(num_cpus=cpus, num_gpus=gpus, scheduling_strategy="SPREAD", **options)(cls)
+        self.actors = [make.remote(*args) for _ in range(min(actors, max(1, fits)))]  # more could never start
+        try:
+            self.actors = _started(self.actors, cpus)
+        except BaseException:
+            self.close()
+            raise
+
+    def ordered(self, calls: Iterable[Callable[[Any], Any]], depth: int = 2) -> Iterator[Any]:
+        """Each of ``calls`` (actor -> ObjectRef) made on the actor with the fewest unfinished calls,
+        once fewer than ``depth`` per actor are not yet taken back; their results, in order. A
+        ``CcrError`` raised on an actor is raised here as itself, one line."""
+        import ray
+
+        pending: deque[Any] = deque()
+        running: dict[Any, int] = {}  # ref of a call not known to be finished -> its actor
+        for call in calls:
+            if len(pending) == depth * len(self.actors):
+                yield _result(pending.popleft())
+            if running:
+                finished, _ = ray.wait(list(running), num_returns=len(running), timeout=0, fetch_local=False)
+                for ref in finished:
+                    del running[ref]
+            load = [0] * len(self.actors)
+            for i in running.values():
+                load[i] += 1
+            actor = load.index(min(load))
+            ref = call(self.actors[actor])
+            running[ref] = actor
+            pending.append(ref)
+        while pending:
+            yield _result(pending.popleft())
+
+    def close(self) -> None:
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)
+        self.actors = []
+
+
+class StagePool:
+    """One pool of stage actors for a whole run: started at its first window, each actor loads the
+    model once (``setup`` runs where the model lives, never pickled) and every window's batches run
+    on the same actors. ``close`` (the runner's ``with``) kills them, however the run ends.
+
+    ``concurrency`` actors (``None``: one per GPU, or per node), each reserving what ``actor_shape``
+    gives; never more than the nodes hold, and only those started within ``READY_SECONDS``.
+
+    ``process(stage, batches, state, cfg, plan)`` is the runner's, handed in so this engine never
+    imports the runner that calls it: one result per batch."""
+
+    def __init__(self, stage: Any, corpus_dir: Path, cfg: Any, concurrency: int | None, process: Callable[..., Any]):
+        self.stage, self.corpus_dir, self.cfg, self.concurrency, self.process = (stage, corpus_dir, cfg, concurrency,
+                                                                                 process)
+        self.pool: _Pool | None = None
+
+    def window(self, chunks: Sequence[Sequence[Any]], batch_size: int) -> Iterator[list[Any]]:
+        """The results of each chunk's batches, chunk by chunk in order, each as soon as its last batch
+        is back, so the driver commits a chunk while the actors work on the rest.
+
+        A stage that prefetches gets ``PREFETCH_BATCHES`` batches per call, so its actor decodes the
+        next while the model works; any other one batch per call. Each actor has two calls at a
+        time (one in work, one waiting), so it never waits on the driver between them."""
+        if self.pool is None:
+            init()
+            self.pool = _Pool(_StageActor, _nodes(), self.concurrency, self.stage,
+                              str(Path(self.corpus_dir).resolve()), _absolute_paths(self.stage, self.cfg),
+                              self.process, max_restarts=-1, max_task_retries=3)  # a lost node's actors start again
+        pool = self.pool
+        per_call = PREFETCH_BATCHES if self.stage.prefetch is not None else 1
+        batches = [list(items[start:start + batch_size]) for items in chunks
+                   for start in range(0, len(items), batch_size)]
+        calls = [lambda actor, part=batches[i:i + per_call]: actor.run.remote(part)
+                 for i in range(0, len(batches), per_call)]
+        results = (result for part in pool.ordered(calls) for result in part)
+        for items in chunks:
+            yield [next(results) for _ in range(0, len(items), batch_size)]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+    def __enter__(self) -> StagePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def ordered_map(fn: Callable[..., Any], items: Iterable[Any], concurrency: int | None, *args: Any) -> Iterator[Any]:
     """``fn(item, *args)`` for each item, on ``concurrency`` Ray actors (default: one per node, each
     with an equal share of its CPUs; never a GPU), in the order of ``items``.
 
-    Items go to the actors in turn, at most two to each at a time (one in work, one waiting), so a
-    driver that reads slowly holds a bounded number of results in the cluster, and one that stops
-    early (``--limit``) ends the pool. Plain Ray actors rather than a Ray Data pipeline: the driver
-    takes every result in order, as it comes, and may stop at any point. A ``CcrError`` raised on
-    an actor is raised here as itself, one line."""
+    At most two items to each actor at a time (one in work, one waiting), so a driver that reads
+    slowly holds a bounded number of results in the cluster, and one that stops early (``--limit``)
+    ends the pool. Plain Ray actors rather than a Ray Data pipeline: the driver takes every result
+    in order, as it comes, and may stop at any point."""
     init()
-    import ray
-
-    nodes = [(c, 0.0) for c, _ in _nodes()]
-    actors, cpus, _ = actor_shape(nodes, concurrency)
-    actors = min(actors, max(1, sum(int(c // cpus) for c, _ in nodes)))  # more could never start
-    make = ray.remote(num_cpus=cpus, scheduling_strategy="SPREAD")(_Caller)
-    pool = [make.remote() for _ in range(actors)]
-    pending: deque[Any] = deque()
+    pool = _Pool(_Caller, [(c, 0.0) for c, _ in _nodes()], concurrency)
     try:
-        pool = _started(pool, cpus)
-        actors = len(pool)
-        for i, item in enumerate(items):
-            if len(pending) == 2 * actors:
-                yield _result(pending.popleft())
-            pending.append(pool[i % actors].call.remote(fn, item, *args))
-        while pending:
-            yield _result(pending.popleft())
+        yield from pool.ordered(lambda actor, item=item: actor.call.remote(fn, item, *args) for item in items)
     finally:
-        for actor in pool:
-            ray.kill(actor)
+        pool.close()
 
 
 def _started(pool: list[Any], cpus: int) -> list[Any]:

@@ -123,7 +123,7 @@ class RunOptions:
     progress: bool = True
     engine: str = "local"  # local | ray
     ray_concurrency: int | None = None  # actors (each holding one model) for --engine ray; None = one per GPU, else node
-    ray_window_rows: int = 16384  # rows handed to one Ray Data pipeline (actors load once per window)
+    ray_window_rows: int = 16384  # rows the driver holds and hands to the run's Ray actors at a time
 
     def validate(self) -> None:
         if self.num_shards < 1:
@@ -351,7 +351,12 @@ def _run(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, fp: str, options: R
     )
     commit = _Committer(corpus, stage, plan, fp, options, summary, run_id, signals)
     state: Any = None
-    with Progress(f"ccr {stage.name}", plan.total(), enabled=options.progress) as bar:
+    from ccr.stages.ray_engine import StagePool
+
+    # --engine ray: one pool of actors for the whole run, started at its first window; the ``with``
+    # kills them however the run ends (error, Ctrl-C, SIGTERM)
+    with Progress(f"ccr {stage.name}", plan.total(), enabled=options.progress) as bar, \
+            StagePool(stage, corpus.root, cfg, options.ray_concurrency, process_batches) as pool:
         done.on_owed = bar.set_total
         window: list[Chunk] = []
         for chunk in plan.chunks(corpus, done, options):
@@ -361,7 +366,7 @@ def _run(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, fp: str, options: R
             if options.engine == "ray" and stage.reads_on_ray is None:
                 window.append(chunk)
                 if sum(len(c.items) for c in window) >= options.ray_window_rows:
-                    _run_ray_window(corpus, stage, cfg, plan, window, options, commit, bar)
+                    _run_ray_window(pool, window, options, commit, bar)
                     window = []
                 continue
             if state is None:
@@ -369,15 +374,12 @@ def _run(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, fp: str, options: R
             batches = [chunk.items[s:s + options.batch_size] for s in range(0, len(chunk.items), options.batch_size)]
             commit(chunk, process_batches(stage, batches, state, cfg, plan, bar.advance))
         if window:
-            _run_ray_window(corpus, stage, cfg, plan, window, options, commit, bar)
+            _run_ray_window(pool, window, options, commit, bar)
 
 
-def _run_ray_window(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, window: list[Chunk], options: RunOptions,
-                    commit: _Committer, bar: Progress) -> None:
-    from ccr.stages.ray_engine import process_window
-
-    per_chunk = process_window(stage, corpus.root, cfg, [c.items for c in window], options.batch_size,
-                               options.ray_concurrency, process_batches)
+def _run_ray_window(pool: Any, window: list[Chunk], options: RunOptions, commit: _Committer, bar: Progress) -> None:
+    """A window's chunks on the run's actors (``ray_engine.StagePool``), each committed as soon as it is back."""
+    per_chunk = pool.window([c.items for c in window], options.batch_size)
     for chunk, results in zip(window, per_chunk, strict=True):
         commit(chunk, results)
         bar.advance(len(chunk.items))
