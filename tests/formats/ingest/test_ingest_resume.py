@@ -132,3 +132,23 @@ def test_a_source_of_several_files_ingested_one_after_another_is_checked_across_
     failures = Corpus.open(corpus).failures()
     assert sorted(failures["row_id"].to_list()) == ["c1", "c2", "n"]  # n: the media conflict, and its caption
     assert all(src.startswith(str(second)) for src in failures["source"].to_list())
+    conflict = failures.filter(failures["row_id"] == "n")["reason"].item()
+    assert conflict == "media conflict: media_id 'n' has path 'other.png' here but 'n.png' in the corpus"
+
+
+def test_a_rerun_finds_its_chunks_done_by_their_ranges_without_reading_the_done_ids(tmp_path, monkeypatch):
+    """At 2M lines the done ids are 330 MB of Python strings; ingest's ranges make them unneeded."""
+    from ccr.corpus import corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "INLINE_IDS", 0)  # every marker keeps its ids in a file beside it
+    src, corpus = source(tmp_path), tmp_path / "corpus"
+    ingest("jsonl", src, corpus, options=options(chunk=8))
+    assert list((corpus / ".state").rglob("*.ids.parquet"))
+
+    def unread(path):
+        raise AssertionError(f"{path} was read")
+
+    monkeypatch.setattr(corpus_module, "_read_ids", unread)
+    again = ingest("jsonl", src, corpus, options=options(chunk=8))
+    assert again.rows_in == 0 and again.skipped_chunks == 7
+    assert len(caption_ids(corpus)) == 50

@@ -146,11 +146,12 @@ def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> tu
     new = new.with_columns(verdicts).drop("claimed_modality")
     in_corpus = np.zeros(len(at), bool)
     in_corpus[found] = ~known.seen[at[found]]  # a source's own reference is seen from its first row
-    claims = first.with_columns(pl.Series("ref", at)).filter(pl.Series(in_corpus)).sort("media_id")
-    refs = known.refs.frame[claims["ref"]]
-    for claim, ref in zip(claims.iter_rows(named=True), refs.iter_rows(named=True), strict=True):
-        problem = checks.conflict(claim["media_id"], tuple(claim[k] for k in _KEY), tuple(ref[k] for k in _KEY),
-                                  "in the corpus")
+    claims = first.filter(pl.Series(in_corpus))
+    refs = known.refs.frame[at[in_corpus]].select(pl.col(k).alias(f"ref_{k}") for k in _KEY)
+    differing = pl.concat([claims, refs], how="horizontal").filter(_differs()).sort("media_id")
+    for claim in differing.iter_rows(named=True):  # a rerun compares every media id: only these reach Python
+        problem = checks.conflict(claim["media_id"], tuple(claim[k] for k in _KEY),
+                                  tuple(claim[f"ref_{k}"] for k in _KEY), "in the corpus")
         if problem:
             failures.append(Failure(claim["media_id"], problem, table="media", source=f"{opts.src}:{claim['line']}"))
     for row in new.filter(pl.col("verdict").is_not_null()).iter_rows(named=True):
@@ -185,8 +186,6 @@ def _captions(rows: pl.DataFrame, refs: pl.DataFrame, known: FrameKnown, failure
     rows = (rows.join(refs, on="media_id", how="left", maintain_order="left")  # rows stay in line order
             .with_columns(pl.col("text").str.strip_chars(PY_WHITESPACE)))
     langs = rows["lang"].unique().to_list()
-    conflict = pl.any_horizontal([pl.col(k).is_not_null() & (pl.col(k) != pl.col(f"ref_{k}")).fill_null(True)
-                                  for k in _KEY])
     length = pl.col("text").str.len_chars()
     reason = (pl.when(pl.col("caption_id") == "").then(pl.lit(checks.EMPTY_CAPTION_ID))
               .when(pl.col("text") == "").then(pl.lit(checks.EMPTY_CAPTION))
@@ -194,7 +193,7 @@ def _captions(rows: pl.DataFrame, refs: pl.DataFrame, known: FrameKnown, failure
               .when(~pl.col("text_ok")).then(pl.lit(checks.NOT_UTF8))
               .when(~pl.col("lang").is_in([x for x in langs if languages.is_known(x)])).then(pl.lit("lang"))
               .when(~pl.col("origin").is_in(list(ORIGINS))).then(pl.lit("origin"))
-              .when(conflict).then(pl.lit("conflict"))
+              .when(_differs()).then(pl.lit("conflict"))
               .when(pl.col("verdict").is_not_null()).then(pl.lit("media")))
     rows = rows.with_columns(reason.alias("reason"), _digest(pl.col("text")).alias("digest"))
     for row in rows.filter(pl.col("reason").is_not_null()).iter_rows(named=True):
@@ -214,6 +213,14 @@ def _captions(rows: pl.DataFrame, refs: pl.DataFrame, known: FrameKnown, failure
     out = added.select("caption_id", "media_id", pl.col("ref_split").alias("split"), "lang", "text", "origin",
                        "parent_id", "model", *_EXTRA, pl.when(with_extra).then(pl.col("duration")).alias("duration"))
     return out.drop([c for c in (*_EXTRA, "duration") if out[c].null_count() == out.height])
+
+
+def _differs() -> pl.Expr:
+    """Whether a description states a field its reference (``ref_*``) does not (``checks.conflict``)."""
+    import polars as pl
+
+    return pl.any_horizontal([pl.col(k).is_not_null() & (pl.col(k) != pl.col(f"ref_{k}")).fill_null(True)
+                              for k in _KEY])
 
 
 def _reason(row: dict[str, Any], opts: Options) -> str:

@@ -111,6 +111,7 @@ def plan(corpus: Corpus, cfg: IngestConfig) -> Plan:
         fingerprint_parts={"source": fingerprint(Path(cfg.src))},
         models={},
         id_of=_entry_id,
+        done_by_key=True,
     )
 
 
