@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ccr import languages
+from ccr.corpus.corpus import scan_shard
 from ccr.corpus.schema import ORIGINS
 from ccr.formats.ingest import checks
 from ccr.formats.ingest.digests import Digests
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from ccr.corpus.corpus import Corpus
 
 _KEY = ("split", "modality", "path", "duration")
+_DIGESTED = ("media_id", "lang", "text", "origin", "parent_id")
 
 
 @dataclass
@@ -76,8 +78,10 @@ class FrameKnown:
         media = media.with_columns(pl.lit(None, pl.Int64).alias("line"),
                                    pl.lit(None, pl.String).alias("verdict")).cast(refs)
         captions = Digests()
-        if corpus.files("captions"):
-            present = (corpus.scan("captions", with_side_tables=False)
+        for path in corpus.files("captions"):  # a shard at a time: the load's memory is that of one shard
+            shard = scan_shard(path)
+            have = shard.collect_schema()
+            present = (shard.with_columns(pl.lit(None, pl.String).alias(c) for c in _DIGESTED if c not in have)
                        .select("caption_id", _digest(pl.col("text")).alias("digest")).collect())
             captions.add(present["caption_id"], present["digest"])
         counts = pl.DataFrame(schema={"media_id": pl.String, "lang": pl.String, "n": pl.Int64})
@@ -243,7 +247,7 @@ def _reason(row: dict[str, Any], opts: Options) -> str:
 
 
 def _digest(text: pl.Expr) -> pl.Expr:
-    """A caption's content (``checks.caption_hash``'s fields) as one 64-bit hash."""
+    """A caption's content (``checks.caption_hash``'s fields, ``_DIGESTED``) as one 64-bit hash."""
     import polars as pl
 
     fields = [pl.col("media_id"), pl.col("lang"), text, pl.col("origin"), pl.col("parent_id").fill_null("")]
