@@ -3,7 +3,7 @@
 Only the batch work moves to Ray: the driver still plans chunks, commits shards and records
 failures, so resume, locks and the manifest behave exactly as with the local engine. One pool
 serves a whole run (``StagePool``): each actor builds the stage's state once (``setup`` runs where
-the model lives, never pickled) and every window of chunks runs on the same actors.
+the model lives, never pickled) and the driver streams every chunk's batches to the same actors.
 
 Actors may run on other machines: they open the corpus by its absolute path, so the corpus and its
 media must sit on storage every node mounts at the same path. Each actor reserves an equal share
@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -163,9 +163,19 @@ class _Pool:
         self.actors = []
 
 
+@dataclass
+class _Out:
+    """A chunk ``StagePool.stream`` has taken: the results of its batches as they come back, and how many
+    are still owed."""
+
+    chunk: Any
+    results: list[Any]
+    owed: int
+
+
 class StagePool:
-    """One pool of stage actors for a whole run: started at its first window, each actor loads the
-    model once (``setup`` runs where the model lives, never pickled) and every window's batches run
+    """One pool of stage actors for a whole run: started by its first chunk, each actor loads the
+    model once (``setup`` runs where the model lives, never pickled) and every chunk's batches run
     on the same actors. ``close`` (the runner's ``with``) kills them, however the run ends.
 
     ``concurrency`` actors (``None``: one per GPU, or per node), each reserving what ``actor_shape``
@@ -179,27 +189,71 @@ class StagePool:
                                                                                  process)
         self.pool: _Pool | None = None
 
-    def window(self, chunks: Sequence[Sequence[Any]], batch_size: int) -> Iterator[list[Any]]:
-        """The results of each chunk's batches, chunk by chunk in order, each as soon as its last batch
-        is back, so the driver commits a chunk while the actors work on the rest.
+    def stream(self, chunks: Iterable[Any], batch_size: int, max_rows: int) -> Iterator[tuple[Any, list[Any]]]:
+        """Each of ``chunks`` (anything with ``items``) with the results of its batches, in the order of
+        ``chunks``, each as soon as its last batch is back, while later chunks' batches keep the actors
+        busy: there is no point where all of them wait for the slowest batch of a group.
 
-        A stage that prefetches gets ``PREFETCH_BATCHES`` batches per call, so its actor decodes the
-        next while the model works; any other one batch per call. Each actor has two calls at a
-        time (one in work, one waiting), so it never waits on the driver between them."""
+        A chunk is taken from ``chunks`` only while fewer than ``max_rows`` rows are out (taken and not
+        yet handed back), so the driver holds a bounded number of rows and results however slow one
+        batch is. A stage that prefetches gets ``PREFETCH_BATCHES`` batches per call, so its actor
+        decodes the next while the model works; any other one batch per call. Each call goes to the
+        actor with the fewest unfinished ones, at most two each (one in work, one waiting), so an actor
+        never waits on the driver between them. A ``CcrError`` raised on an actor is raised here as
+        itself, one line."""
+        import ray
+
+        pool = self._pool()
+        per_call = PREFETCH_BATCHES if self.stage.prefetch is not None else 1
+        source = iter(chunks)
+        out: deque[_Out] = deque()  # chunks taken and not yet handed back, in order
+        calls: deque[tuple[_Out, int, list[list[Any]]]] = deque()  # (its chunk, its first batch, batches) not sent
+        running: dict[Any, tuple[int, _Out, int]] = {}  # ref of a call sent -> (its actor, its chunk, first batch)
+        rows, ended = 0, False
+        while True:
+            while True:  # a call to every actor with room, taking the next chunk when none is waiting
+                load = [0] * len(pool.actors)
+                for actor, _, _ in running.values():
+                    load[actor] += 1
+                if min(load) >= 2:
+                    break
+                if not calls:
+                    if ended or (out and rows >= max_rows):
+                        break
+                    chunk = next(source, None)
+                    if chunk is None:
+                        ended = True
+                        break
+                    batches = [list(chunk.items[s:s + batch_size]) for s in range(0, len(chunk.items), batch_size)]
+                    out.append(entry := _Out(chunk, [None] * len(batches), len(batches)))
+                    rows += len(chunk.items)
+                    calls.extend((entry, i, batches[i:i + per_call]) for i in range(0, len(batches), per_call))
+                    continue
+                entry, first, part = calls.popleft()
+                actor = load.index(min(load))
+                running[pool.actors[actor].run.remote(part)] = (actor, entry, first)
+            if running:
+                finished, _ = ray.wait(list(running), num_returns=1, fetch_local=False)
+                for ref in finished:
+                    _, entry, first = running.pop(ref)
+                    part = _result(ref)
+                    entry.results[first:first + len(part)] = part
+                    entry.owed -= len(part)
+            elif not out:
+                return
+            while out and not out[0].owed:
+                entry = out.popleft()
+                rows -= len(entry.chunk.items)
+                yield entry.chunk, entry.results
+
+    def _pool(self) -> _Pool:
+        """The run's actors, started by the first call."""
         if self.pool is None:
             init()
             self.pool = _Pool(_StageActor, _nodes(), self.concurrency, self.stage,
                               str(Path(self.corpus_dir).resolve()), _absolute_paths(self.stage, self.cfg),
                               self.process, max_restarts=-1, max_task_retries=3)  # a lost node's actors start again
-        pool = self.pool
-        per_call = PREFETCH_BATCHES if self.stage.prefetch is not None else 1
-        batches = [list(items[start:start + batch_size]) for items in chunks
-                   for start in range(0, len(items), batch_size)]
-        calls = [lambda actor, part=batches[i:i + per_call]: actor.run.remote(part)
-                 for i in range(0, len(batches), per_call)]
-        results = (result for part in pool.ordered(calls) for result in part)
-        for items in chunks:
-            yield [next(results) for _ in range(0, len(items), batch_size)]
+        return self.pool
 
     def close(self) -> None:
         if self.pool is not None:

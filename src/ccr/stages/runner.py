@@ -125,7 +125,7 @@ class RunOptions:
     progress: bool = True
     engine: str = "local"  # local | ray
     ray_concurrency: int | None = None  # actors (each holding one model) for --engine ray; None = one per GPU, else node
-    ray_window_rows: int = 16384  # rows the driver holds and hands to the run's Ray actors at a time
+    ray_window_rows: int = 16384  # rows out on the run's Ray actors at a time (taken from the plan, not yet committed)
 
     def validate(self) -> None:
         if self.num_shards < 1:
@@ -355,36 +355,29 @@ def _run(corpus: Corpus, stage: Stage, cfg: Any, plan: Plan, fp: str, options: R
     state: Any = None
     from ccr.stages.ray_engine import StagePool
 
-    # --engine ray: one pool of actors for the whole run, started at its first window; the ``with``
-    # kills them however the run ends (error, Ctrl-C, SIGTERM)
-    with Progress(f"ccr {stage.name}", plan.total(), enabled=options.progress) as bar, \
-            StagePool(stage, corpus.root, cfg, options.ray_concurrency, process_batches) as pool:
-        done.on_owed = bar.set_total
-        window: list[Chunk] = []
+    def owed() -> Iterator[Chunk]:
         for chunk in plan.chunks(corpus, done, options):
             if chunk.key in done.keys:
                 summary.skipped_chunks += 1
                 continue
-            if options.engine == "ray" and stage.reads_on_ray is None:
-                window.append(chunk)
-                if sum(len(c.items) for c in window) >= options.ray_window_rows:
-                    _run_ray_window(pool, window, options, commit, bar)
-                    window = []
-                continue
+            yield chunk
+
+    # --engine ray: one pool of actors for the whole run, started by its first chunk; the ``with``
+    # kills them however the run ends (error, Ctrl-C, SIGTERM)
+    with Progress(f"ccr {stage.name}", plan.total(), enabled=options.progress) as bar, \
+            StagePool(stage, corpus.root, cfg, options.ray_concurrency, process_batches) as pool:
+        done.on_owed = bar.set_total
+        if options.engine == "ray" and stage.reads_on_ray is None:
+            # chunks stream to the actors, at most ray_window_rows rows out; each committed as soon as it is back
+            for chunk, results in pool.stream(owed(), options.batch_size, options.ray_window_rows):
+                commit(chunk, results)
+                bar.advance(len(chunk.items))
+            return
+        for chunk in owed():
             if state is None:
                 state = stage.setup(corpus, cfg, plan)
             batches = [chunk.items[s:s + options.batch_size] for s in range(0, len(chunk.items), options.batch_size)]
             commit(chunk, process_batches(stage, batches, state, cfg, plan, bar.advance))
-        if window:
-            _run_ray_window(pool, window, options, commit, bar)
-
-
-def _run_ray_window(pool: Any, window: list[Chunk], options: RunOptions, commit: _Committer, bar: Progress) -> None:
-    """A window's chunks on the run's actors (``ray_engine.StagePool``), each committed as soon as it is back."""
-    per_chunk = pool.window([c.items for c in window], options.batch_size)
-    for chunk, results in zip(window, per_chunk, strict=True):
-        commit(chunk, results)
-        bar.advance(len(chunk.items))
 
 
 @dataclass
