@@ -13,7 +13,7 @@ the derived ids handed out per (media, language).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from ccr.formats.ingest import checks
 from ccr.formats.ingest.digests import Digests
 from ccr.formats.ingest.entries import _EXTRA, PY_WHITESPACE
 from ccr.formats.ingest.keyed import Keyed
+from ccr.formats.ingest.textio import guess_split
 from ccr.stages.runner import Failure
 
 if TYPE_CHECKING:
@@ -61,11 +62,12 @@ class Checked:
 class FrameKnown:
     """What the checks of one block need from the corpus and from every entry before the block."""
 
-    opts: Options
-    refs: Keyed  # media_id, split, modality, path, duration, line (null: the corpus's row), verdict
+    opts: Options  # ``src``: the file being read
+    refs: Keyed  # media_id, split, modality, path, duration, file and line (null: the corpus's row), verdict
     seen: np.ndarray  # per row of refs: whether the source has named that media id yet
     captions: Digests  # caption_id -> digest
     counts: pl.DataFrame  # media_id, lang, n: derived caption ids given so far
+    files: list[Path] = field(default_factory=list)  # the source's files read so far (refs' ``file``)
 
     @classmethod
     def load(cls, corpus: Corpus, opts: Options) -> FrameKnown:
@@ -75,7 +77,7 @@ class FrameKnown:
         refs = _refs_schema()
         media = (corpus.scan("media", with_side_tables=False).select("media_id", *_KEY).collect()
                  if corpus.files("media") else pl.DataFrame(schema={k: refs[k] for k in ("media_id", *_KEY)}))
-        media = media.with_columns(pl.lit(None, pl.Int64).alias("line"),
+        media = media.with_columns(pl.lit(None, pl.UInt32).alias("file"), pl.lit(None, pl.Int64).alias("line"),
                                    pl.lit(None, pl.String).alias("verdict")).cast(refs)
         captions = Digests()
         for path in corpus.files("captions"):  # a shard at a time: the load's memory is that of one shard
@@ -86,7 +88,14 @@ class FrameKnown:
             captions.add(present["caption_id"], present["digest"])
         counts = pl.DataFrame(schema={"media_id": pl.String, "lang": pl.String, "n": pl.Int64})
         return cls(opts=opts, refs=Keyed(media, "media_id"), seen=np.zeros(media.height, bool),
-                   captions=captions, counts=counts)
+                   captions=captions, counts=counts, files=[opts.src])
+
+    def reading(self, path: Path, src: Path) -> None:
+        """The entries checked next come from ``path``, a file of the source ``src`` (or ``src`` itself)."""
+        if self.files[-1] != path:
+            self.files.append(path)
+            self.opts = replace(self.opts, src=path, file_split=guess_split(path.name) or
+                                (guess_split(src.name) if path != src else None))
 
 
 def check(entries: pl.DataFrame, known: FrameKnown) -> Checked:
@@ -141,7 +150,8 @@ def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> tu
     found = at >= 0
     new = first.filter(pl.Series(~found)).select(
         "media_id", pl.col("split").fill_null(checks.DEFAULT_SPLIT), pl.col("modality").alias("claimed_modality"),
-        pl.col("modality").fill_null("image"), "path", "duration", "line")
+        pl.col("modality").fill_null("image"), "path", "duration",
+        pl.lit(len(known.files) - 1, pl.UInt32).alias("file"), "line")
     verdicts = pl.Series("verdict", [checks.media_problem(split, modality, path, opts.root, verify=True)
                                      for split, modality, path in new.select("split", "claimed_modality",
                                                                             "path").iter_rows()], dtype=pl.String) \
@@ -164,7 +174,7 @@ def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> tu
     known.refs.append(new.cast(_refs_schema()))
     known.seen = np.concatenate([known.seen, np.ones(new.height, bool)])
     at[~found] = np.arange(height, height + new.height)  # new ids were appended in block order
-    refs = first.select("media_id", *[known.refs.column(k, at).alias(f"ref_{k}") for k in (*_KEY, "line")],
+    refs = first.select("media_id", *[known.refs.column(k, at).alias(f"ref_{k}") for k in (*_KEY, "file", "line")],
                         known.refs.column("verdict", at))
     return new.filter(pl.col("verdict").is_null()).select("media_id", *_KEY), refs
 
@@ -201,7 +211,7 @@ def _captions(rows: pl.DataFrame, refs: pl.DataFrame, known: FrameKnown, failure
               .when(pl.col("verdict").is_not_null()).then(pl.lit("media")))
     rows = rows.with_columns(reason.alias("reason"), _digest(pl.col("text")).alias("digest"))
     for row in rows.filter(pl.col("reason").is_not_null()).iter_rows(named=True):
-        failures.append(Failure(row["caption_id"] or f"{opts.src}:{row['line']}", _reason(row, opts), table="captions",
+        failures.append(Failure(row["caption_id"] or f"{opts.src}:{row['line']}", _reason(row, known), table="captions",
                                 source=f"{opts.src}:{row['line']}"))
     passed = rows.filter(pl.col("reason").is_null())
     before = known.captions.find(passed["caption_id"])
@@ -227,8 +237,9 @@ def _differs() -> pl.Expr:
                               for k in _KEY])
 
 
-def _reason(row: dict[str, Any], opts: Options) -> str:
+def _reason(row: dict[str, Any], known: FrameKnown) -> str:
     """The failure text of a caption the expressions refused, worded by ``checks``."""
+    opts = known.opts
     mid = row["media_id"]
     kind = row["reason"]
     if kind == "long":
@@ -238,7 +249,7 @@ def _reason(row: dict[str, Any], opts: Options) -> str:
     if kind == "origin":
         return checks.unknown_origin(row["origin"])
     if kind == "conflict":
-        where = "in the corpus" if row["ref_line"] is None else f"at {opts.src}:{row['ref_line']}"
+        where = "in the corpus" if row["ref_line"] is None else f"at {known.files[row['ref_file']]}:{row['ref_line']}"
         ref = (row["ref_split"], row["ref_modality"], row["ref_path"], row["ref_duration"])
         return checks.conflict(mid, tuple(row[k] for k in _KEY), ref, where) or ""
     if kind == "media":
@@ -258,5 +269,5 @@ def _refs_schema() -> dict[str, Any]:
     import polars as pl
 
     s = pl.String
-    return {"media_id": s, "split": s, "modality": s, "path": s, "duration": pl.Float64, "line": pl.Int64,
-            "verdict": s}
+    return {"media_id": s, "split": s, "modality": s, "path": s, "duration": pl.Float64, "file": pl.UInt32,
+            "line": pl.Int64, "verdict": s}

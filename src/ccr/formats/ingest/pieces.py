@@ -1,9 +1,10 @@
 """A generic source cut into pieces that parse apart, so that several machines read it at once.
 
 ``ccr ingest --engine ray`` (``read``) parses the pieces on Ray and hands their entry frames to the
-ingest checks on the driver in file order, numbered as the local reader numbers them: a piece
-parses into the frames the local reader gives for its lines, numbered from 1 within it, and says
-how many lines it spans; the driver adds the lines of the pieces before it. A jsonl piece is a byte
+ingest checks on the driver in file order (a directory's files one after another), numbered as the
+local reader numbers them: a piece parses into the frames the local reader gives for its lines,
+numbered from 1 within it, and says how many lines it spans; the driver adds the lines of the
+pieces of its file before it. A jsonl piece is a byte
 range of whole lines (each cut falls just after a newline, found by reading a few bytes there); a
 Parquet piece is a run of whole row groups. A gzip file cannot be cut without reading it from its
 start: it is one piece. A csv file is not cut at all: a quoted field may hold a newline, so no byte
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -66,12 +68,17 @@ def parse(piece: Piece, columns: dict[str, str]) -> tuple[list[pl.DataFrame], in
     return frames, lines
 
 
-def read(fmt: str, src: Path, columns: dict[str, str], concurrency: int | None) -> Iterator[pl.DataFrame]:
-    """The entry frames of ``src`` in file order, numbered as ``ENTRY_READERS[fmt]`` numbers them, its
-    pieces parsed by ``concurrency`` Ray actors (default: one per node)."""
+def read(fmt: str, files: list[Path], columns: dict[str, str],
+         concurrency: int | None) -> Iterator[tuple[Path, Iterator[pl.DataFrame]]]:
+    """Each file with its entry frames in file order, numbered as ``ENTRY_READERS[fmt]`` numbers
+    them; the pieces of every file parsed by ``concurrency`` Ray actors (default: one per node),
+    so the actors read on across file ends. Take each file's frames before the next file."""
     from ccr.stages.ray_engine import ordered_map
 
-    return numbered(ordered_map(parse, cut(fmt, src), concurrency, columns))
+    owners = [(path, piece) for path in files for piece in cut(fmt, path)]
+    parsed = zip((path for path, _ in owners), ordered_map(parse, [p for _, p in owners], concurrency, columns))
+    for path, group in groupby(parsed, key=lambda pair: pair[0]):
+        yield path, numbered(result for _, result in group)
 
 
 def numbered(parsed: Iterable[tuple[list[pl.DataFrame], int]]) -> Iterator[pl.DataFrame]:

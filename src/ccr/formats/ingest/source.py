@@ -1,8 +1,9 @@
-"""The ingest source on disk: the kind of path a format reads, and the fingerprint of its text.
+"""The ingest source on disk: the kind of path a format reads, its files, and the fingerprint of its text.
 
 The path is checked before a byte is read or hashed: a FIFO would block and ``/dev/zero`` never
 ends, so anything but a regular file (or a directory, for the formats that read one) is refused
-with one line naming it.
+with one line naming it. A generic source (jsonl, csv, parquet) may be a directory of parts, as
+img2dataset and Spark write a dataset of millions of rows: its files of that format, in path order.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from ccr.errors import CcrError
-from ccr.paths import regular_file
+from ccr.paths import regular_file, regular_files
 
 # Media files next to the annotations are not part of what ingest reads.
 HASH_PIECE = 64 << 20  # bytes of a large source hashed apart, on a thread each
 _MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".mp4", ".avi", ".webm", ".mkv", ".npy", ".bin", ".npz"}
+PART_SUFFIXES = {"jsonl": (".jsonl", ".jsonl.gz", ".ndjson"), "csv": (".csv", ".csv.gz"), "parquet": (".parquet",)}
 
 
 def check_source(src: Path, fmt: str, *, takes_directory: bool) -> None:
@@ -26,15 +28,31 @@ def check_source(src: Path, fmt: str, *, takes_directory: bool) -> None:
     regular_file(src, "source", directory_ok=takes_directory)
 
 
-def fingerprint(src: Path) -> str:
+def source_files(src: Path, fmt: str) -> list[Path]:
+    """The files a generic source reads: the file itself, or the directory's files of the format
+    (hidden ones aside), in path order, so its entries are numbered the same way on every run."""
+    if not src.is_dir():
+        return [src]
+    suffixes = PART_SUFFIXES[fmt]
+    found = (p for p in src.rglob("*") if p.name.lower().endswith(suffixes)
+             and not any(part.startswith(".") for part in p.relative_to(src).parts))
+    files = sorted(regular_files(found, "source file"))
+    if not files:
+        raise CcrError(f"source {src} holds no {fmt} files ({', '.join('*' + s for s in suffixes)}); "
+                       f"give a {fmt} file, or a directory of them")
+    return files
+
+
+def fingerprint(src: Path, files: list[Path] | None = None) -> str:
     """Content hash of the source's text files, so re-ingesting an unchanged source is a no-op.
 
     A file larger than ``HASH_PIECE`` is hashed as pieces of that size on threads (sha256 releases
     the GIL), its digests hashed in order: the source's hash no longer holds every other part of an
     ingest back for a third of a second per 400 MB. Pieces are of a fixed size, so the fingerprint
-    is the same on every machine."""
+    is the same on every machine. ``files``: the ones of a directory that are read (default: all)."""
     h = hashlib.sha256()
-    files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
+    if files is None:
+        files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
     for path in files:
         if path.suffix.lower() in _MEDIA_SUFFIXES:
             continue

@@ -40,12 +40,13 @@ def entry_range(chunk_key: str) -> tuple[int, int] | None:
 
 
 def spans(blocks: Iterable[T], length: Callable[[T], int], part: Callable[[T, int, int], T], done_keys: set[str],
-          limit: int | None, size: int) -> Iterator[Span[T]]:
-    """Owed chunks of at most ``size`` entries, and the done ranges between them, in entry order."""
+          limit: int | None, size: int, first: int = 0) -> Iterator[Span[T]]:
+    """Owed chunks of at most ``size`` entries, and the done ranges between them, in entry order;
+    the blocks' entries are numbered from ``first`` (a file of a directory: the entries before it)."""
     ranges = sorted(r for r in map(entry_range, done_keys) if r is not None)
     starts = [start for start, _ in ranges]
     owed: Span[T] | None = None
-    index = 0
+    index = first
     for block in blocks:
         n, pos = length(block), 0
         while pos < n:

@@ -5,14 +5,18 @@ fails becomes a failure row naming its file and line (or entry) and the reason: 
 in silence. The unit of work is the source entry (a line, or a JSON entry) in file order: chunks
 are keyed by their entry range, within a fingerprint that covers the source's content, so
 ``--limit N`` ingests the first N entries, rerunning it has nothing left to do, and a later full
-run adds exactly the rest. With ``--engine ray`` a generic source is parsed on Ray, piece by piece
-(``pieces``), and checked and committed here in file order, so the corpus is the local run's.
+run adds exactly the rest. A generic source may be a directory of parts: its files are read in path
+order as one source, entries numbered on across them (a chunk never spans two files), every file
+checked against the corpus and the files before it. With ``--engine ray`` a generic source is
+parsed on Ray, piece by piece (``pieces``), and checked and committed here in file order, so the
+corpus is the local run's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +34,7 @@ from ccr.formats.ingest.frame_checks import Options as FrameOptions
 from ccr.formats.ingest.frame_checks import check as check_frame
 from ccr.formats.ingest.generic import check_columns
 from ccr.formats.ingest.records import BadRecord, Media, Record, entries
-from ccr.formats.ingest.source import check_source, fingerprint
+from ccr.formats.ingest.source import check_source, fingerprint, source_files
 from ccr.formats.ingest.textio import guess_split
 from ccr.stages.runner import (
     BatchResult,
@@ -52,7 +56,8 @@ Entry = list[Record]  # the records of one source line or entry
 @dataclass
 class IngestConfig:
     format: str = option("", "the source's format", choices=formats)
-    src: str = option("", "source file or directory", positional=True)
+    src: str = option("", "source file or directory (jsonl, csv, parquet: a directory of such files is read as one "
+                          "source, its files in path order)", positional=True)
     split: str | None = option(None, "the split of every entry, over what the source or its file name says: train, "
                                      "val, test or a named test_*/val_* split (default: the source's; train for a "
                                      "new item where nothing says)")
@@ -81,8 +86,9 @@ def check(cfg: IngestConfig) -> None:
     if cfg.max_chars < 1:
         raise CcrError(f"max_chars={cfg.max_chars}: give a positive number of characters")
     src = Path(cfg.src)
-    check_source(src, cfg.format, takes_directory=cfg.format in DIRECTORY_FORMATS)
-    check_columns(cfg.format, src, cfg.columns)
+    check_source(src, cfg.format, takes_directory=cfg.format in DIRECTORY_FORMATS or cfg.format in ENTRY_READERS)
+    for path in _files(cfg) if cfg.format in ENTRY_READERS else [src]:
+        check_columns(cfg.format, path, cfg.columns)
 
 
 def _read(cfg: IngestConfig) -> Iterator[Record]:
@@ -90,7 +96,14 @@ def _read(cfg: IngestConfig) -> Iterator[Record]:
 
     opts = IngestOptions(split=cfg.split, lang=cfg.lang, modality=cfg.modality, columns=dict(cfg.columns),
                          mt_model=cfg.mt_model)
-    return READERS[cfg.format](Path(cfg.src), opts)
+    if cfg.format not in ENTRY_READERS:
+        return READERS[cfg.format](Path(cfg.src), opts)
+    return chain.from_iterable(READERS[cfg.format](path, opts) for path in _files(cfg))
+
+
+def _files(cfg: IngestConfig) -> list[Path]:
+    """The files of a generic source: a directory's parts, or the one file."""
+    return source_files(Path(cfg.src), cfg.format)
 
 
 def plan(corpus: Corpus, cfg: IngestConfig) -> Plan:
@@ -108,7 +121,7 @@ def plan(corpus: Corpus, cfg: IngestConfig) -> Plan:
     return Plan(
         input_table="source",
         chunks=chunks,
-        fingerprint_parts={"source": fingerprint(Path(cfg.src))},
+        fingerprint_parts={"source": fingerprint(Path(cfg.src), _files(cfg) if cfg.format in ENTRY_READERS else None)},
         models={},
         id_of=_entry_id,
         done_by_key=True,
@@ -141,30 +154,46 @@ def _checked_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], opti
                     size: int) -> Iterator[Chunk]:
     import polars as pl
 
-    src = Path(cfg.src)
     known = FrameKnown.load(corpus, _options(corpus, cfg))
+    files = _files(cfg)
     if options.engine == "ray":
-        frames = pieces.read(cfg.format, src, dict(cfg.columns), options.ray_concurrency)
+        parts = pieces.read(cfg.format, files, dict(cfg.columns), options.ray_concurrency)
     else:
-        frames = ENTRY_READERS[cfg.format](src, dict(cfg.columns))
-    for span, frame in ahead(_chunk_frames(frames, done_keys, options, size)):
+        parts = ((path, ENTRY_READERS[cfg.format](path, dict(cfg.columns))) for path in files)
+    for path, span, frame in ahead(_chunk_frames(parts, done_keys, options, size)):
+        known.reading(path, Path(cfg.src))
         checked = check_frame(frame, known)  # for a done range, only for what later entries are checked against
         if span.done:
             if span.key is not None:
                 yield Chunk(key=span.key, items=[], ids=[])
             continue
-        ids = frame.select(pl.format(f"{src}:{{}}", "line")).to_series()
+        ids = frame.select(pl.format(f"{path}:{{}}", "line")).to_series()
         yield Chunk(key=spans.owed_key(span), items=[EntryBlock(ids[0], checked)], ids=ids)
 
 
-def _chunk_frames(frames: Iterator[pl.DataFrame], done_keys: set[str], options: RunOptions,
-                  size: int) -> Iterator[tuple[spans.Span[pl.DataFrame], pl.DataFrame]]:
-    """Each span with its entries as one frame, assembled where the blocks are parsed: the checker
-    then takes a whole chunk at once instead of waiting on the parser block by block."""
+def _chunk_frames(parts: Iterable[tuple[Path, Iterator[pl.DataFrame]]], done_keys: set[str], options: RunOptions,
+                  size: int) -> Iterator[tuple[Path, spans.Span[pl.DataFrame], pl.DataFrame]]:
+    """Each span with its file and its entries as one frame, assembled where the blocks are parsed:
+    the checker then takes a whole chunk at once instead of waiting on the parser block by block.
+    Entries are numbered on across the files; a span ends where its file does."""
     import polars as pl
 
-    for span in spans.spans(frames, len, lambda f, a, n: f.slice(a, n), done_keys, options.limit, size):
-        yield span, pl.concat(span.parts) if len(span.parts) > 1 else span.parts[0]
+    first = 0
+    for path, frames in parts:
+        read = [0]
+        for span in spans.spans(_counted(frames, read), len, lambda f, a, n: f.slice(a, n), done_keys,
+                                options.limit, size, first):
+            yield path, span, pl.concat(span.parts) if len(span.parts) > 1 else span.parts[0]
+        first += read[0]
+        if options.limit is not None and first >= options.limit:
+            return
+
+
+def _counted(frames: Iterator[pl.DataFrame], read: list[int]) -> Iterator[pl.DataFrame]:
+    """``frames``, their rows added up in ``read[0]`` as they pass."""
+    for frame in frames:
+        read[0] += frame.height
+        yield frame
 
 
 def _options(corpus: Corpus, cfg: IngestConfig) -> FrameOptions:

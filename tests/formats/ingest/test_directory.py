@@ -1,0 +1,147 @@
+"""A generic source given as a directory of parts (img2dataset, Spark): one source, files in path order.
+
+Entries are numbered on across the files, so ``--limit`` and resume work as for one file; each
+file is checked against the corpus and the files before it, and every failure names its file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from ccr.corpus.corpus import Corpus
+from ccr.errors import CcrError
+from ccr.formats.ingest.stage import ingest
+from ccr.stages.runner import RunOptions
+
+
+def options(limit: int | None = None, chunk: int = 4) -> RunOptions:
+    return RunOptions(progress=False, limit=limit, chunk_rows=chunk, batch_size=chunk)
+
+
+def rows(start: int, n: int) -> list[dict[str, str]]:
+    return [{"media_id": f"m{i // 3}", "path": f"m{i // 3}.png", "text": f"caption {i}", "caption_id": f"c{i:03d}"}
+            for i in range(start, start + n)]
+
+
+def write_jsonl(path: Path, records: list[dict[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> Path:
+    """Three parts of 7, 5 and 6 entries (cut mid-media), plus files ingest must pass over."""
+    src = tmp_path / "parts"
+    write_jsonl(src / "part-00000.jsonl", rows(0, 7))
+    write_jsonl(src / "part-00001.jsonl", rows(7, 5))
+    write_jsonl(src / "sub" / "part-00002.jsonl", rows(12, 6))
+    (src / "_stats.json").write_text("{}", encoding="utf-8")
+    (src / "images.tar").write_bytes(b"\0" * 16)
+    write_jsonl(src / ".hidden" / "part-9.jsonl", [{"media_id": "x", "text": "never read"}])
+    return src
+
+
+def captions(corpus_dir: Path) -> pl.DataFrame:
+    return Corpus.open(corpus_dir).table("captions", with_side_tables=False).sort("caption_id")
+
+
+def test_a_directory_reads_as_its_parts_one_after_another(parts, tmp_path):
+    whole = tmp_path / "whole.jsonl"
+    write_jsonl(whole, rows(0, 18))
+    summary = ingest("jsonl", parts, tmp_path / "dir", options=options())
+    ingest("jsonl", whole, tmp_path / "one", options=options())
+    assert summary.rows_in == 18 and summary.rows_failed == 0
+    got, want = captions(tmp_path / "dir"), captions(tmp_path / "one")
+    assert got.equals(want.select(got.columns))
+    assert Corpus.open(tmp_path / "dir").count("media") == 6
+    assert Corpus.open(tmp_path / "dir").media_root == parts.resolve()  # media paths are relative to it
+    again = ingest("jsonl", parts, tmp_path / "dir", options=options())
+    assert again.rows_in == 0 and again.rows_out == {}
+
+
+def test_chunks_never_span_two_files_and_limit_counts_across_them(parts, tmp_path):
+    corpus = tmp_path / "corpus"
+    first = ingest("jsonl", parts, corpus, options=options(limit=9))  # all of part 0, two lines of part 1
+    assert first.rows_in == 9 and captions(corpus)["caption_id"].to_list() == [f"c{i:03d}" for i in range(9)]
+    keys = sorted(k for c in Corpus.open(corpus).commits("ingest") for k in c.chunk_keys)
+    assert keys == ["0000000000-0000000004", "0000000004-0000000007", "0000000007-0000000009"]
+    rest = ingest("jsonl", parts, corpus, options=options(chunk=8))  # another chunk size: the ranges hold
+    assert rest.rows_in == 9 and captions(corpus)["caption_id"].to_list() == [f"c{i:03d}" for i in range(18)]
+    ids = Corpus.open(corpus).commits("ingest")
+    assert {k for c in ids for k in c.chunk_keys} >= {"0000000009-0000000012", "0000000012-0000000018"}
+
+
+def test_a_repeat_or_clash_across_files_is_caught_and_named_by_file_and_line(tmp_path):
+    src = tmp_path / "parts"
+    write_jsonl(src / "a.jsonl", [{"media_id": "m1", "split": "train", "text": "a dog", "caption_id": "c1"},
+                                  {"media_id": "m2", "text": "a cat", "caption_id": "c2"}])
+    write_jsonl(src / "b.jsonl", [{"media_id": "m1", "text": "a dog", "caption_id": "c1"},  # a repeat: nothing
+                                  {"media_id": "m1", "text": "a bird", "caption_id": "c2"},  # a clash
+                                  {"media_id": "m2", "split": "test", "text": "a cow", "caption_id": "c3"}])
+    summary = ingest("jsonl", src, tmp_path / "corpus", options=options())
+    assert summary.rows_out["captions"] == 2
+    failures = Corpus.open(tmp_path / "corpus").failures().sort("source")
+    assert failures["source"].to_list() == [f"{src / 'b.jsonl'}:2", f"{src / 'b.jsonl'}:3"]
+    clash, conflict = failures["reason"].to_list()
+    assert "c2" in clash
+    assert "'test'" in conflict and f"at {src / 'a.jsonl'}:2" in conflict
+
+
+def test_a_parquet_directory_and_its_split_named_by_each_file(tmp_path):
+    src = tmp_path / "parquet"
+    src.mkdir()
+    pl.DataFrame(rows(0, 4)).write_parquet(src / "train-0.parquet")
+    pl.DataFrame(rows(4, 3)).write_parquet(src / "val-0.parquet")
+    ingest("parquet", src, tmp_path / "corpus", options=options())
+    media = Corpus.open(tmp_path / "corpus").table("media", with_side_tables=False).sort("media_id")
+    assert media["split"].to_list() == ["train", "train", "val"]  # m1 is described in train-0 first
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_a_directory_without_files_of_the_format_is_refused_before_a_corpus_exists(tmp_path, fmt):
+    src = tmp_path / "empty"
+    src.mkdir()
+    (src / "notes.txt").write_text("nothing here", encoding="utf-8")
+    with pytest.raises(CcrError, match=f"holds no {fmt} files"):
+        ingest(fmt, src, tmp_path / "corpus", options=options())
+    assert not (tmp_path / "corpus").exists()
+
+
+def test_every_part_is_checked_for_the_columns_before_a_corpus_exists(tmp_path):
+    src = tmp_path / "parts"
+    write_jsonl(src / "a.jsonl", rows(0, 2))
+    write_jsonl(src / "b.jsonl", [{"media_id": "m9", "caption": "no text column"}])
+    with pytest.raises(CcrError, match=r"b\.jsonl has no 'text' column"):
+        ingest("jsonl", src, tmp_path / "corpus", options=options())
+    assert not (tmp_path / "corpus").exists()
+
+
+def test_on_ray_the_parts_are_cut_into_pieces_and_give_the_local_corpus(parts, tmp_path, ray_local, monkeypatch):
+    from ccr.formats.ingest import pieces
+
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 128)  # several pieces a file, read on across file ends
+    write_jsonl(parts / "part-00001.jsonl", [*rows(7, 4), {"media_id": "m0", "text": "a clash", "caption_id": "c001"}])
+    ingest("jsonl", parts, tmp_path / "local", options=options())
+    ingest("jsonl", parts, tmp_path / "ray", options=RunOptions(progress=False, chunk_rows=4, batch_size=4,
+                                                                    engine="ray", ray_concurrency=2))
+    local, ray = Corpus.open(tmp_path / "local"), Corpus.open(tmp_path / "ray")
+    assert captions(tmp_path / "ray").equals(captions(tmp_path / "local"))
+    assert ray.failures()["source"].to_list() == local.failures()["source"].to_list() == [
+        f"{parts / 'part-00001.jsonl'}:5"]
+
+
+def test_the_small_shards_of_many_small_parts_are_compacted_at_the_end(tmp_path):
+    from ccr.corpus.compact import AUTO_MIN_COMMITS
+
+    src = tmp_path / "parts"
+    for i in range(AUTO_MIN_COMMITS + 1):
+        write_jsonl(src / f"part-{i:05d}.jsonl", rows(i, 1))
+    ingest("jsonl", src, tmp_path / "corpus", options=RunOptions(progress=False))
+    corpus = Corpus.open(tmp_path / "corpus")
+    assert len(corpus.files("captions")) == 1 and corpus.count("captions") == AUTO_MIN_COMMITS + 1
+    again = ingest("jsonl", src, tmp_path / "corpus", options=RunOptions(progress=False))
+    assert again.rows_in == 0 and again.skipped_chunks == AUTO_MIN_COMMITS + 1
