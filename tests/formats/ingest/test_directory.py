@@ -145,3 +145,17 @@ def test_the_small_shards_of_many_small_parts_are_compacted_at_the_end(tmp_path)
     assert len(corpus.files("captions")) == 1 and corpus.count("captions") == AUTO_MIN_COMMITS + 1
     again = ingest("jsonl", src, tmp_path / "corpus", options=RunOptions(progress=False))
     assert again.rows_in == 0 and again.skipped_chunks == AUTO_MIN_COMMITS + 1
+
+
+def test_a_rerun_parses_the_done_chunk_keys_once_not_once_per_part(tmp_path, monkeypatch):
+    from ccr.formats.ingest import spans
+
+    src = tmp_path / "parts"
+    for i in range(20):
+        write_jsonl(src / f"part-{i:05d}.jsonl", rows(i, 1))
+    ingest("jsonl", src, tmp_path / "corpus", options=options())
+    parsed = []
+    entry_range = spans.entry_range
+    monkeypatch.setattr(spans, "entry_range", lambda key: parsed.append(key) or entry_range(key))
+    again = ingest("jsonl", src, tmp_path / "corpus", options=options())
+    assert again.skipped_chunks == 20 and len(parsed) == 20  # a rerun of 40k parts is not quadratic

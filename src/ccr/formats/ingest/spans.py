@@ -39,12 +39,26 @@ def entry_range(chunk_key: str) -> tuple[int, int] | None:
     return (int(match[1]), int(match[2])) if match else None
 
 
-def spans(blocks: Iterable[T], length: Callable[[T], int], part: Callable[[T, int, int], T], done_keys: set[str],
+@dataclass(frozen=True)
+class Done:
+    """The entry ranges of the chunks done before, in order, with their starts: parsed once per run,
+    not once per file of a directory (tens of thousands of parts, as many done keys)."""
+
+    ranges: list[tuple[int, int]]
+    starts: list[int]
+
+
+def done(done_keys: set[str]) -> Done:
+    """The entry ranges of ``done_keys`` (keys of earlier versions aside), for ``spans``."""
+    ranges = sorted(r for r in map(entry_range, done_keys) if r is not None)
+    return Done(ranges, [start for start, _ in ranges])
+
+
+def spans(blocks: Iterable[T], length: Callable[[T], int], part: Callable[[T, int, int], T], done_ranges: Done,
           limit: int | None, size: int, first: int = 0) -> Iterator[Span[T]]:
     """Owed chunks of at most ``size`` entries, and the done ranges between them, in entry order;
     the blocks' entries are numbered from ``first`` (a file of a directory: the entries before it)."""
-    ranges = sorted(r for r in map(entry_range, done_keys) if r is not None)
-    starts = [start for start, _ in ranges]
+    ranges, starts = done_ranges.ranges, done_ranges.starts
     owed: Span[T] | None = None
     index = first
     for block in blocks:

@@ -112,7 +112,8 @@ def plan(corpus: Corpus, cfg: IngestConfig) -> Plan:
         if cfg.format in ENTRY_READERS:
             yield from _frame_chunks(corpus, cfg, done.keys, options, size)
             return
-        for span in spans.spans(entries(_read(cfg)), lambda e: 1, lambda e, a, n: e, done.keys, options.limit, size):
+        for span in spans.spans(entries(_read(cfg)), lambda e: 1, lambda e, a, n: e, spans.done(done.keys),
+                                options.limit, size):
             if not span.done:
                 yield _chunk(span.start, span.parts)
             elif span.key is not None:
@@ -178,10 +179,10 @@ def _chunk_frames(parts: Iterable[tuple[Path, Iterator[pl.DataFrame]]], done_key
     Entries are numbered on across the files; a span ends where its file does."""
     import polars as pl
 
-    first = 0
+    first, done = 0, spans.done(done_keys)
     for path, frames in parts:
         read = [0]
-        for span in spans.spans(_counted(frames, read), len, lambda f, a, n: f.slice(a, n), done_keys,
+        for span in spans.spans(_counted(frames, read), len, lambda f, a, n: f.slice(a, n), done,
                                 options.limit, size, first):
             yield path, span, pl.concat(span.parts) if len(span.parts) > 1 else span.parts[0]
         first += read[0]
