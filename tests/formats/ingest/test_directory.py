@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from ccr.corpus.corpus import Corpus
+from ccr.corpus.corpus import MANIFEST, Corpus
 from ccr.errors import CcrError
 from ccr.formats.ingest.stage import ingest
 from ccr.stages.runner import RunOptions
@@ -159,3 +159,16 @@ def test_a_rerun_parses_the_done_chunk_keys_once_not_once_per_part(tmp_path, mon
     monkeypatch.setattr(spans, "entry_range", lambda key: parsed.append(key) or entry_range(key))
     again = ingest("jsonl", src, tmp_path / "corpus", options=options())
     assert again.skipped_chunks == 20 and len(parsed) == 20  # a rerun of 40k parts is not quadratic
+
+
+def test_a_corpus_written_inside_the_source_directory_is_no_part_of_it(tmp_path):
+    src = tmp_path / "parts"
+    src.mkdir()
+    pl.DataFrame(rows(0, 6)).write_parquet(src / "part-0.parquet")
+    (src / "data").mkdir()
+    (src / "data" / MANIFEST).write_text('{"files": []}', encoding="utf-8")  # a dataset's own manifest
+    pl.DataFrame(rows(6, 2)).write_parquet(src / "data" / "part-1.parquet")
+    ingest("parquet", src, src / "corpus", options=options())
+    again = ingest("parquet", src, src / "corpus", options=options())  # its shards are not read as parts
+    assert again.rows_in == 0 and again.skipped_chunks == 3
+    assert captions(src / "corpus")["caption_id"].to_list() == [f"c{i:03d}" for i in range(8)]

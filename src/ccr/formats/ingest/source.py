@@ -9,10 +9,12 @@ img2dataset and Spark write a dataset of millions of rows: its files of that for
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
 
+from ccr.corpus.corpus import MANIFEST
 from ccr.errors import CcrError
 from ccr.paths import regular_file, regular_files
 
@@ -30,17 +32,31 @@ def check_source(src: Path, fmt: str, *, takes_directory: bool) -> None:
 
 def source_files(src: Path, fmt: str) -> list[Path]:
     """The files a generic source reads: the file itself, or the directory's files of the format
-    (hidden ones aside), in path order, so its entries are numbered the same way on every run."""
+    (hidden ones aside), in path order, so its entries are numbered the same way on every run.
+
+    A ccr corpus under the directory (the one being written, put next to the parts) is no part of
+    it: its Parquet shards would be read as parts on the next run, and change the fingerprint."""
     if not src.is_dir():
         return [src]
     suffixes = PART_SUFFIXES[fmt]
-    found = (p for p in src.rglob("*") if p.name.lower().endswith(suffixes)
-             and not any(part.startswith(".") for part in p.relative_to(src).parts))
+    entries = list(src.rglob("*"))
+    corpora = [p.parent for p in entries if p.name == MANIFEST and p.parent != src and _is_corpus(p)]
+    found = (p for p in entries if p.name.lower().endswith(suffixes)
+             and not any(part.startswith(".") for part in p.relative_to(src).parts)
+             and not any(corpus in p.parents for corpus in corpora))
     files = sorted(regular_files(found, "source file"))
     if not files:
         raise CcrError(f"source {src} holds no {fmt} files ({', '.join('*' + s for s in suffixes)}); "
                        f"give a {fmt} file, or a directory of them")
     return files
+
+
+def _is_corpus(manifest: Path) -> bool:
+    """Whether ``manifest`` is a ccr corpus's (a dataset may hold a ``manifest.json`` of its own)."""
+    try:
+        return str(json.loads(manifest.read_text(encoding="utf-8")).get("created_with", "")).startswith("ccr ")
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def fingerprint(src: Path, files: list[Path] | None = None) -> str:
