@@ -172,3 +172,12 @@ def test_a_corpus_written_inside_the_source_directory_is_no_part_of_it(tmp_path)
     again = ingest("parquet", src, src / "corpus", options=options())  # its shards are not read as parts
     assert again.rows_in == 0 and again.skipped_chunks == 3
     assert captions(src / "corpus")["caption_id"].to_list() == [f"c{i:03d}" for i in range(8)]
+
+
+def test_a_part_whose_name_holds_braces_is_named_as_it_is(tmp_path):
+    src = tmp_path / "parts"
+    write_jsonl(src / "a{}.jsonl", rows(0, 2))
+    (src / "b{1}.jsonl").write_text('{"media_id": "m9", "text": "x"}\n{bad\n', encoding="utf-8")
+    summary = ingest("jsonl", src, tmp_path / "corpus", options=options())
+    assert summary.rows_out["captions"] == 3
+    assert Corpus.open(tmp_path / "corpus").failures()["source"].to_list() == [f"{src / 'b{1}.jsonl'}:2"]

@@ -103,7 +103,7 @@ def check(entries: pl.DataFrame, known: FrameKnown) -> Checked:
     import polars as pl
 
     opts = known.opts
-    source = pl.format(f"{opts.src}:{{}}", pl.col("line"))
+    source = pl.concat_str(pl.lit(f"{opts.src}:"), "line")  # not pl.format: a part's name may hold "{}"
     out = Checked(media=pl.DataFrame(), captions=pl.DataFrame())
     for row in entries.filter(pl.col("bad").is_not_null()).with_columns(source.alias("source")).iter_rows(named=True):
         out.failures.append(Failure(row["bad_id"] or row["source"], row["bad"], table="source", source=row["source"]))

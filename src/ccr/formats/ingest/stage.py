@@ -168,7 +168,7 @@ def _checked_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], opti
             if span.key is not None:
                 yield Chunk(key=span.key, items=[], ids=[])
             continue
-        ids = frame.select(pl.format(f"{path}:{{}}", "line")).to_series()
+        ids = frame.select(pl.concat_str(pl.lit(f"{path}:"), "line")).to_series()  # a name may hold "{}"
         yield Chunk(key=spans.owed_key(span), items=[EntryBlock(ids[0], checked)], ids=ids)
 
 
