@@ -181,3 +181,16 @@ def test_a_part_whose_name_holds_braces_is_named_as_it_is(tmp_path):
     summary = ingest("jsonl", src, tmp_path / "corpus", options=options())
     assert summary.rows_out["captions"] == 3
     assert Corpus.open(tmp_path / "corpus").failures()["source"].to_list() == [f"{src / 'b{1}.jsonl'}:2"]
+
+
+def test_a_gzip_part_named_in_capitals_is_read_as_gzip(tmp_path):
+    import gzip
+
+    from ccr.formats.ingest import pieces
+
+    src = tmp_path / "parts"
+    src.mkdir()
+    (src / "PART-0.JSONL.GZ").write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows(0, 3)).encode()))
+    summary = ingest("jsonl", src, tmp_path / "corpus", options=options())
+    assert summary.rows_out["captions"] == 3 and summary.rows_failed == 0
+    assert len(pieces.cut("jsonl", src / "PART-0.JSONL.GZ", 8)) == 1  # on Ray too: never cut into byte ranges

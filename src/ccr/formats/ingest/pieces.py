@@ -93,7 +93,7 @@ def numbered(parsed: Iterable[tuple[list[pl.DataFrame], int]]) -> Iterator[pl.Da
 
 
 def _jsonl(src: Path, size: int) -> list[Piece]:
-    if src.suffix == ".gz":
+    if src.suffix.lower() == ".gz":  # as a directory's parts are found (``PART_SUFFIXES``)
         return [Piece("jsonl", str(src), 0, None)]
     total = src.stat().st_size
     pieces, start = [], 0

@@ -26,7 +26,7 @@ def open_bytes(path: Path) -> IO[bytes]:
     """Opens plain or gzip files alike: the public Multi30K and VATEX releases ship both."""
     regular_file(path, "file")
     try:
-        return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+        return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")  # as a part is found
     except OSError as err:
         raise CcrError(f"{path}: cannot be read ({err})") from None
 
