@@ -194,3 +194,13 @@ def test_a_gzip_part_named_in_capitals_is_read_as_gzip(tmp_path):
     summary = ingest("jsonl", src, tmp_path / "corpus", options=options())
     assert summary.rows_out["captions"] == 3 and summary.rows_failed == 0
     assert len(pieces.cut("jsonl", src / "PART-0.JSONL.GZ", 8)) == 1  # on Ray too: never cut into byte ranges
+
+
+def test_a_split_named_by_a_parts_folder_and_underscore_names_passed_over(tmp_path):
+    src = tmp_path / "parts"
+    write_jsonl(src / "val" / "part-0.jsonl", rows(0, 3))
+    write_jsonl(src / "_temporary" / "0" / "part-1.jsonl", [{"media_id": "half", "text": "an unfinished Spark part"}])
+    write_jsonl(src / "_partial.jsonl", [{"media_id": "half", "text": "not a part either"}])
+    summary = ingest("jsonl", src, tmp_path / "corpus", options=options())
+    assert summary.rows_in == 3
+    assert Corpus.open(tmp_path / "corpus").table("media", with_side_tables=False)["split"].to_list() == ["val"]

@@ -94,8 +94,9 @@ class FrameKnown:
         """The entries checked next come from ``path``, a file of the source ``src`` (or ``src`` itself)."""
         if self.files[-1] != path:
             self.files.append(path)
-            self.opts = replace(self.opts, src=path, file_split=guess_split(path.name) or
-                                (guess_split(src.name) if path != src else None))
+            named = guess_split(path.name) if path == src else guess_split(str(path.relative_to(src))) or \
+                guess_split(src.name)  # a part's own name, then its folders' (parts/val/0.jsonl), then the source's
+            self.opts = replace(self.opts, src=path, file_split=named)
 
 
 def check(entries: pl.DataFrame, known: FrameKnown) -> Checked:

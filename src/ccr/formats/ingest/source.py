@@ -32,7 +32,9 @@ def check_source(src: Path, fmt: str, *, takes_directory: bool) -> None:
 
 def source_files(src: Path, fmt: str) -> list[Path]:
     """The files a generic source reads: the file itself, or the directory's files of the format
-    (hidden ones aside), in path order, so its entries are numbered the same way on every run.
+    (hidden ones aside, and those under a name starting with ``_``, as Arrow's dataset reader skips
+    them: Spark's unfinished ``_temporary/`` parts), in path order, so its entries are numbered the
+    same way on every run.
 
     A ccr corpus under the directory (the one being written, put next to the parts) is no part of
     it: its Parquet shards would be read as parts on the next run, and change the fingerprint."""
@@ -42,7 +44,7 @@ def source_files(src: Path, fmt: str) -> list[Path]:
     entries = list(src.rglob("*"))
     corpora = [p.parent for p in entries if p.name == MANIFEST and p.parent != src and _is_corpus(p)]
     found = (p for p in entries if p.name.lower().endswith(suffixes)
-             and not any(part.startswith(".") for part in p.relative_to(src).parts)
+             and not any(part.startswith((".", "_")) for part in p.relative_to(src).parts)
              and not any(corpus in p.parents for corpus in corpora))
     files = sorted(regular_files(found, "source file"))
     if not files:
