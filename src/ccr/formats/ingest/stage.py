@@ -107,10 +107,12 @@ def _files(cfg: IngestConfig) -> list[Path]:
 
 
 def plan(corpus: Corpus, cfg: IngestConfig) -> Plan:
+    files = _files(cfg) if cfg.format in ENTRY_READERS else None  # listed once: the files read are those hashed
+
     def chunks(corpus: Corpus, done: DoneState, options: RunOptions) -> Iterator[Chunk]:
         size = shard_entries(options)
-        if cfg.format in ENTRY_READERS:
-            yield from _frame_chunks(corpus, cfg, done.keys, options, size)
+        if files is not None:
+            yield from _frame_chunks(corpus, cfg, files, done.keys, options, size)
             return
         for span in spans.spans(entries(_read(cfg)), lambda e: 1, lambda e, a, n: e, spans.done(done.keys),
                                 options.limit, size):
@@ -122,7 +124,7 @@ def plan(corpus: Corpus, cfg: IngestConfig) -> Plan:
     return Plan(
         input_table="source",
         chunks=chunks,
-        fingerprint_parts={"source": fingerprint(Path(cfg.src), _files(cfg) if cfg.format in ENTRY_READERS else None)},
+        fingerprint_parts={"source": fingerprint(Path(cfg.src), files)},
         models={},
         id_of=_entry_id,
         done_by_key=True,
@@ -144,19 +146,18 @@ class EntryBlock:
     checked: Checked
 
 
-def _frame_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], options: RunOptions,
+def _frame_chunks(corpus: Corpus, cfg: IngestConfig, files: list[Path], done_keys: set[str], options: RunOptions,
                   size: int) -> Iterator[Chunk]:
     """The chunks, read and checked on threads: parsing the next block (on Ray: taking the next
     parsed piece), checking this one and writing the one before overlap."""
-    return ahead(_checked_chunks(corpus, cfg, done_keys, options, size))
+    return ahead(_checked_chunks(corpus, cfg, files, done_keys, options, size))
 
 
-def _checked_chunks(corpus: Corpus, cfg: IngestConfig, done_keys: set[str], options: RunOptions,
+def _checked_chunks(corpus: Corpus, cfg: IngestConfig, files: list[Path], done_keys: set[str], options: RunOptions,
                     size: int) -> Iterator[Chunk]:
     import polars as pl
 
     known = FrameKnown.load(corpus, _options(corpus, cfg))
-    files = _files(cfg)
     if options.engine == "ray":
         parts = pieces.read(cfg.format, files, dict(cfg.columns), options.ray_concurrency)
     else:
@@ -181,20 +182,11 @@ def _chunk_frames(parts: Iterable[tuple[Path, Iterator[pl.DataFrame]]], done_key
 
     first, done = 0, spans.done(done_keys)
     for path, frames in parts:
-        read = [0]
-        for span in spans.spans(_counted(frames, read), len, lambda f, a, n: f.slice(a, n), done,
-                                options.limit, size, first):
+        for span in spans.spans(frames, len, lambda f, a, n: f.slice(a, n), done, options.limit, size, first):
             yield path, span, pl.concat(span.parts) if len(span.parts) > 1 else span.parts[0]
-        first += read[0]
+            first = span.end  # spans cover every entry up to the limit, so the next file's start
         if options.limit is not None and first >= options.limit:
             return
-
-
-def _counted(frames: Iterator[pl.DataFrame], read: list[int]) -> Iterator[pl.DataFrame]:
-    """``frames``, their rows added up in ``read[0]`` as they pass."""
-    for frame in frames:
-        read[0] += frame.height
-        yield frame
 
 
 def _options(corpus: Corpus, cfg: IngestConfig) -> FrameOptions:
