@@ -4,7 +4,9 @@ Run: .venv/bin/python bench/ingest.py [--runs 3] [--media 400000] [--workdir DIR
 
 Data, generated here: MEDIA media x 5 English captions of 6-16 words (2M captions, about 370 MB
 for 400k media), one jsonl row per caption with media_id, caption_id, path, split, lang and text;
-a second file holds its first 10% (200k captions) for the memory comparison.
+a second file holds its first 10% (200k captions) for the memory comparison, and the 2M rows are
+also written as Parquet (polars' defaults) for ``ccr ingest --format parquet`` against
+``datasets.load_dataset("parquet")``.
 
 Each side runs in its own subprocess, timed inside it from the call to its return (imports not
 timed; ours imports polars, pyarrow and numpy before its clock starts, as ``import datasets`` does
@@ -70,13 +72,14 @@ def child(side: str, src: Path, out: Path) -> None:
         from ccr.stages.runner import RunOptions
 
         start = time.perf_counter()
-        ingest("jsonl", src, out, options=RunOptions(progress=False))
+        ingest(src.suffix[1:], src, out, options=RunOptions(progress=False))
     else:
         import datasets
 
         datasets.disable_progress_bars()
         start = time.perf_counter()
-        datasets.load_dataset("json", data_files=str(src), cache_dir=str(out), split="train")
+        builder = "parquet" if src.suffix == ".parquet" else "json"
+        datasets.load_dataset(builder, data_files=str(src), cache_dir=str(out), split="train")
     seconds = time.perf_counter() - start
     hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
                if line.startswith("VmHWM:"))
@@ -125,12 +128,20 @@ def main() -> None:
     if not big.exists():
         generate(big, args.media)
     head(big, small, args.media * 5 // 10)
+    table = work / "captions_2m.parquet"
+    if not table.exists() or table.stat().st_mtime < big.stat().st_mtime:
+        import polars as pl
+
+        pl.read_ndjson(big).write_parquet(table)
     load_before = os.getloadavg()
-    runs: dict[str, list[dict[str, Any]]] = {"ours_2m": [], "hf_2m": [], "ours_200k": []}
+    runs: dict[str, list[dict[str, Any]]] = {"ours_2m": [], "hf_2m": [], "ours_200k": [], "ours_parquet_2m": [],
+                                             "hf_parquet_2m": []}
     for _ in range(args.runs):
         runs["ours_2m"].append(run("ours", big, work / "corpus_2m"))
         runs["hf_2m"].append(run("hf", big, work / "hf_cache"))
         runs["ours_200k"].append(run("ours", small, work / "corpus_200k"))
+        runs["ours_parquet_2m"].append(run("ours", table, work / "corpus_parquet_2m"))
+        runs["hf_parquet_2m"].append(run("hf", table, work / "hf_cache"))
         print(json.dumps({k: v[-1] for k, v in runs.items()}), flush=True)
     start = time.perf_counter()
     subprocess.run([str(Path(sys.executable).parent / "ccr"), "info", str(work / "corpus_2m")], check=True,
@@ -153,6 +164,11 @@ def main() -> None:
         "hf_datasets_seconds_2m": round(theirs, 2),
         "hf_datasets_peak_rss_mb_2m": round(median(runs["hf_2m"], "peak_rss_mb"), 1),
         "ours_seconds_200k": round(median(runs["ours_200k"], "seconds"), 2),
+        "parquet_ratio_vs_hf_datasets_2m": round(median(runs["ours_parquet_2m"], "seconds")
+                                                 / median(runs["hf_parquet_2m"], "seconds"), 3),
+        "parquet_seconds_2m": round(median(runs["ours_parquet_2m"], "seconds"), 2),
+        "hf_datasets_parquet_seconds_2m": round(median(runs["hf_parquet_2m"], "seconds"), 2),
+        "parquet_peak_rss_mb_2m": round(median(runs["ours_parquet_2m"], "peak_rss_mb"), 1),
         "captions_2m": rows,
         "source_mb": round(big.stat().st_size / 2**20, 1),
         "runs": runs,

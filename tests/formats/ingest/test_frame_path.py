@@ -12,10 +12,12 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from ccr.corpus.corpus import Corpus
 from ccr.formats.ingest import stage as ingest_stage
+from ccr.formats.ingest.entries import _entry
 from ccr.formats.ingest.stage import ingest
 from ccr.stages.runner import RunOptions
 
@@ -111,3 +113,88 @@ def test_the_whitespace_stripped_is_pythons() -> None:
     from ccr.formats.ingest.entries import PY_WHITESPACE
 
     assert PY_WHITESPACE == "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+PARQUET_ROWS = [
+    *GOOD[:8],
+    {"media_id": None, "text": "no media id", "caption_id": "p1"},
+    {"media_id": "", "text": "empty media id", "caption_id": "p2"},
+    {"media_id": "y1", "text": None, "caption_id": "p3"},
+    {"media_id": "y1", "text": "   ", "caption_id": "p4"},
+    {"media_id": "y1", "text": "w" * 60, "caption_id": "p5"},
+    {"media_id": "y1", "text": "a lang", "lang": "xx", "caption_id": "p6"},
+    {"media_id": "y1", "text": "an origin", "origin": "robot", "caption_id": "p7"},
+    {"media_id": "m0", "path": "m0.png", "split": "test", "text": "split clash", "caption_id": "p8"},
+    {"media_id": "y2", "split": "bogus", "text": "refused media", "caption_id": "p9"},
+    {"media_id": "y2", "text": "its second caption", "caption_id": "p10"},
+    {"media_id": "m0", "path": "m0.png", "text": "another text", "caption_id": "c1"},  # clashing id
+    {"media_id": "old", "path": "moved.png", "text": "corpus clash", "caption_id": "p11"},
+    {"media_id": "old", "path": "old.png", "text": "an old caption", "caption_id": ""},  # derived id, a repeat
+    {"media_id": "y3", "text": "a duration", "duration": 2.5, "caption_id": "p12"},
+    {"media_id": "y4", "text": "a bad duration", "duration": -1.0, "caption_id": "p13"},
+    {"media_id": "y5", "text": b"caf\xe9", "caption_id": "p14"},  # not UTF-8: Parquet writers need not check
+    {"media_id": "y6", "text": "an unread column that is not UTF-8", "exif": b"\xff", "caption_id": "p15"},
+    *GOOD[8:20],
+]
+
+
+def _text_array(values: list, large: bool = False):
+    """A string column that may hold bytes that are not UTF-8, as a careless writer leaves them."""
+    import pyarrow as pa
+
+    raw = pa.array([v.encode() if isinstance(v, str) else v for v in values], pa.large_binary() if large else pa.binary())
+    return pa.Array.from_buffers(pa.large_string() if large else pa.string(), len(raw), raw.buffers(), raw.null_count)
+
+
+def write_parquet(path: Path, ints: bool) -> Path:
+    """The rows above in Parquet's own types: large, dictionary and view strings, float32; or integer ids."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = PARQUET_ROWS if not ints else [
+        {"media_id": i // 3, "caption_id": i, "text": f"caption {i}", "duration": i // 3 % 4} for i in range(30)
+    ] + [{"media_id": 2**64 - 1, "caption_id": 99, "text": "an id past int64"}]
+    col = {k: [r.get(k) for r in rows] for k in ("media_id", "caption_id", "text", "path", "split", "lang",
+                                                  "origin", "duration", "exif")}
+    if ints:
+        table = pa.table({"media_id": pa.array(col["media_id"], pa.uint64()), "caption_id": pa.array(col["caption_id"], pa.int32()),
+                          "text": col["text"], "duration": pa.array(col["duration"], pa.int16())})
+    else:
+        table = pa.table({"media_id": pa.array(col["media_id"], pa.large_string()), "caption_id": col["caption_id"],
+                          "text": _text_array(col["text"], large=True), "path": pa.array(col["path"], pa.string_view()),
+                          "split": pa.array(col["split"]).dictionary_encode(), "lang": col["lang"],
+                          "origin": col["origin"], "duration": pa.array(col["duration"], pa.float32()),
+                          "exif": _text_array(col["exif"])})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, row_group_size=7)
+    return path
+
+
+@pytest.mark.parametrize("ints", [False, True], ids=["strings", "integer-ids"])
+def test_parquet_in_bulk_gives_the_record_paths_tables_and_failures(tmp_path, monkeypatch, ints):
+    """Batches of Parquet's own types are read in bulk, and a batch that needs the record path's
+    judgement (a negative duration, text that is not UTF-8, an id past int64) goes row by row; the
+    corpus is the record path's either way, and text that is not UTF-8 is a failure, not a crash."""
+    from ccr.formats.ingest import entries
+
+    src = write_parquet(tmp_path / "src" / "captions.parquet", ints)
+    monkeypatch.setattr(entries, "ROWS_PER_FRAME", 4)
+    by_row = []
+    monkeypatch.setattr(entries, "_entry", lambda *a: by_row.append(a) or _entry(*a))
+    fast, slow = tmp_path / "fast", tmp_path / "slow"
+    for corpus in (fast, slow):
+        seed(corpus, tmp_path)
+    ingest("parquet", src, fast, options=QUIET, sets=["max_chars=50"])
+    rows = pq.ParquetFile(src).metadata.num_rows
+    assert 0 < len(by_row) <= rows // 2  # most batches were read in bulk, and some row by row
+    with monkeypatch.context() as m:
+        m.setattr(ingest_stage, "ENTRY_READERS", {})
+        ingest("parquet", src, slow, options=QUIET, sets=["max_chars=50"])
+    got, want = tables(fast), tables(slow)
+    if not ints:
+        assert want["failures"].height >= 12
+        assert want["failures"].filter(pl.col("reason").str.contains("column 'text': invalid UTF-8")).height == 1
+        assert "p15" in want["captions"]["caption_id"].to_list()
+    for name in want:
+        assert got[name].columns == want[name].columns, name
+        assert got[name].equals(want[name]), (name, got[name], want[name])

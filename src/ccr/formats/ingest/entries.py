@@ -24,8 +24,9 @@ from ccr.formats.ingest.generic import (
     COLUMNS,
     Row,
     _csv_rows,
-    _parquet_rows,
     _values,
+    parquet_batches,
+    parquet_rows,
 )
 from ccr.formats.ingest.grounding import GROUNDING_KEYS
 from ccr.formats.ingest.records import BadRecord
@@ -85,8 +86,20 @@ def csv_entries(src: Path, columns: dict[str, str]) -> Iterator[pl.DataFrame]:
 
 
 def parquet_entries(src: Path, columns: dict[str, str], row_groups: list[int] | None = None) -> Iterator[pl.DataFrame]:
-    """Entry frames of a Parquet file (of some of its row groups: rows numbered from their first)."""
-    yield from _row_frames(_parquet_rows(src, row_groups), columns)
+    """Entry frames of a Parquet file (of some of its row groups: rows numbered from their first).
+
+    A batch is read in bulk where its types are those ``_bulk`` takes once Parquet's own ways of
+    writing them (dictionary columns, integers of any width, float32) are read as JSON's; a batch
+    with any other type (or text that is not UTF-8) goes row by row."""
+    import polars as pl
+    import pyarrow as pa
+
+    for first, batch in parquet_batches(src, columns, ROWS_PER_FRAME, row_groups):
+        lines = pl.int_range(first, first + batch.num_rows, eager=True).alias("line")
+        table = _as_json_types(pa.Table.from_batches([batch]))
+        frame = None if table is None else _bulk(table, lines, columns)
+        yield frame if frame is not None else _frame([_entry(n, row, columns) for n, (_, row)
+                                                      in enumerate(parquet_rows(batch, first, src), first)])
 
 
 ENTRY_READERS: dict[str, Callable[[Path, dict[str, str]], Iterator[pl.DataFrame]]] = {
@@ -102,6 +115,32 @@ def _row_frames(rows: Iterator[Row], columns: dict[str, str]) -> Iterator[pl.Dat
             batch = []
     if batch:
         yield _frame(batch)
+
+
+def _as_json_types(table: pa.Table) -> pa.Table | None:
+    """The table with each column cast to the JSON type a row would hold the same values as (a
+    Python ``str``, ``int`` or ``float``); None where its bytes are not valid UTF-8 (the row path judges)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        table.validate(full=True)
+    except pa.ArrowInvalid:
+        return None
+    out = []
+    for col in table.columns:
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        t = col.type
+        if pa.types.is_integer(t) and t != pa.int64():
+            try:
+                col = pc.cast(col, pa.int64())  # safe: a uint64 past int64's range stays, and goes row by row
+            except pa.ArrowInvalid:
+                pass
+        elif pa.types.is_floating(t) and t != pa.float64():
+            col = col.cast(pa.float64())
+        out.append(col)
+    return pa.table(out, names=table.column_names)
 
 
 def _bad_lines(block: Block) -> pl.DataFrame:
@@ -154,10 +193,10 @@ def _bulk(table: pa.Table, line: pl.Series, columns: dict[str, str]) -> pl.DataF
     for name in COLUMNS:
         theirs = columns.get(name, name)
         got[name] = table.column(theirs) if theirs in table.column_names else None
-    ids = (pa.string(), pa.int64(), pa.null())
-    allowed = {"media_id": ids, "caption_id": ids, "text": (pa.string(), pa.null()),
-               "duration": (pa.float64(), pa.int64(), pa.null()),
-               **{c: (pa.string(), pa.null()) for c in _TEXT_COLUMNS}, **{k: (pa.null(),) for k in _EXTRA}}
+    text = (pa.string(), pa.large_string(), pa.string_view(), pa.null())  # polars reads each as its own String
+    ids = (*text, pa.int64())
+    allowed = {"media_id": ids, "caption_id": ids, "text": text, "duration": (pa.float64(), pa.int64(), pa.null()),
+               **{c: text for c in _TEXT_COLUMNS}, **{k: (pa.null(),) for k in _EXTRA}}
     if any(col is not None and col.type not in allowed[name] for name, col in got.items()):
         return None
     given = {name: col for name, col in got.items() if col is not None and col.type != pa.null()}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ccr.errors import CcrError
 from ccr.formats.ingest.grounding import GROUNDING_KEYS, grounding_extra
 from ccr.formats.ingest.records import BadRecord, Caption, Media, Record
-from ccr.formats.ingest.textio import as_id, guess_split, iter_jsonl, iter_lines
+from ccr.formats.ingest.textio import as_id, guess_split, iter_jsonl, iter_lines, not_utf8
 
 if TYPE_CHECKING:
     from ccr.formats.ingest.records import IngestOptions
@@ -41,7 +41,7 @@ def read_csv(src: Path, opts: IngestOptions) -> Iterator[Record]:
 
 
 def read_parquet(src: Path, opts: IngestOptions) -> Iterator[Record]:
-    yield from _records(_parquet_rows(src), src, opts)
+    yield from _records(_parquet_rows(src, opts.columns), src, opts)
 
 
 def parse_columns(specs: list[str]) -> dict[str, str]:
@@ -153,12 +153,58 @@ def parquet_file(src: Path) -> Any:
         raise CcrError(f"{src}: not a readable Parquet file ({err})") from None
 
 
-def _parquet_rows(src: Path, row_groups: list[int] | None = None) -> Iterator[Row]:
-    index = 0
-    for batch in parquet_file(src).iter_batches(batch_size=_PARQUET_BATCH, row_groups=row_groups):
-        for row in batch.to_pylist():
-            index += 1
-            yield f"{src}:{index}", row
+def _parquet_rows(src: Path, columns: dict[str, str]) -> Iterator[Row]:
+    for first, batch in parquet_batches(src, columns, _PARQUET_BATCH):
+        yield from parquet_rows(batch, first, src)
+
+
+def parquet_batches(src: Path, columns: dict[str, str], size: int,
+                    row_groups: list[int] | None = None) -> Iterator[tuple[int, Any]]:
+    """Batches of the source columns our columns name (an img2dataset part also holds urls, exif,
+    sizes: never read), each with its first row's number (from 1 at the first row group read)."""
+    file = parquet_file(src)
+    have = set(file.schema_arrow.names)
+    wanted = [c for c in dict.fromkeys(columns.get(name, name) for name in COLUMNS) if c in have]
+    first = 1
+    for batch in file.iter_batches(batch_size=size, row_groups=row_groups, columns=wanted):
+        yield first, batch
+        first += batch.num_rows
+
+
+def parquet_rows(batch: Any, first: int, src: Path) -> Iterator[Row]:
+    """The rows of a Parquet batch, numbered from ``first``. Parquet does not make its writers
+    check that text is UTF-8: a row with a text cell that is not is unusable, and says which column."""
+    try:
+        rows: list[dict[str, Any] | str] = batch.to_pylist()
+    except UnicodeDecodeError:
+        rows = _decoded_rows(batch)
+    for n, row in enumerate(rows, first):
+        where = f"{src}:{n}"
+        yield where, BadRecord(where, row) if isinstance(row, str) else row
+
+
+def _decoded_rows(batch: Any) -> list[dict[str, Any] | str]:
+    """The rows of a batch with text that is not UTF-8, each decoded cell by cell; a row with such a cell is why it fails."""
+    import pyarrow as pa
+
+    text = {name for name, t in zip(batch.schema.names, batch.schema.types, strict=True)
+            if pa.types.is_string(t) or pa.types.is_large_string(t)}
+    raw = pa.RecordBatch.from_arrays([c.cast(pa.binary()) if n in text else c
+                                      for n, c in zip(batch.schema.names, batch.columns, strict=True)],
+                                     names=batch.schema.names)
+    return [_decoded(row, text) for row in raw.to_pylist()]
+
+
+def _decoded(row: dict[str, Any], text: set[str]) -> dict[str, Any] | str:
+    out = {}
+    for name, value in row.items():
+        if name in text and value is not None:
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return f"column {name!r}: {not_utf8(err.start)}"
+        out[name] = value
+    return out
 
 
 _HEADERS: dict[str, Callable[[Path], list[str] | None]] = {"jsonl": _jsonl_keys, "csv": _csv_header,
