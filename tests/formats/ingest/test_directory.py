@@ -204,3 +204,17 @@ def test_a_split_named_by_a_parts_folder_and_underscore_names_passed_over(tmp_pa
     summary = ingest("jsonl", src, tmp_path / "corpus", options=options())
     assert summary.rows_in == 3
     assert Corpus.open(tmp_path / "corpus").table("media", with_side_tables=False)["split"].to_list() == ["val"]
+
+
+def test_a_parts_split_is_a_whole_word_of_its_path(tmp_path):
+    """``latest/`` or ``interval/`` name no split; ``split=test/`` (Hive) and ``validation/`` do."""
+    from ccr.formats.ingest.textio import part_split
+
+    assert [part_split(p) for p in ("latest/part-0.jsonl", "interval/0.jsonl", "retrain/x.parquet",
+                                    "split=test/part-0.parquet", "validation/0.jsonl", "val-00003.parquet",
+                                    "train/val_2014.jsonl", "parts/restval/0.jsonl")] == \
+        [None, None, None, "test", "val", "val", "val", "train"]
+    src = tmp_path / "contest"
+    write_jsonl(src / "latest" / "part-0.jsonl", rows(0, 3))
+    ingest("jsonl", src, tmp_path / "corpus", options=options())
+    assert Corpus.open(tmp_path / "corpus").table("media", with_side_tables=False)["split"].to_list() == ["train"]

@@ -24,7 +24,7 @@ from ccr.formats.ingest import checks
 from ccr.formats.ingest.digests import Digests
 from ccr.formats.ingest.entries import _EXTRA, PY_WHITESPACE
 from ccr.formats.ingest.keyed import Keyed
-from ccr.formats.ingest.textio import guess_split
+from ccr.formats.ingest.textio import guess_split, part_split
 from ccr.stages.runner import Failure
 
 if TYPE_CHECKING:
@@ -94,8 +94,8 @@ class FrameKnown:
         """The entries checked next come from ``path``, a file of the source ``src`` (or ``src`` itself)."""
         if self.files[-1] != path:
             self.files.append(path)
-            named = guess_split(path.name) if path == src else guess_split(str(path.relative_to(src))) or \
-                guess_split(src.name)  # a part's own name, then its folders' (parts/val/0.jsonl), then the source's
+            named = guess_split(path.name) if path == src else part_split(str(path.relative_to(src))) or \
+                part_split(src.name)  # a part's own name, then its folders' (parts/val/0.jsonl), then the source's
             self.opts = replace(self.opts, src=path, file_split=named)
 
 

@@ -20,6 +20,9 @@ from ccr.paths import regular_file
 
 _BOM = b"\xef\xbb\xbf"
 _SPLIT_WORDS = re.compile(r"restval|train|val|test")
+_WORDS = re.compile(r"[a-z]+")  # digits and punctuation part words: val2014, train_0001, split=test
+_PART_SPLITS = {"train": "train", "training": "train", "restval": "train", "val": "val", "valid": "val",
+                "validation": "val", "test": "test", "testing": "test"}
 
 
 def open_bytes(path: Path) -> IO[bytes]:
@@ -112,6 +115,15 @@ def guess_split(name: str) -> str | None:
         return None
     word = matches[-1]
     return "train" if word == "restval" else word
+
+
+def part_split(path: str) -> str | None:
+    """Split named by a word of a part's path (``val-00003.parquet``, ``parts/val/0.jsonl``,
+    Hive's ``split=test/``), the last such word winning. A data pipeline's paths hold other words
+    (``latest/``, ``interval/``, ``retrain/``), so here a split is a whole word, not a piece of one
+    as in the research datasets' own names (``multi30ktest_de``, ``captions_val2014.json``)."""
+    words = [w for w in _WORDS.findall(path.lower()) if w in _PART_SPLITS]
+    return _PART_SPLITS[words[-1]] if words else None
 
 
 def as_id(value: Any) -> str | None:
