@@ -9,6 +9,7 @@ table of vectorised readers.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ccr.corpus.corpus import Corpus
+from ccr.formats.ingest import blocks, entries
 from ccr.formats.ingest import stage as ingest_stage
 from ccr.formats.ingest.entries import _entry
 from ccr.formats.ingest.stage import ingest
@@ -77,22 +79,34 @@ def tables(corpus: Path) -> dict[str, pl.DataFrame]:
             "captions": opened.table("captions", with_side_tables=False).sort("caption_id"), "failures": failures}
 
 
-@pytest.mark.parametrize("chunk", [5, 1000])
-def test_the_vectorised_path_gives_the_record_paths_tables_and_failures(tmp_path, monkeypatch, chunk):
-    src = write_source(tmp_path / "src" / "captions.jsonl")
-    options = RunOptions(progress=False, chunk_rows=chunk)
+def both_paths(fmt: str, src: Path, tmp_path: Path, monkeypatch, options: RunOptions = QUIET):
+    """The corpus tables the vectorised path and the record path make of ``src``, each into a seeded
+    corpus, and the rows the vectorised path read one by one."""
+    by_row: list = []
     fast, slow = tmp_path / "fast", tmp_path / "slow"
     for corpus in (fast, slow):
         seed(corpus, tmp_path)
-    ingest("jsonl", src, fast, options=options, sets=["max_chars=50"])
+    with monkeypatch.context() as m:
+        m.setattr(entries, "_entry", lambda *a: by_row.append(a) or _entry(*a))
+        ingest(fmt, src, fast, options=options, sets=["max_chars=50"])
     with monkeypatch.context() as m:
         m.setattr(ingest_stage, "ENTRY_READERS", {})
-        ingest("jsonl", src, slow, options=options, sets=["max_chars=50"])
-    got, want = tables(fast), tables(slow)
-    assert want["failures"].height >= 20  # every kind above failed on the record path
+        ingest(fmt, src, slow, options=options, sets=["max_chars=50"])
+    return tables(fast), tables(slow), by_row
+
+
+def assert_same(got: dict[str, pl.DataFrame], want: dict[str, pl.DataFrame]) -> None:
     for name in want:
         assert got[name].columns == want[name].columns, name
         assert got[name].equals(want[name]), (name, got[name], want[name])
+
+
+@pytest.mark.parametrize("chunk", [5, 1000])
+def test_the_vectorised_path_gives_the_record_paths_tables_and_failures(tmp_path, monkeypatch, chunk):
+    src = write_source(tmp_path / "src" / "captions.jsonl")
+    got, want, _ = both_paths("jsonl", src, tmp_path, monkeypatch, RunOptions(progress=False, chunk_rows=chunk))
+    assert want["failures"].height >= 20  # every kind above failed on the record path
+    assert_same(got, want)
 
 
 def test_a_large_jsonl_lands_in_few_shards_and_resumes_by_range(tmp_path):
@@ -175,26 +189,70 @@ def test_parquet_in_bulk_gives_the_record_paths_tables_and_failures(tmp_path, mo
     """Batches of Parquet's own types are read in bulk, and a batch that needs the record path's
     judgement (a negative duration, text that is not UTF-8, an id past int64) goes row by row; the
     corpus is the record path's either way, and text that is not UTF-8 is a failure, not a crash."""
-    from ccr.formats.ingest import entries
-
     src = write_parquet(tmp_path / "src" / "captions.parquet", ints)
     monkeypatch.setattr(entries, "ROWS_PER_FRAME", 4)
-    by_row = []
-    monkeypatch.setattr(entries, "_entry", lambda *a: by_row.append(a) or _entry(*a))
-    fast, slow = tmp_path / "fast", tmp_path / "slow"
-    for corpus in (fast, slow):
-        seed(corpus, tmp_path)
-    ingest("parquet", src, fast, options=QUIET, sets=["max_chars=50"])
-    rows = pq.ParquetFile(src).metadata.num_rows
-    assert 0 < len(by_row) <= rows // 2  # most batches were read in bulk, and some row by row
-    with monkeypatch.context() as m:
-        m.setattr(ingest_stage, "ENTRY_READERS", {})
-        ingest("parquet", src, slow, options=QUIET, sets=["max_chars=50"])
-    got, want = tables(fast), tables(slow)
+    got, want, by_row = both_paths("parquet", src, tmp_path, monkeypatch)
+    assert 0 < len(by_row) <= pq.ParquetFile(src).metadata.num_rows // 2  # most batches in bulk, some row by row
     if not ints:
         assert want["failures"].height >= 12
         assert want["failures"].filter(pl.col("reason").str.contains("column 'text': invalid UTF-8")).height == 1
         assert "p15" in want["captions"]["caption_id"].to_list()
-    for name in want:
-        assert got[name].columns == want[name].columns, name
-        assert got[name].equals(want[name]), (name, got[name], want[name])
+    assert_same(got, want)
+
+
+CSV_SPECIAL = [
+    'm0,q1,m0.png,,,,"a caption, with a comma",',
+    'm0,q2,m0.png,,,,"she said ""hi""",',
+    'm1,q3,m1.png,,,,a "literal" quote,',
+    'y1,q4,,,xx,,a lang,',
+    'y1,q5,,,,robot,an origin,',
+    ',q6,,,,,no media id,',
+    'm0,c1,m0.png,,,,another text,',  # clashing id
+    'old,,old.png,,,,an old caption,',  # derived id, a repeat of the corpus's
+    '',
+    'm0,q7,m0.png,test,,,split clash,',
+    'y2,q8,,bogus,,,refused media,',
+    'y2,q9,,,,,"   ",',
+    'y7,q14,,,,,a duration,2.5',
+    'y8,q15,,,,,a duration in a quoted field,"4"',
+]
+CSV_LATE = [
+    'y3,q10,,,,,"a caption across',
+    'two lines",',
+    'y4,q11,too,many,fields,here,x,y,z',
+    b'y5,q12,,,,,caf\xe9,',
+    'y6,q13,,,,,after the record path took over,',
+    'y9,q16,,,,,a duration the csv module reads, 3',
+    'y10,q17,,,,,a negative duration,-1',
+]
+
+
+def write_csv(path: Path, ending: bytes) -> Path:
+    """GOOD rows around single-line oddities (read in bulk), then what only the record path reads."""
+    import csv
+    import io
+
+    def line(row: dict) -> str:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="").writerow([row.get(k, "") for k in ("media_id", "caption_id", "path",
+                                                                              "split", "lang", "origin", "text")] + [""])
+        return out.getvalue()
+
+    lines = ["media_id,caption_id,path,split,lang,origin,text,duration", *map(line, GOOD[:20]), *CSV_SPECIAL,
+             *map(line, GOOD[20:]), *CSV_LATE]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(ending.join(x if isinstance(x, bytes) else x.encode() for x in lines) + ending)
+    return path
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+def test_csv_in_bulk_gives_the_record_paths_tables_and_failures(tmp_path, monkeypatch, ending):
+    """Blocks of one-line records are read in bulk (quoted commas, doubled and literal quotes, blank
+    lines); from a record across lines on, the csv module reads the rest; both give one corpus."""
+    src = write_csv(tmp_path / "src" / "captions.csv", ending)
+    monkeypatch.setattr(entries, "blocks", partial(blocks.blocks, block_bytes=256))
+    got, want, by_row = both_paths("csv", src, tmp_path, monkeypatch)
+    assert 0 < len(by_row) <= len(CSV_LATE) + 6  # in bulk up to the block of the record across lines
+    assert want["failures"].height >= 9
+    assert "q13" in want["captions"]["caption_id"].to_list()
+    assert_same(got, want)

@@ -23,6 +23,7 @@ from ccr.formats.ingest.generic import (
     _TEXT_COLUMNS,
     COLUMNS,
     Row,
+    _csv_header,
     _csv_rows,
     _values,
     parquet_batches,
@@ -81,8 +82,22 @@ def block_entries(src: Path, block: Block, columns: dict[str, str]) -> pl.DataFr
 
 
 def csv_entries(src: Path, columns: dict[str, str]) -> Iterator[pl.DataFrame]:
-    """csv has quoted fields across lines; its rows are parsed by the csv module, then checked in bulk."""
-    yield from _row_frames(_csv_rows(src), columns)
+    """Entry frames of a csv file: a block of lines at a time in bulk (Arrow's csv parser, which
+    reads quotes as Python's csv module does) while every record is one line, which tells each row
+    its line; from the first block where that fails (a quoted field across lines, a line that is not
+    UTF-8, a row with the wrong number of fields, types the bulk path does not take) row by row
+    with the csv module to the end of the file."""
+    header = _csv_header(src)
+    if not header or len(set(header)) < len(header):
+        yield from _row_frames(_csv_rows(src), columns)
+        return
+    for block in blocks(src):
+        frame = _csv_block(block, header, columns)
+        if frame is None:
+            yield from _row_frames(_csv_rows(src, max(block.first, 2)), columns)
+            return
+        if frame.height:
+            yield frame
 
 
 def parquet_entries(src: Path, columns: dict[str, str], row_groups: list[int] | None = None) -> Iterator[pl.DataFrame]:
@@ -115,6 +130,49 @@ def _row_frames(rows: Iterator[Row], columns: dict[str, str]) -> Iterator[pl.Dat
             batch = []
     if batch:
         yield _frame(batch)
+
+
+def _csv_block(block: Block, header: list[str], columns: dict[str, str]) -> pl.DataFrame | None:
+    """The entry frame of a block of csv lines (line 1, the header, left out), or None where the
+    record path must judge it. Each record is one line exactly when Arrow reads as many records as
+    the block has non-blank lines (a record across lines has at least two non-blank ones), and a
+    carriage return ends lines only before a newline (the csv module sees lone ones in the text)."""
+    import numpy as np
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    skip = 1 if block.first == 1 else 0
+    body = memoryview(block.body)[int(block.offsets[skip]):]
+    raw = np.frombuffer(body, dtype=np.uint8)
+    if block.bad or (skip and b'"' in block.body[:int(block.offsets[1])]):
+        return None
+    returns = np.flatnonzero(raw == 13)
+    if len(returns) and (returns[-1] + 1 >= len(raw) or np.any(raw[returns + 1] != 10)):
+        return None
+    ends = block.offsets[skip + 1:] - block.offsets[skip]
+    content = np.diff(block.offsets[skip:]) - (raw[ends - 1] == 10) - np.isin(ends - 2, returns)
+    lines = pl.Series("line", block.first + skip + np.flatnonzero(content > 0))
+    have = set(header)
+    wanted = [c for c in dict.fromkeys(columns.get(name, name) for name in COLUMNS) if c in have]
+    try:
+        table = pcsv.read_csv(pa.BufferReader(body), read_options=pcsv.ReadOptions(column_names=header),
+                              parse_options=pcsv.ParseOptions(newlines_in_values=True),
+                              convert_options=pcsv.ConvertOptions(
+                                  include_columns=wanted, column_types=dict.fromkeys(wanted, pa.string()),
+                                  strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid:
+        return None
+    duration = columns.get("duration", "duration")
+    if duration in wanted:  # as ``generic._cell`` reads it: empty is none, the rest a number (else the record path)
+        cells = table.column(duration)
+        try:
+            seconds = pc.cast(pc.if_else(pc.equal(cells, ""), pa.scalar(None, pa.string()), cells), pa.float64())
+        except pa.ArrowInvalid:
+            return None
+        table = table.set_column(table.column_names.index(duration), duration, seconds)
+    return _bulk(table, lines, columns) if table.num_rows == len(lines) else None
 
 
 def _as_json_types(table: pa.Table) -> pa.Table | None:

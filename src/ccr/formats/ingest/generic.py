@@ -107,14 +107,17 @@ def _parquet_header(src: Path) -> list[str] | None:
     return list(parquet_file(src).schema_arrow.names)
 
 
-def _csv_rows(src: Path) -> Iterator[Row]:
-    """Rows as dicts of strings; an undecodable line is reported and skipped, the rest still parse."""
+def _csv_rows(src: Path, start: int = 2) -> Iterator[Row]:
+    """Rows as dicts of strings, from the record that starts on line ``start`` (the header is line
+    1); an undecodable line is reported and skipped, the rest still parse."""
     bad: list[tuple[int, BadRecord]] = []
     position = {"line": 0}
 
     def lines() -> Iterator[str]:
         for lineno, line in iter_lines(src):
             position["line"] = lineno
+            if 1 < lineno < start:
+                continue
             if isinstance(line, BadRecord):
                 bad.append((lineno, line))
             else:
