@@ -120,7 +120,7 @@ def test_every_part_is_checked_for_the_columns_before_a_corpus_exists(tmp_path):
     assert not (tmp_path / "corpus").exists()
 
 
-def test_on_ray_the_parts_are_cut_into_pieces_and_give_the_local_corpus(parts, tmp_path, ray_local, monkeypatch):
+def test_on_ray_the_parts_are_read_in_pieces_and_give_the_local_corpus(parts, tmp_path, ray_local, monkeypatch):
     from ccr.formats.ingest import pieces
 
     monkeypatch.setattr(pieces, "PIECE_BYTES", 128)  # several pieces a file, read on across file ends
@@ -132,6 +132,17 @@ def test_on_ray_the_parts_are_cut_into_pieces_and_give_the_local_corpus(parts, t
     assert captions(tmp_path / "ray").equals(captions(tmp_path / "local"))
     assert ray.failures()["source"].to_list() == local.failures()["source"].to_list() == [
         f"{parts / 'part-00001.jsonl'}:5"]
+    tables = tmp_path / "csv"  # a csv part is one piece: the parts are parsed a part per actor
+    for part in sorted(parts.glob("**/part-*.jsonl")):
+        if not part.parent.name.startswith("."):
+            name = tables / part.relative_to(parts).with_suffix(".csv")
+            name.parent.mkdir(parents=True, exist_ok=True)
+            pl.read_ndjson(part).write_csv(name)
+    ingest("csv", tables, tmp_path / "csv-local", options=options())
+    ingest("csv", tables, tmp_path / "csv-ray", options=RunOptions(progress=False, chunk_rows=4, engine="ray",
+                                                                       ray_concurrency=2))
+    assert captions(tmp_path / "csv-ray").equals(captions(tmp_path / "csv-local"))
+    assert Corpus.open(tmp_path / "csv-ray").failures()["source"].to_list() == [f"{tables / 'part-00001.csv'}:6"]
 
 
 def test_the_small_shards_of_many_small_parts_are_compacted_at_the_end(tmp_path):

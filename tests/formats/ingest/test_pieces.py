@@ -17,7 +17,6 @@ import pytest
 from test_frame_path import GOOD, write_source
 from typer.testing import CliRunner
 
-from ccr.errors import CcrError
 from ccr.formats.ingest import pieces
 from ccr.formats.ingest.entries import ENTRY_READERS
 
@@ -76,16 +75,15 @@ def test_a_gzip_file_is_one_piece(tmp_path):
     assert len(cut) == 1 and got.equals(_local("jsonl", src))
 
 
-def test_formats_that_are_not_cut_say_so_before_a_corpus_is_made(tmp_path):
-    with pytest.raises(CcrError, match="quoted field may hold a newline"):
-        pieces.check("csv")
-    src = tmp_path / "captions.csv"
-    src.write_text("media_id,text\nm1,a photo\n", encoding="utf-8")
+def test_a_csv_file_is_one_piece_and_other_formats_are_refused_before_a_corpus_is_made(tmp_path):
+    from test_frame_path import write_csv
+
+    src = write_csv(tmp_path / "captions.csv", b"\r\n")
+    cut, got = _by_pieces("csv", src, 1)
+    assert len(cut) == 1 and got.equals(_local("csv", src))
 
     from ccr.cli import app
 
-    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "corpus"), str(src), "--format", "csv", "--engine", "ray"])
-    assert result.exit_code == 2 and "convert it to jsonl or parquet" in result.output
-    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "corpus").exists()
     result = CliRunner().invoke(app, ["ingest", str(tmp_path / "corpus"), str(src), "--format", "coco", "--engine", "ray"])
     assert result.exit_code == 2 and "ingest coco without --engine ray" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "corpus").exists()

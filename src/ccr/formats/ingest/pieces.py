@@ -7,8 +7,9 @@ numbered from 1 within it, and says how many lines it spans; the driver adds the
 pieces of its file before it. A jsonl piece is a byte
 range of whole lines (each cut falls just after a newline, found by reading a few bytes there); a
 Parquet piece is a run of whole row groups. A gzip file cannot be cut without reading it from its
-start: it is one piece. A csv file is not cut at all: a quoted field may hold a newline, so no byte
-offset tells where a row starts without reading every byte before it.
+start, and a csv file cannot be cut at a newline (a quoted field may hold one, so no byte offset
+tells where a row starts without reading every byte before it): each is one piece, so a directory
+of such parts is parsed a part per actor.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import IO, TYPE_CHECKING
 
 from ccr.errors import CcrError
 from ccr.formats.ingest.blocks import blocks
-from ccr.formats.ingest.entries import block_entries, parquet_entries
+from ccr.formats.ingest.entries import block_entries, csv_entries, parquet_entries
 from ccr.formats.ingest.generic import parquet_file
 
 if TYPE_CHECKING:
@@ -40,13 +41,9 @@ class Piece:
 
 
 def check(fmt: str) -> None:
-    """Refuse, before a corpus is made, a format whose sources are not cut into pieces."""
-    if fmt in _CUTTERS:
-        return
-    if fmt == "csv":
-        raise CcrError("--engine ray cannot cut a csv source into pieces (a quoted field may hold a newline): "
-                       "ingest it without --engine ray, or convert it to jsonl or parquet")
-    raise CcrError(f"--engine ray reads jsonl and parquet sources; ingest {fmt} without --engine ray")
+    """Refuse, before a corpus is made, a format whose sources are not read in pieces."""
+    if fmt not in _CUTTERS:
+        raise CcrError(f"--engine ray reads jsonl, csv and parquet sources; ingest {fmt} without --engine ray")
 
 
 def cut(fmt: str, src: Path, size: int | None = None) -> list[Piece]:
@@ -55,8 +52,11 @@ def cut(fmt: str, src: Path, size: int | None = None) -> list[Piece]:
 
 
 def parse(piece: Piece, columns: dict[str, str]) -> tuple[list[pl.DataFrame], int]:
-    """The entry frames of a piece, its lines numbered from 1, and how many lines (Parquet: rows) it spans."""
+    """The entry frames of a piece, its lines numbered from 1, and how many lines (Parquet: rows) it
+    spans: where the next piece of its file numbers from (a csv piece is its whole file: 0, none follows)."""
     src = Path(piece.src)
+    if piece.fmt == "csv":
+        return list(csv_entries(src, columns)), 0
     if piece.fmt == "parquet":
         meta = parquet_file(src).metadata
         groups = list(range(piece.start, meta.num_row_groups if piece.end is None else piece.end))
@@ -94,7 +94,7 @@ def numbered(parsed: Iterable[tuple[list[pl.DataFrame], int]]) -> Iterator[pl.Da
 
 def _jsonl(src: Path, size: int) -> list[Piece]:
     if src.suffix.lower() == ".gz":  # as a directory's parts are found (``PART_SUFFIXES``)
-        return [Piece("jsonl", str(src), 0, None)]
+        return _whole("jsonl", src)
     total = src.stat().st_size
     pieces, start = [], 0
     with src.open("rb") as fh:
@@ -129,4 +129,9 @@ def _parquet(src: Path, size: int) -> list[Piece]:
     return pieces or [Piece("parquet", str(src), 0, None)]
 
 
-_CUTTERS: dict[str, Callable[[Path, int], list[Piece]]] = {"jsonl": _jsonl, "parquet": _parquet}
+def _whole(fmt: str, src: Path) -> list[Piece]:
+    return [Piece(fmt, str(src), 0, None)]
+
+
+_CUTTERS: dict[str, Callable[[Path, int], list[Piece]]] = {"jsonl": _jsonl, "parquet": _parquet,
+                                                          "csv": lambda src, size: _whole("csv", src)}
