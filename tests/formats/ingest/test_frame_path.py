@@ -256,3 +256,15 @@ def test_csv_in_bulk_gives_the_record_paths_tables_and_failures(tmp_path, monkey
     assert want["failures"].height >= 9
     assert "q13" in want["captions"]["caption_id"].to_list()
     assert_same(got, want)
+
+
+def test_a_quoted_field_across_a_block_boundary_is_read_whole(tmp_path, monkeypatch):
+    """A block that ends inside a quoted field (its record's first line the block's last) is left to
+    the record path: Arrow would close the field at the block's end and read its rest as a row."""
+    src = tmp_path / "src" / "captions.csv"
+    src.parent.mkdir()
+    src.write_bytes(b"media_id,text\n" + b"m0,aaaa\n" * 3 + b'm1,"a caption\nacross lines"\nm2,after it\n')
+    monkeypatch.setattr(entries, "blocks", partial(blocks.blocks, block_bytes=56))  # the first ends after 'm1,"a caption'
+    got, want, _ = both_paths("csv", src, tmp_path, monkeypatch)
+    assert want["failures"].height == 0 and "a caption\nacross lines" in want["captions"]["text"].to_list()
+    assert_same(got, want)

@@ -135,8 +135,11 @@ def _row_frames(rows: Iterator[Row], columns: dict[str, str]) -> Iterator[pl.Dat
 def _csv_block(block: Block, header: list[str], columns: dict[str, str]) -> pl.DataFrame | None:
     """The entry frame of a block of csv lines (line 1, the header, left out), or None where the
     record path must judge it. Each record is one line exactly when Arrow reads as many records as
-    the block has non-blank lines (a record across lines has at least two non-blank ones), and a
-    carriage return ends lines only before a newline (the csv module sees lone ones in the text)."""
+    the block has non-blank lines (a record across lines has at least two non-blank ones), the block
+    does not end inside a quoted field (Arrow closes one at the end of its input, where the csv module
+    reads on into the next block: a row of empty fields after the block is a record of its own only
+    if it does not), and a carriage return ends lines only before a newline (the csv module sees
+    lone ones in the text)."""
     import numpy as np
     import polars as pl
     import pyarrow as pa
@@ -156,14 +159,18 @@ def _csv_block(block: Block, header: list[str], columns: dict[str, str]) -> pl.D
     lines = pl.Series("line", block.first + skip + np.flatnonzero(content > 0))
     have = set(header)
     wanted = [c for c in dict.fromkeys(columns.get(name, name) for name in COLUMNS) if c in have]
+    closed = bytes(body) + b'\n""' + b"," * (len(header) - 1) + b"\n"
     try:
-        table = pcsv.read_csv(pa.BufferReader(body), read_options=pcsv.ReadOptions(column_names=header),
+        table = pcsv.read_csv(pa.BufferReader(closed), read_options=pcsv.ReadOptions(column_names=header),
                               parse_options=pcsv.ParseOptions(newlines_in_values=True),
                               convert_options=pcsv.ConvertOptions(
                                   include_columns=wanted, column_types=dict.fromkeys(wanted, pa.string()),
                                   strings_can_be_null=False, quoted_strings_can_be_null=False))
     except pa.ArrowInvalid:
         return None
+    if table.num_rows != len(lines) + 1:
+        return None
+    table = table.slice(0, len(lines))
     duration = columns.get("duration", "duration")
     if duration in wanted:  # as ``generic._cell`` reads it: empty is none, the rest a number (else the record path)
         cells = table.column(duration)
@@ -172,7 +179,7 @@ def _csv_block(block: Block, header: list[str], columns: dict[str, str]) -> pl.D
         except pa.ArrowInvalid:
             return None
         table = table.set_column(table.column_names.index(duration), duration, seconds)
-    return _bulk(table, lines, columns) if table.num_rows == len(lines) else None
+    return _bulk(table, lines, columns)
 
 
 def _as_json_types(table: pa.Table) -> pa.Table | None:
