@@ -268,3 +268,14 @@ def test_a_quoted_field_across_a_block_boundary_is_read_whole(tmp_path, monkeypa
     got, want, _ = both_paths("csv", src, tmp_path, monkeypatch)
     assert want["failures"].height == 0 and "a caption\nacross lines" in want["captions"]["text"].to_list()
     assert_same(got, want)
+
+
+def test_a_byte_order_mark_past_the_first_line_stays_in_its_field(tmp_path, monkeypatch):
+    """Only line 1's byte-order mark is dropped; one that starts a later line (a block's first) is text."""
+    src = tmp_path / "src" / "captions.csv"
+    src.parent.mkdir()
+    src.write_bytes(b"\xef\xbb\xbfmedia_id,text\n\xef\xbb\xbfm0,first\n" + b"m1,aaaa\n" * 3 + b"\xef\xbb\xbfm2,later\n")
+    monkeypatch.setattr(entries, "blocks", partial(blocks.blocks, block_bytes=16))
+    got, want, _ = both_paths("csv", src, tmp_path, monkeypatch)
+    assert sorted(want["media"]["media_id"].to_list()) == ["m1", "old", "\ufeffm0", "\ufeffm2"]
+    assert_same(got, want)

@@ -159,7 +159,8 @@ def _csv_block(block: Block, header: list[str], columns: dict[str, str]) -> pl.D
     lines = pl.Series("line", block.first + skip + np.flatnonzero(content > 0))
     have = set(header)
     wanted = [c for c in dict.fromkeys(columns.get(name, name) for name in COLUMNS) if c in have]
-    closed = bytes(body) + b'\n""' + b"," * (len(header) - 1) + b"\n"
+    # a newline first: Arrow drops a byte-order mark that starts its input; past line 1 the csv module keeps one
+    closed = b"\n" + bytes(body) + b'\n""' + b"," * (len(header) - 1) + b"\n"
     try:
         table = pcsv.read_csv(pa.BufferReader(closed), read_options=pcsv.ReadOptions(column_names=header),
                               parse_options=pcsv.ParseOptions(newlines_in_values=True),
