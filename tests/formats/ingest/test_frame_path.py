@@ -279,3 +279,23 @@ def test_a_byte_order_mark_past_the_first_line_stays_in_its_field(tmp_path, monk
     got, want, _ = both_paths("csv", src, tmp_path, monkeypatch)
     assert sorted(want["media"]["media_id"].to_list()) == ["m1", "old", "\ufeffm0", "\ufeffm2"]
     assert_same(got, want)
+
+
+def test_a_carriage_return_in_an_unquoted_field_is_a_failure_row(tmp_path, monkeypatch):
+    """The csv module refuses a lone carriage return outside quotes (it raised, and the run died on
+    both paths); the line is a failure row and the rest of the file still reads. A header line with
+    one (a file with old Mac line endings) is refused before any row is read."""
+    from ccr.errors import CcrError
+
+    src = tmp_path / "src" / "captions.csv"
+    src.parent.mkdir()
+    src.write_bytes(b"media_id,text\nm0,first\nm1,a\rb\nm2,\"a quoted\rone\"\nm3,after it\n")
+    got, want, _ = both_paths("csv", src, tmp_path, monkeypatch)
+    assert want["failures"]["source"].to_list() == [f"{src}:3"]
+    assert want["failures"]["reason"].str.starts_with("not a CSV record: ").all()
+    assert sorted(want["media"]["media_id"].to_list()) == ["m0", "m2", "m3", "old"]
+    assert_same(got, want)
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(b"media_id,text\rm0,first\r")
+    with pytest.raises(CcrError, match="header line is not a CSV record"):
+        ingest("csv", mac, tmp_path / "mac", options=QUIET)

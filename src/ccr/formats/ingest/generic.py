@@ -85,12 +85,19 @@ def _csv_header(src: Path) -> list[str] | None:
     for _, line in iter_lines(src):
         if isinstance(line, BadRecord):
             raise _header_not_utf8(src)
-        return next(csv.reader([line]), [])
+        try:
+            return next(csv.reader([line]), [])
+        except csv.Error as err:
+            raise _header_not_csv(src, err) from None
     return None
 
 
 def _header_not_utf8(src: Path) -> CcrError:
     return CcrError(f"{src}: the header line is not UTF-8; expected a CSV header naming the columns")
+
+
+def _header_not_csv(src: Path, err: csv.Error) -> CcrError:
+    return CcrError(f"{src}: the header line is not a CSV record ({err}); lines must end with \\n or \\r\\n")
 
 
 def _jsonl_keys(src: Path) -> list[str] | None:
@@ -124,24 +131,42 @@ def _csv_rows(src: Path, start: int = 2) -> Iterator[Row]:
                 yield line + "\n"
 
     reader = csv.reader(lines())
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as err:
+        raise _header_not_csv(src, err) from None
     if bad and bad[0][0] == 1:
         raise _header_not_utf8(src)
     if header is None:
         return
-    for values in reader:
+    for values in _read_on(reader):
         while bad:
             record = bad.pop(0)[1]
             yield record.source, record
         if not values:
             continue
         where = f"{src}:{position['line']}"
+        if isinstance(values, csv.Error):
+            yield where, BadRecord(where, f"not a CSV record: {values}")
+            continue
         if len(values) != len(header):
             yield where, BadRecord(where, f"has {len(values)} fields but the header has {len(header)}")
             continue
         yield where, dict(zip(header, values, strict=True))
     for _, record in bad:
         yield record.source, record
+
+
+def _read_on(reader: Any) -> Iterator[list[str] | csv.Error]:
+    """The reader's records, and in place of one it cannot read why not (a carriage return in an
+    unquoted field): the csv module reads on from the next line, so one such line costs one row."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            yield err
 
 
 def parquet_file(src: Path) -> Any:
