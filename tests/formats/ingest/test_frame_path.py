@@ -299,3 +299,25 @@ def test_a_carriage_return_in_an_unquoted_field_is_a_failure_row(tmp_path, monke
     mac.write_bytes(b"media_id,text\rm0,first\r")
     with pytest.raises(CcrError, match="header line is not a CSV record"):
         ingest("csv", mac, tmp_path / "mac", options=QUIET)
+
+
+def test_a_field_longer_than_the_csv_modules_default_limit_is_read(tmp_path, monkeypatch):
+    """Fields past 128 KiB (the csv module's default limit, where it raised) read as Arrow reads them;
+    one past ``FIELD_LIMIT`` is a failure row on both paths, and the lines after it still read."""
+    from ccr.formats.ingest import generic
+
+    src = tmp_path / "src" / "captions.csv"
+    src.parent.mkdir()
+    long = b"x" * 200_000
+    src.write_bytes(b"media_id,text,other\nm0,first,x\nm1,a caption," + long + b"\nm2," + long + b",y\nm3,last,z\n")
+    got, want, _ = both_paths("csv", src, tmp_path, monkeypatch)
+    assert sorted(want["captions"]["media_id"].to_list()) == ["m0", "m1", "m3", "old"]  # m2's is over max_chars
+    assert_same(got, want)
+    for module in (generic, entries):
+        monkeypatch.setattr(module, "FIELD_LIMIT", 100_000)
+    (tmp_path / "limited").mkdir()
+    got, want, _ = both_paths("csv", src, tmp_path / "limited", monkeypatch)
+    assert want["failures"].filter(pl.col("reason").str.contains("field larger than field limit"))["source"].to_list() \
+        == [f"{src}:3", f"{src}:4"]
+    assert "m3" in want["media"]["media_id"].to_list()
+    assert_same(got, want)

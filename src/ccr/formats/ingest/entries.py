@@ -22,6 +22,7 @@ from ccr.formats.ingest.blocks import Block, blocks
 from ccr.formats.ingest.generic import (
     _TEXT_COLUMNS,
     COLUMNS,
+    FIELD_LIMIT,
     Row,
     _csv_header,
     _csv_rows,
@@ -149,8 +150,8 @@ def _csv_block(block: Block, header: list[str], columns: dict[str, str]) -> pl.D
     skip = 1 if block.first == 1 else 0
     body = memoryview(block.body)[int(block.offsets[skip]):]
     raw = np.frombuffer(body, dtype=np.uint8)
-    if block.bad or (skip and b'"' in block.body[:int(block.offsets[1])]):
-        return None
+    if block.bad or (skip and b'"' in block.body[:int(block.offsets[1])]) or np.diff(block.offsets).max() > FIELD_LIMIT:
+        return None  # a line past the limit may hold a field past it, a failure row on the record path
     returns = np.flatnonzero(raw == 13)
     if len(returns) and (returns[-1] + 1 >= len(raw) or np.any(raw[returns + 1] != 10)):
         return None

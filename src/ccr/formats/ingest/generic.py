@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,9 @@ COLUMNS = ("media_id", "caption_id", "text", *_TEXT_COLUMNS, *GROUNDING_KEYS)
 _REQUIRED = ("media_id", "text")
 _PARQUET_BATCH = 8192
 _JSONL_PROBE = 1000  # jsonl has no header: the columns are the keys of its first rows
+# characters in a csv field (the csv module's default, 128 KiB, is short of a long JSON list): far past any
+# caption, and a bound on what a stray quote makes the csv module hold (past it, a failure row; it reads on)
+FIELD_LIMIT = 1 << 26
 
 
 def read_jsonl(src: Path, opts: IngestOptions) -> Iterator[Record]:
@@ -86,7 +89,7 @@ def _csv_header(src: Path) -> list[str] | None:
         if isinstance(line, BadRecord):
             raise _header_not_utf8(src)
         try:
-            return next(csv.reader([line]), [])
+            return next(_csv_reader([line]), [])
         except csv.Error as err:
             raise _header_not_csv(src, err) from None
     return None
@@ -130,7 +133,7 @@ def _csv_rows(src: Path, start: int = 2) -> Iterator[Row]:
             else:
                 yield line + "\n"
 
-    reader = csv.reader(lines())
+    reader = _csv_reader(lines())
     try:
         header = next(reader, None)
     except csv.Error as err:
@@ -155,6 +158,13 @@ def _csv_rows(src: Path, start: int = 2) -> Iterator[Row]:
         yield where, dict(zip(header, values, strict=True))
     for _, record in bad:
         yield record.source, record
+
+
+def _csv_reader(lines: Iterable[str]) -> Any:
+    """A csv reader of fields up to ``FIELD_LIMIT`` characters, as the bulk path reads them (the limit
+    is the csv module's, for the whole process: only ever raised, to one value)."""
+    csv.field_size_limit(FIELD_LIMIT)
+    return csv.reader(lines)
 
 
 def _read_on(reader: Any) -> Iterator[list[str] | csv.Error]:
