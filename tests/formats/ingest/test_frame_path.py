@@ -321,3 +321,17 @@ def test_a_field_longer_than_the_csv_modules_default_limit_is_read(tmp_path, mon
         == [f"{src}:3", f"{src}:4"]
     assert "m3" in want["media"]["media_id"].to_list()
     assert_same(got, want)
+
+
+def test_a_parquet_file_with_a_repeated_column_name_is_read_row_by_row(tmp_path, monkeypatch):
+    """Parquet lets a name repeat (pyarrow writes what it is given); Arrow cannot pick one of the
+    columns by name (a KeyError ended the run), so such a file goes row by row, where the last one counts."""
+    import pyarrow as pa
+
+    src = tmp_path / "src" / "captions.parquet"
+    src.parent.mkdir()
+    pq.write_table(pa.Table.from_arrays([pa.array(["m0", "m1"]), pa.array(["first", "one"]), pa.array(["second", None])],
+                                        names=["media_id", "text", "text"]), src)
+    got, want, by_row = both_paths("parquet", src, tmp_path, monkeypatch)
+    assert len(by_row) == 2 and want["captions"].filter(pl.col("media_id") == "m0")["text"].to_list() == ["second"]
+    assert_same(got, want)

@@ -186,10 +186,13 @@ def _csv_block(block: Block, header: list[str], columns: dict[str, str]) -> pl.D
 
 def _as_json_types(table: pa.Table) -> pa.Table | None:
     """The table with each column cast to the JSON type a row would hold the same values as (a
-    Python ``str``, ``int`` or ``float``); None where its bytes are not valid UTF-8 (the row path judges)."""
+    Python ``str``, ``int`` or ``float``); None where its bytes are not valid UTF-8 or a name is
+    repeated (the row path judges: a row keeps the last column of a name)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if len(set(table.column_names)) < table.num_columns:
+        return None
     try:
         table.validate(full=True)
     except pa.ArrowInvalid:
