@@ -335,3 +335,25 @@ def test_a_parquet_file_with_a_repeated_column_name_is_read_row_by_row(tmp_path,
     got, want, by_row = both_paths("parquet", src, tmp_path, monkeypatch)
     assert len(by_row) == 2 and want["captions"].filter(pl.col("media_id") == "m0")["text"].to_list() == ["second"]
     assert_same(got, want)
+
+
+@pytest.mark.parametrize("layout", ["string_view", "dictionary", "list"])
+def test_text_not_utf8_in_any_string_layout_is_a_failure_row(tmp_path, monkeypatch, layout):
+    """View, dictionary and nested strings that are not UTF-8 name their column in a failure row, as
+    plain ones do (a UnicodeDecodeError ended the run on both paths)."""
+    import pyarrow as pa
+
+    text = _text_array(["ok", b"caf\xe9", "fine", None])
+    columns = {"media_id": pa.array(["m0", "m1", "m2", "m3"]), "text": pa.array(["a", "b", "c", "d"])}
+    if layout == "list":
+        columns["relevant_windows"] = pa.ListArray.from_arrays(pa.array([0, 1, 2, 3, 3], pa.int32()), text)
+    else:
+        columns["path"] = text.cast(pa.string_view()) if layout == "string_view" else text.dictionary_encode()
+    src = tmp_path / "src" / "captions.parquet"
+    src.parent.mkdir()
+    pq.write_table(pa.table(columns), src)
+    got, want, _ = both_paths("parquet", src, tmp_path, monkeypatch)
+    name = "relevant_windows" if layout == "list" else "path"
+    bad = want["failures"].filter(pl.col("reason") == f"column '{name}': invalid UTF-8 at byte 3")
+    assert bad["source"].to_list() == [f"{src}:2"]
+    assert_same(got, want)

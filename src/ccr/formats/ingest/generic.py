@@ -222,27 +222,25 @@ def parquet_rows(batch: Any, first: int, src: Path) -> Iterator[Row]:
 
 
 def _decoded_rows(batch: Any) -> list[dict[str, Any] | str]:
-    """The rows of a batch with text that is not UTF-8, each decoded cell by cell; a row with such a cell is why it fails."""
-    import pyarrow as pa
+    """The rows of a batch with text that is not UTF-8, a column read cell by cell where it holds
+    such text (in a string of any layout, dictionary or list); a row with such a cell is why it fails."""
+    columns: dict[str, list[Any]] = {}
+    failed: dict[int, str] = {}
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        try:
+            columns[name] = column.to_pylist()
+        except UnicodeDecodeError:
+            columns[name] = [_cell_or_none(column, n, name, failed) for n in range(len(column))]
+    return [failed.get(n) or dict(zip(columns, row, strict=True)) for n, row in enumerate(zip(*columns.values()))]
 
-    text = {name for name, t in zip(batch.schema.names, batch.schema.types, strict=True)
-            if pa.types.is_string(t) or pa.types.is_large_string(t)}
-    raw = pa.RecordBatch.from_arrays([c.cast(pa.binary()) if n in text else c
-                                      for n, c in zip(batch.schema.names, batch.columns, strict=True)],
-                                     names=batch.schema.names)
-    return [_decoded(row, text) for row in raw.to_pylist()]
 
-
-def _decoded(row: dict[str, Any], text: set[str]) -> dict[str, Any] | str:
-    out = {}
-    for name, value in row.items():
-        if name in text and value is not None:
-            try:
-                value = value.decode("utf-8")
-            except UnicodeDecodeError as err:
-                return f"column {name!r}: {not_utf8(err.start)}"
-        out[name] = value
-    return out
+def _cell_or_none(column: Any, n: int, name: str, failed: dict[int, str]) -> Any:
+    """Row ``n``'s cell, or None where it is not UTF-8 (its row's first such column noted in ``failed``)."""
+    try:
+        return column[n].as_py()
+    except UnicodeDecodeError as err:
+        failed.setdefault(n, f"column {name!r}: {not_utf8(err.start)}")
+        return None
 
 
 _HEADERS: dict[str, Callable[[Path], list[str] | None]] = {"jsonl": _jsonl_keys, "csv": _csv_header,
