@@ -357,3 +357,23 @@ def test_text_not_utf8_in_any_string_layout_is_a_failure_row(tmp_path, monkeypat
     bad = want["failures"].filter(pl.col("reason") == f"column '{name}': invalid UTF-8 at byte 3")
     assert bad["source"].to_list() == [f"{src}:2"]
     assert_same(got, want)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_gzip_source_cut_short_is_an_error_on_both_paths(tmp_path, monkeypatch, fmt):
+    """A damaged gzip part is refused with the record path's message, not an EOFError from the block reader."""
+    import gzip
+
+    from ccr.errors import CcrError
+
+    rows = [{"media_id": f"m{i}", "text": f"caption {i}"} for i in range(5000)]
+    body = ("".join(json.dumps(r) + "\n" for r in rows) if fmt == "jsonl"
+            else "media_id,text\n" + "".join(f"{r['media_id']},{r['text']}\n" for r in rows))
+    whole = gzip.compress(body.encode())
+    src = tmp_path / f"captions.{fmt}.gz"
+    src.write_bytes(whole[:len(whole) // 2])
+    for readers in (ingest_stage.ENTRY_READERS, {}):
+        with monkeypatch.context() as m:
+            m.setattr(ingest_stage, "ENTRY_READERS", readers)
+            with pytest.raises(CcrError, match="damaged and cannot be read to the end"):
+                ingest(fmt, src, tmp_path / f"corpus{len(readers)}", options=QUIET)

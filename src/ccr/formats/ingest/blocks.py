@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ccr.formats.ingest.records import BadRecord
-from ccr.formats.ingest.textio import not_utf8, open_bytes
+from ccr.formats.ingest.textio import damaged, not_utf8, open_bytes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,7 +64,10 @@ def blocks(path: Path, block_bytes: int = BLOCK_BYTES, start: int = 0, end: int 
         if start:
             fh.seek(start)
         while True:
-            data = fh.read(block_bytes if left is None else min(block_bytes, left))
+            try:
+                data = fh.read(block_bytes if left is None else min(block_bytes, left))
+            except (OSError, EOFError) as err:
+                raise damaged(path, err) from None
             if left is not None:
                 left -= len(data)
             buf = rest + data

@@ -41,7 +41,12 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str | BadRecord]]:
             for lineno, raw in enumerate(fh, 1):
                 yield lineno, decode_line(path, lineno, raw)
         except (OSError, EOFError) as err:
-            raise CcrError(f"{path}: the file is damaged and cannot be read to the end ({err})") from None
+            raise damaged(path, err) from None
+
+
+def damaged(path: Path, err: OSError | EOFError) -> CcrError:
+    """A file that opened but cannot be read to its end (a gzip file cut short, or with bytes after it)."""
+    return CcrError(f"{path}: the file is damaged and cannot be read to the end ({err})")
 
 
 def decode_line(path: Path, lineno: int, raw: bytes) -> str | BadRecord:
