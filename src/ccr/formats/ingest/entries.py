@@ -29,6 +29,7 @@ from ccr.formats.ingest.generic import (
     _values,
     parquet_batches,
     parquet_rows,
+    read_columns,
 )
 from ccr.formats.ingest.grounding import GROUNDING_KEYS
 from ccr.formats.ingest.records import BadRecord
@@ -158,8 +159,7 @@ def _csv_block(block: Block, header: list[str], columns: dict[str, str]) -> pl.D
     ends = block.offsets[skip + 1:] - block.offsets[skip]
     content = np.diff(block.offsets[skip:]) - (raw[ends - 1] == 10) - np.isin(ends - 2, returns)
     lines = pl.Series("line", block.first + skip + np.flatnonzero(content > 0))
-    have = set(header)
-    wanted = [c for c in dict.fromkeys(columns.get(name, name) for name in COLUMNS) if c in have]
+    wanted = read_columns(header, columns)
     # a newline first: Arrow drops a byte-order mark that starts its input; past line 1 the csv module keeps one
     closed = b"\n" + bytes(body) + b'\n""' + b"," * (len(header) - 1) + b"\n"
     try:

@@ -201,12 +201,17 @@ def parquet_batches(src: Path, columns: dict[str, str], size: int,
     """Batches of the source columns our columns name (an img2dataset part also holds urls, exif,
     sizes: never read), each with its first row's number (from 1 at the first row group read)."""
     file = parquet_file(src)
-    have = set(file.schema_arrow.names)
-    wanted = [c for c in dict.fromkeys(columns.get(name, name) for name in COLUMNS) if c in have]
+    wanted = read_columns(file.schema_arrow.names, columns)
     first = 1
     for batch in file.iter_batches(batch_size=size, row_groups=row_groups, columns=wanted):
         yield first, batch
         first += batch.num_rows
+
+
+def read_columns(have: Iterable[str], columns: dict[str, str]) -> list[str]:
+    """The source's columns that ours name (through ``--column``): the only ones worth reading."""
+    present = set(have)
+    return [c for c in dict.fromkeys(columns.get(name, name) for name in COLUMNS) if c in present]
 
 
 def parquet_rows(batch: Any, first: int, src: Path) -> Iterator[Row]:
