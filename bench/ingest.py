@@ -5,8 +5,8 @@ Run: .venv/bin/python bench/ingest.py [--runs 3] [--media 400000] [--workdir DIR
 Data, generated here: MEDIA media x 5 English captions of 6-16 words (2M captions, about 370 MB
 for 400k media), one jsonl row per caption with media_id, caption_id, path, split, lang and text;
 a second file holds its first 10% (200k captions) for the memory comparison, and the 2M rows are
-also written as Parquet (polars' defaults) for ``ccr ingest --format parquet`` against
-``datasets.load_dataset("parquet")``.
+also written as Parquet (polars' defaults) and csv for ``ccr ingest --format parquet|csv`` against
+``datasets.load_dataset("parquet"|"csv")``.
 
 Each side runs in its own subprocess, timed inside it from the call to its return (imports not
 timed; ours imports polars, pyarrow and numpy before its clock starts, as ``import datasets`` does
@@ -78,7 +78,7 @@ def child(side: str, src: Path, out: Path) -> None:
 
         datasets.disable_progress_bars()
         start = time.perf_counter()
-        builder = "parquet" if src.suffix == ".parquet" else "json"
+        builder = {".parquet": "parquet", ".csv": "csv"}.get(src.suffix, "json")
         datasets.load_dataset(builder, data_files=str(src), cache_dir=str(out), split="train")
     seconds = time.perf_counter() - start
     hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
@@ -128,20 +128,24 @@ def main() -> None:
     if not big.exists():
         generate(big, args.media)
     head(big, small, args.media * 5 // 10)
-    table = work / "captions_2m.parquet"
-    if not table.exists() or table.stat().st_mtime < big.stat().st_mtime:
+    table, comma = work / "captions_2m.parquet", work / "captions_2m.csv"
+    if any(not p.exists() or p.stat().st_mtime < big.stat().st_mtime for p in (table, comma)):
         import polars as pl
 
-        pl.read_ndjson(big).write_parquet(table)
+        rows = pl.read_ndjson(big)
+        rows.write_parquet(table)
+        rows.write_csv(comma)
     load_before = os.getloadavg()
     runs: dict[str, list[dict[str, Any]]] = {"ours_2m": [], "hf_2m": [], "ours_200k": [], "ours_parquet_2m": [],
-                                             "hf_parquet_2m": []}
+                                             "hf_parquet_2m": [], "ours_csv_2m": [], "hf_csv_2m": []}
     for _ in range(args.runs):
         runs["ours_2m"].append(run("ours", big, work / "corpus_2m"))
         runs["hf_2m"].append(run("hf", big, work / "hf_cache"))
         runs["ours_200k"].append(run("ours", small, work / "corpus_200k"))
         runs["ours_parquet_2m"].append(run("ours", table, work / "corpus_parquet_2m"))
         runs["hf_parquet_2m"].append(run("hf", table, work / "hf_cache"))
+        runs["ours_csv_2m"].append(run("ours", comma, work / "corpus_csv_2m"))
+        runs["hf_csv_2m"].append(run("hf", comma, work / "hf_cache"))
         print(json.dumps({k: v[-1] for k, v in runs.items()}), flush=True)
     start = time.perf_counter()
     subprocess.run([str(Path(sys.executable).parent / "ccr"), "info", str(work / "corpus_2m")], check=True,
@@ -169,6 +173,11 @@ def main() -> None:
         "parquet_seconds_2m": round(median(runs["ours_parquet_2m"], "seconds"), 2),
         "hf_datasets_parquet_seconds_2m": round(median(runs["hf_parquet_2m"], "seconds"), 2),
         "parquet_peak_rss_mb_2m": round(median(runs["ours_parquet_2m"], "peak_rss_mb"), 1),
+        "csv_ratio_vs_hf_datasets_2m": round(median(runs["ours_csv_2m"], "seconds")
+                                             / median(runs["hf_csv_2m"], "seconds"), 3),
+        "csv_seconds_2m": round(median(runs["ours_csv_2m"], "seconds"), 2),
+        "hf_datasets_csv_seconds_2m": round(median(runs["hf_csv_2m"], "seconds"), 2),
+        "csv_peak_rss_mb_2m": round(median(runs["ours_csv_2m"], "peak_rss_mb"), 1),
         "captions_2m": rows,
         "source_mb": round(big.stat().st_size / 2**20, 1),
         "runs": runs,
