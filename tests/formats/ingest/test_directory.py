@@ -229,3 +229,18 @@ def test_a_parts_split_is_a_whole_word_of_its_path(tmp_path):
     write_jsonl(src / "latest" / "part-0.jsonl", rows(0, 3))
     ingest("jsonl", src, tmp_path / "corpus", options=options())
     assert Corpus.open(tmp_path / "corpus").table("media", with_side_tables=False)["split"].to_list() == ["train"]
+
+
+def test_a_mapped_column_some_parts_leave_out_is_null_there_and_a_typo_is_refused(tmp_path):
+    """Spark's JSON writer leaves null fields out: a part whose rows have no ``img`` has no such key."""
+    src = tmp_path / "parts"
+    write_jsonl(src / "a.jsonl", [{"media_id": "m1", "img": "m1.png", "text": "a dog", "caption_id": "c1"}])
+    write_jsonl(src / "b.jsonl", [{"media_id": "m2", "text": "a cow", "caption_id": "c2"}])
+    ingest("jsonl", src, tmp_path / "corpus", columns={"path": "img"}, options=options())
+    media = Corpus.open(tmp_path / "corpus").table("media", with_side_tables=False).sort("media_id")
+    assert media["path"].to_list() == ["m1.png", None]
+    with pytest.raises(CcrError, match=rf"--column path=imgg: {src} has no column 'imgg' \(it has 'media_id', 'img'"):
+        ingest("jsonl", src, tmp_path / "other", columns={"path": "imgg"}, options=options())
+    with pytest.raises(CcrError, match=r"--column text=caption: .*a\.jsonl has no column 'caption'"):
+        ingest("jsonl", src, tmp_path / "other", columns={"text": "caption"}, options=options())
+    assert not (tmp_path / "other").exists()

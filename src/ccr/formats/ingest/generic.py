@@ -60,9 +60,11 @@ def parse_columns(specs: list[str]) -> dict[str, str]:
     return columns
 
 
-def check_columns(fmt: str, src: Path, columns: dict[str, str]) -> None:
-    """Refuse, before any row is read, a mapping that names no column of the source, and a source
-    without the columns every row needs: otherwise every row would become a failure."""
+def check_columns(fmt: str, src: Path, files: list[Path], columns: dict[str, str]) -> None:
+    """Refuse, before any row is read, a mapping that names no column of the source's files, and a
+    file without the columns every row needs: otherwise every row would become a failure. A column
+    mapped for what rows may leave out need not be in every part: Spark's JSON writer leaves a
+    field out of a row where it is null, so a part of such rows has no such key at all."""
     header = _HEADERS.get(fmt)
     if header is None:
         if columns:
@@ -71,17 +73,24 @@ def check_columns(fmt: str, src: Path, columns: dict[str, str]) -> None:
     for ours, theirs in columns.items():
         if ours not in COLUMNS:
             raise CcrError(f"--column {ours}={theirs}: {ours!r} is not a ccr column; use one of {', '.join(COLUMNS)}")
-    have = header(src)
-    if have is None:  # an empty source: nothing to map, and no row will fail for it
-        return
-    listing = ", ".join(repr(c) for c in have[:20]) + (", ..." if len(have) > 20 else "") or "none"
+    headers = [(path, have) for path in files if (have := header(path)) is not None]  # None: empty, no row fails
+    for path, have in headers:
+        for name in _REQUIRED:
+            theirs = columns.get(name, name)
+            if theirs not in have:
+                raise _no_column(path, have, name, theirs, name in columns)
     for ours, theirs in columns.items():
-        if theirs not in have:
-            raise CcrError(f"--column {ours}={theirs}: {src} has no column {theirs!r} (it has {listing})")
-    for name in _REQUIRED:
-        if name not in columns and name not in have:
-            raise CcrError(f"{src} has no {name!r} column (it has {listing}); "
-                           f"name the one that holds it with --column {name}=THEIRS")
+        if headers and not any(theirs in have for _, have in headers):
+            where, have = headers[0] if len(headers) == 1 else (src, headers[0][1])
+            raise _no_column(where, have, ours, theirs, True)
+
+
+def _no_column(where: Path, have: list[str], ours: str, theirs: str, mapped: bool) -> CcrError:
+    listing = ", ".join(repr(c) for c in have[:20]) + (", ..." if len(have) > 20 else "") or "none"
+    if mapped:
+        return CcrError(f"--column {ours}={theirs}: {where} has no column {theirs!r} (it has {listing})")
+    return CcrError(f"{where} has no {ours!r} column (it has {listing}); "
+                    f"name the one that holds it with --column {ours}=THEIRS")
 
 
 def _csv_header(src: Path) -> list[str] | None:

@@ -87,8 +87,7 @@ def check(cfg: IngestConfig) -> None:
         raise CcrError(f"max_chars={cfg.max_chars}: give a positive number of characters")
     src = Path(cfg.src)
     check_source(src, cfg.format, takes_directory=cfg.format in DIRECTORY_FORMATS or cfg.format in ENTRY_READERS)
-    for path in _files(cfg) if cfg.format in ENTRY_READERS else [src]:
-        check_columns(cfg.format, path, cfg.columns)
+    check_columns(cfg.format, src, _files(cfg) if cfg.format in ENTRY_READERS else [src], cfg.columns)
 
 
 def _read(cfg: IngestConfig) -> Iterator[Record]:
