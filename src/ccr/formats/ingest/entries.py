@@ -137,31 +137,21 @@ def _row_frames(rows: Iterator[Row], columns: dict[str, str]) -> Iterator[pl.Dat
 def _csv_block(block: Block, header: list[str], columns: dict[str, str]) -> pl.DataFrame | None:
     """The entry frame of a block of csv lines (line 1, the header, left out), or None where the
     record path must judge it. Each record is one line exactly when Arrow reads as many records as
-    the block has non-blank lines (a record across lines has at least two non-blank ones), the block
-    does not end inside a quoted field (Arrow closes one at the end of its input, where the csv module
-    reads on into the next block: a row of empty fields after the block is a record of its own only
-    if it does not), and a carriage return ends lines only before a newline (the csv module sees
-    lone ones in the text)."""
-    import numpy as np
-    import polars as pl
+    the block has non-blank lines (a record across lines has at least two non-blank ones) and the
+    block does not end inside a quoted field (Arrow closes one at the end of its input, where the
+    csv module reads on into the next block: a row of empty fields after the block is a record of
+    its own only if it does not)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
     skip = 1 if block.first == 1 else 0
-    body = memoryview(block.body)[int(block.offsets[skip]):]
-    raw = np.frombuffer(body, dtype=np.uint8)
-    if block.bad or (skip and b'"' in block.body[:int(block.offsets[1])]) or np.diff(block.offsets).max() > FIELD_LIMIT:
-        return None  # a line past the limit may hold a field past it, a failure row on the record path
-    returns = np.flatnonzero(raw == 13)
-    if len(returns) and (returns[-1] + 1 >= len(raw) or np.any(raw[returns + 1] != 10)):
+    lines = _nonblank_lines(block, skip)
+    if lines is None:
         return None
-    ends = block.offsets[skip + 1:] - block.offsets[skip]
-    content = np.diff(block.offsets[skip:]) - (raw[ends - 1] == 10) - np.isin(ends - 2, returns)
-    lines = pl.Series("line", block.first + skip + np.flatnonzero(content > 0))
     wanted = read_columns(header, columns)
     # a newline first: Arrow drops a byte-order mark that starts its input; past line 1 the csv module keeps one
-    closed = b"\n" + bytes(body) + b'\n""' + b"," * (len(header) - 1) + b"\n"
+    closed = b"\n" + block.body[int(block.offsets[skip]):] + b'\n""' + b"," * (len(header) - 1) + b"\n"
     try:
         table = pcsv.read_csv(pa.BufferReader(closed), read_options=pcsv.ReadOptions(column_names=header),
                               parse_options=pcsv.ParseOptions(newlines_in_values=True),
@@ -182,6 +172,25 @@ def _csv_block(block: Block, header: list[str], columns: dict[str, str]) -> pl.D
             return None
         table = table.set_column(table.column_names.index(duration), duration, seconds)
     return _bulk(table, lines, columns)
+
+
+def _nonblank_lines(block: Block, skip: int) -> pl.Series | None:
+    """The numbers of the block's non-blank lines past its first ``skip``: the lines of its records
+    where each is one line; None where the block is not for the bulk path (a line that is not UTF-8,
+    a quote in the header, a line past ``FIELD_LIMIT`` that may hold a field past it, or a carriage
+    return that does not end a line: the csv module sees a lone one in the text)."""
+    import numpy as np
+    import polars as pl
+
+    raw = np.frombuffer(block.body, dtype=np.uint8)[int(block.offsets[skip]):]
+    if block.bad or (skip and b'"' in block.body[:int(block.offsets[1])]) or np.diff(block.offsets).max() > FIELD_LIMIT:
+        return None
+    returns = np.flatnonzero(raw == 13)
+    if len(returns) and (returns[-1] + 1 >= len(raw) or np.any(raw[returns + 1] != 10)):
+        return None
+    ends = block.offsets[skip + 1:] - block.offsets[skip]
+    content = np.diff(block.offsets[skip:]) - (raw[ends - 1] == 10) - np.isin(ends - 2, returns)
+    return pl.Series("line", block.first + skip + np.flatnonzero(content > 0))
 
 
 def _as_json_types(table: pa.Table) -> pa.Table | None:
