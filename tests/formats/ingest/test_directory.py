@@ -244,3 +244,14 @@ def test_a_mapped_column_some_parts_leave_out_is_null_there_and_a_typo_is_refuse
     with pytest.raises(CcrError, match=r"--column text=caption: .*a\.jsonl has no column 'caption'"):
         ingest("jsonl", src, tmp_path / "other", columns={"text": "caption"}, options=options())
     assert not (tmp_path / "other").exists()
+
+
+def test_a_mapping_no_part_has_lists_the_columns_of_every_part(tmp_path):
+    """The directory's columns are all its parts' columns, not only the first part's: here the one
+    the user meant is only in the second."""
+    src = tmp_path / "parts"
+    write_jsonl(src / "a.jsonl", [{"media_id": "m1", "text": "a dog"}])
+    write_jsonl(src / "b.jsonl", [{"media_id": "m2", "text": "a cow", "img": "m2.png"}])
+    with pytest.raises(CcrError, match=rf"--column path=imgg: {src} has no column 'imgg' "
+                                       r"\(it has 'media_id', 'text', 'img'\)"):
+        ingest("jsonl", src, tmp_path / "corpus", columns={"path": "imgg"}, options=options())

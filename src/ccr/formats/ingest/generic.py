@@ -81,8 +81,8 @@ def check_columns(fmt: str, src: Path, files: list[Path], columns: dict[str, str
                 raise _no_column(path, have, name, theirs, name in columns)
     for ours, theirs in columns.items():
         if headers and not any(theirs in have for _, have in headers):
-            where, have = headers[0] if len(headers) == 1 else (src, headers[0][1])
-            raise _no_column(where, have, ours, theirs, True)
+            where = headers[0][0] if len(headers) == 1 else src
+            raise _no_column(where, list(dict.fromkeys(c for _, have in headers for c in have)), ours, theirs, True)
 
 
 def _no_column(where: Path, have: list[str], ours: str, theirs: str, mapped: bool) -> CcrError:
