@@ -115,8 +115,10 @@ def parquet_entries(src: Path, columns: dict[str, str], row_groups: list[int] | 
         lines = pl.int_range(first, first + batch.num_rows, eager=True).alias("line")
         table = _as_json_types(pa.Table.from_batches([batch]))
         frame = None if table is None else _bulk(table, lines, columns)
-        yield frame if frame is not None else _frame([_entry(n, row, columns) for n, (_, row)
-                                                      in enumerate(parquet_rows(batch, first, src), first)])
+        if frame is not None:
+            yield frame
+        else:
+            yield from _row_frames(parquet_rows(batch, first, src), columns)
 
 
 ENTRY_READERS: dict[str, Callable[[Path, dict[str, str]], Iterator[pl.DataFrame]]] = {

@@ -29,7 +29,7 @@ COLUMNS = ("media_id", "caption_id", "text", *_TEXT_COLUMNS, *GROUNDING_KEYS)
 _REQUIRED = ("media_id", "text")
 _PARQUET_BATCH = 8192
 _JSONL_PROBE = 1000  # jsonl has no header: the columns are the keys of its first rows
-# characters in a csv field (the csv module's default, 128 KiB, is short of a long JSON list): far past any
+# characters in a csv field (the csv module's default, 131,072, is short of a long JSON list): far past any
 # caption, and a bound on what a stray quote makes the csv module hold (past it, a failure row; it reads on)
 FIELD_LIMIT = 1 << 26
 

@@ -47,7 +47,8 @@ def check(fmt: str) -> None:
 
 
 def cut(fmt: str, src: Path, size: int | None = None) -> list[Piece]:
-    """The pieces of ``src`` in file order, each about ``size`` bytes (default ``PIECE_BYTES``)."""
+    """The pieces of ``src`` in file order, each about ``size`` bytes (default ``PIECE_BYTES``); a csv
+    or gzip file is one piece, whatever its size."""
     return _CUTTERS[fmt](src.resolve(), size or PIECE_BYTES)
 
 
