@@ -156,14 +156,14 @@ def _text_array(values: list, large: bool = False):
     """A string column that may hold bytes that are not UTF-8, as a careless writer leaves them."""
     import pyarrow as pa
 
-    raw = pa.array([v.encode() if isinstance(v, str) else v for v in values], pa.large_binary() if large else pa.binary())
+    raw = pa.array([v.encode() if isinstance(v, str) else v for v in values],
+                   pa.large_binary() if large else pa.binary())
     return pa.Array.from_buffers(pa.large_string() if large else pa.string(), len(raw), raw.buffers(), raw.null_count)
 
 
 def write_parquet(path: Path, ints: bool) -> Path:
     """The rows above in Parquet's own types: large, dictionary and view strings, float32; or integer ids."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     rows = PARQUET_ROWS if not ints else [
         {"media_id": i // 3, "caption_id": i, "text": f"caption {i}", "duration": i // 3 % 4} for i in range(30)
@@ -171,8 +171,9 @@ def write_parquet(path: Path, ints: bool) -> Path:
     col = {k: [r.get(k) for r in rows] for k in ("media_id", "caption_id", "text", "path", "split", "lang",
                                                   "origin", "duration", "exif")}
     if ints:
-        table = pa.table({"media_id": pa.array(col["media_id"], pa.uint64()), "caption_id": pa.array(col["caption_id"], pa.int32()),
-                          "text": col["text"], "duration": pa.array(col["duration"], pa.int16())})
+        table = pa.table({"media_id": pa.array(col["media_id"], pa.uint64()),
+                          "caption_id": pa.array(col["caption_id"], pa.int32()), "text": col["text"],
+                          "duration": pa.array(col["duration"], pa.int16())})
     else:
         table = pa.table({"media_id": pa.array(col["media_id"], pa.large_string()), "caption_id": col["caption_id"],
                           "text": _text_array(col["text"], large=True), "path": pa.array(col["path"], pa.string_view()),
@@ -234,8 +235,8 @@ def write_csv(path: Path, ending: bytes) -> Path:
 
     def line(row: dict) -> str:
         out = io.StringIO()
-        csv.writer(out, lineterminator="").writerow([row.get(k, "") for k in ("media_id", "caption_id", "path",
-                                                                              "split", "lang", "origin", "text")] + [""])
+        keys = ("media_id", "caption_id", "path", "split", "lang", "origin", "text")
+        csv.writer(out, lineterminator="").writerow([row.get(k, "") for k in keys] + [""])
         return out.getvalue()
 
     lines = ["media_id,caption_id,path,split,lang,origin,text,duration", *map(line, GOOD[:20]), *CSV_SPECIAL,
@@ -264,7 +265,8 @@ def test_a_quoted_field_across_a_block_boundary_is_read_whole(tmp_path, monkeypa
     src = tmp_path / "src" / "captions.csv"
     src.parent.mkdir()
     src.write_bytes(b"media_id,text\n" + b"m0,aaaa\n" * 3 + b'm1,"a caption\nacross lines"\nm2,after it\n')
-    monkeypatch.setattr(entries, "blocks", partial(blocks.blocks, block_bytes=56))  # the first ends after 'm1,"a caption'
+    # the first block ends after 'm1,"a caption'
+    monkeypatch.setattr(entries, "blocks", partial(blocks.blocks, block_bytes=56))
     got, want, _ = both_paths("csv", src, tmp_path, monkeypatch)
     assert want["failures"].height == 0 and "a caption\nacross lines" in want["captions"]["text"].to_list()
     assert_same(got, want)
@@ -302,8 +304,9 @@ def test_a_carriage_return_in_an_unquoted_field_is_a_failure_row(tmp_path, monke
 
 
 def test_a_field_longer_than_the_csv_modules_default_limit_is_read(tmp_path, monkeypatch):
-    """Fields past 128 KiB (the csv module's default limit, where it raised) read as Arrow reads them;
-    one past ``FIELD_LIMIT`` is a failure row on both paths, and the lines after it still read."""
+    """Fields past 131,072 characters (the csv module's default limit, where it raised) read as Arrow
+    reads them; one past ``FIELD_LIMIT`` is a failure row on both paths, and the lines after it still
+    read."""
     from ccr.formats.ingest import generic
 
     src = tmp_path / "src" / "captions.csv"
@@ -330,8 +333,8 @@ def test_a_parquet_file_with_a_repeated_column_name_is_read_row_by_row(tmp_path,
 
     src = tmp_path / "src" / "captions.parquet"
     src.parent.mkdir()
-    pq.write_table(pa.Table.from_arrays([pa.array(["m0", "m1"]), pa.array(["first", "one"]), pa.array(["second", None])],
-                                        names=["media_id", "text", "text"]), src)
+    arrays = [pa.array(["m0", "m1"]), pa.array(["first", "one"]), pa.array(["second", None])]
+    pq.write_table(pa.Table.from_arrays(arrays, names=["media_id", "text", "text"]), src)
     got, want, by_row = both_paths("parquet", src, tmp_path, monkeypatch)
     assert len(by_row) == 2 and want["captions"].filter(pl.col("media_id") == "m0")["text"].to_list() == ["second"]
     assert_same(got, want)
