@@ -108,3 +108,19 @@ def test_a_fifo_among_nrccr_caption_files_is_refused_not_skipped(tmp_path, no_ha
     one_line_error(ccr("ingest", tmp_path / "C", tmp_path / "nrccr", "--format", "nrccr"), str(text / "toytrain_de.caption.txt"),
                    "not a regular file")
     assert not (tmp_path / "C").exists()
+
+
+def test_a_mapped_jsonl_key_first_written_past_the_probed_rows_is_no_typo(tmp_path):
+    """jsonl has no header: its columns are the keys of its first rows, so a sparse key mapped with
+    ``--column`` is looked for in the rest of the file before the mapping is refused."""
+    from ccr.formats.ingest import generic
+
+    src = tmp_path / "sparse.jsonl"
+    rows = [{"media_id": f"m{i}", "text": f"caption {i}"} for i in range(generic._JSONL_PROBE + 5)]
+    rows[-1]["img"] = "late.png"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert ccr("ingest", tmp_path / "C", src, "--format", "jsonl", "--column", "path=img").exit_code == 0
+    media = Corpus.open(tmp_path / "C").table("media", with_side_tables=False)
+    assert media.filter(media["path"].is_not_null())["media_id"].to_list() == [f"m{len(rows) - 1}"]
+    one_line_error(ccr("ingest", tmp_path / "D", src, "--format", "jsonl", "--column", "path=imgg"), "'imgg'",
+                   str(src))

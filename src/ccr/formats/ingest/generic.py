@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ccr.errors import CcrError
 from ccr.formats.ingest.grounding import GROUNDING_KEYS, grounding_extra
 from ccr.formats.ingest.records import BadRecord, Caption, Media, Record
-from ccr.formats.ingest.textio import as_id, guess_split, iter_jsonl, iter_lines, not_utf8
+from ccr.formats.ingest.textio import as_id, guess_split, iter_jsonl, iter_lines, not_utf8, open_bytes
 
 if TYPE_CHECKING:
     from ccr.formats.ingest.records import IngestOptions
@@ -29,6 +29,7 @@ COLUMNS = ("media_id", "caption_id", "text", *_TEXT_COLUMNS, *GROUNDING_KEYS)
 _REQUIRED = ("media_id", "text")
 _PARQUET_BATCH = 8192
 _JSONL_PROBE = 1000  # jsonl has no header: the columns are the keys of its first rows
+_SCAN_BYTES = 16 << 20  # read at a time looking for a mapped key past them
 # characters in a csv field (the csv module's default, 131,072, is short of a long JSON list): far past any
 # caption, and a bound on what a stray quote makes the csv module hold (past it, a failure row; it reads on)
 FIELD_LIMIT = 1 << 26
@@ -80,9 +81,25 @@ def check_columns(fmt: str, src: Path, files: list[Path], columns: dict[str, str
             if theirs not in have:
                 raise _no_column(path, have, name, theirs, name in columns)
     for ours, theirs in columns.items():
-        if headers and not any(theirs in have for _, have in headers):
+        if headers and not any(theirs in have for _, have in headers) and not _named_later(fmt, files, theirs):
             where = headers[0][0] if len(headers) == 1 else src
             raise _no_column(where, list(dict.fromkeys(c for _, have in headers for c in have)), ours, theirs, True)
+
+
+def _named_later(fmt: str, files: list[Path], key: str) -> bool:
+    """Whether a jsonl key missing from the rows ``_jsonl_keys`` probes is written anywhere in the
+    files (a key that is sparse, or left out where null, may first appear past them): a typo never is."""
+    if fmt != "jsonl":
+        return False
+    needle = json.dumps(key).encode("utf-8")
+    for path in files:
+        with open_bytes(path) as fh:
+            tail = b""
+            while piece := fh.read(_SCAN_BYTES):
+                if needle in tail + piece:
+                    return True
+                tail = piece[-len(needle):]
+    return False
 
 
 def _no_column(where: Path, have: list[str], ours: str, theirs: str, mapped: bool) -> CcrError:
