@@ -9,7 +9,7 @@ range of whole lines (each cut falls just after a newline, found by reading a fe
 Parquet piece is a run of whole row groups. A gzip file cannot be cut without reading it from its
 start, and a csv file cannot be cut at a newline (a quoted field may hold one, so no byte offset
 tells where a row starts without reading every byte before it): each is one piece, so a directory
-of such parts is parsed a part per actor.
+of such parts is parsed a part per actor, and a piece's frames, held at once, are a whole file's.
 """
 
 from __future__ import annotations
