@@ -122,6 +122,23 @@ def test_a_large_jsonl_lands_in_few_shards_and_resumes_by_range(tmp_path):
     assert len(opened.files("captions")) <= 4
 
 
+def test_derived_ids_and_path_conflicts_hold_across_chunks_of_a_scattered_source(tmp_path, monkeypatch):
+    """Media whose captions lie far apart, in two languages, without caption ids: each chunk counts
+    derived ids on from the chunks before it, and a late path clash quotes the first path."""
+    rows = [{"media_id": f"s{i % 7}", "path": f"dir/s{i % 7}.png", "lang": "de" if i % 3 == 0 else "en",
+             "text": f"caption {i}"} for i in range(40)]
+    rows += [{"media_id": "s3", "path": "dir/moved.png", "text": "late clash"},
+             {"media_id": "old", "path": "old.png", "text": "an old caption"},  # repeats the corpus's old#en#0
+             {"media_id": "s5", "path": None, "text": "no path: no clash"}]
+    src = tmp_path / "src" / "scattered.jsonl"
+    src.parent.mkdir()
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    got, want, _ = both_paths("jsonl", src, tmp_path, monkeypatch, RunOptions(progress=False, chunk_rows=4))
+    assert "dir/s3.png" in " ".join(want["failures"]["reason"].to_list())
+    assert want["captions"].filter(pl.col("caption_id") == "s1#en#3").height == 1
+    assert_same(got, want)
+
+
 def test_the_whitespace_stripped_is_pythons() -> None:
     """The vectorised path strips what ``str.strip`` strips, so a line blank to one path is blank to the other."""
     from ccr.formats.ingest.entries import PY_WHITESPACE

@@ -5,10 +5,11 @@ entries at a time, with the same verdicts and the same failure texts as the reco
 checks (the texts come from ``checks``; only failing rows ever reach Python). What the checks
 need across blocks is held as arrays, not Python objects, grown by appending and found through
 hashes of their keys, never re-joined whole, so a block's cost does not grow with what came
-before it: the reference description of every media id (``keyed``: the corpus's row, or the
+before it: the reference description of every media id (``refs``: the corpus's row, or the
 source's first description, with its line and verdict), the caption ids so far with a digest of
 their content (``digests``: to tell a repeat from a clash), and for sources without caption ids
-the derived ids handed out per (media, language).
+the derived ids handed out per (media, language) (a ``runs.Tally``). Each is a few dozen bytes an
+id, so a source of one caption per image does not hold its millions of texts.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 from ccr import languages
 from ccr.corpus.corpus import scan_shard
 from ccr.corpus.schema import ORIGINS
+from ccr.errors import CcrError
 from ccr.formats.ingest import checks
 from ccr.formats.ingest.digests import Digests
 from ccr.formats.ingest.entries import _EXTRA, PY_WHITESPACE
-from ccr.formats.ingest.keyed import Keyed
+from ccr.formats.ingest.refs import MediaRefs, path_hash
+from ccr.formats.ingest.runs import Tally
 from ccr.formats.ingest.textio import guess_split, part_split
 from ccr.stages.runner import Failure
 
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
     from ccr.corpus.corpus import Corpus
 
 _KEY = ("split", "modality", "path", "duration")
+_COMPARED = {"split": "split", "modality": "modality", "path": "path_hash", "duration": "duration"}  # claim's column
+_LANG_BITS = 24  # a derived-id count's key: the media's reference row, then the language's code in these bits
 _DIGESTED = ("media_id", "lang", "text", "origin", "parent_id")
 
 
@@ -63,10 +68,11 @@ class FrameKnown:
     """What the checks of one block need from the corpus and from every entry before the block."""
 
     opts: Options  # ``src``: the file being read
-    refs: Keyed  # media_id, split, modality, path, duration, file and line (null: the corpus's row), verdict
+    refs: MediaRefs  # split, modality, path, duration, file and line (null: the corpus's row), verdict
     seen: np.ndarray  # per row of refs: whether the source has named that media id yet
     captions: Digests  # caption_id -> digest
-    counts: pl.DataFrame  # media_id, lang, n: derived caption ids given so far
+    counts: Tally  # (media's refs row, language's code) -> derived caption ids given so far
+    langs: dict[str, int] = field(default_factory=dict)  # language -> its code in ``counts``' keys
     files: list[Path] = field(default_factory=list)  # the source's files read so far (refs' ``file``)
 
     @classmethod
@@ -74,11 +80,15 @@ class FrameKnown:
         import numpy as np
         import polars as pl
 
-        refs = _refs_schema()
-        media = (corpus.scan("media", with_side_tables=False).select("media_id", *_KEY).collect()
-                 if corpus.files("media") else pl.DataFrame(schema={k: refs[k] for k in ("media_id", *_KEY)}))
-        media = media.with_columns(pl.lit(None, pl.UInt32).alias("file"), pl.lit(None, pl.Int64).alias("line"),
-                                   pl.lit(None, pl.String).alias("verdict")).cast(refs)
+        refs = MediaRefs(spill_dir=corpus.root)
+        for path in corpus.files("media"):  # a shard at a time, like the captions below
+            shard = scan_shard(path)
+            have = shard.collect_schema()
+            refs.append(shard.select("media_id", *[pl.col(k) if k in have else pl.lit(None).alias(k) for k in _KEY],
+                                     pl.lit(None, pl.UInt32).alias("file"), pl.lit(None, pl.Int64).alias("line"),
+                                     pl.lit(None, pl.String).alias("verdict"))
+                        .collect().cast({"split": pl.String, "modality": pl.String, "path": pl.String,
+                                         "duration": pl.Float64}))
         captions = Digests()
         for path in corpus.files("captions"):  # a shard at a time: the load's memory is that of one shard
             shard = scan_shard(path)
@@ -86,9 +96,8 @@ class FrameKnown:
             present = (shard.with_columns(pl.lit(None, pl.String).alias(c) for c in _DIGESTED if c not in have)
                        .select("caption_id", _digest(pl.col("text")).alias("digest")).collect())
             captions.add(present["caption_id"], present["digest"])
-        counts = pl.DataFrame(schema={"media_id": pl.String, "lang": pl.String, "n": pl.Int64})
-        return cls(opts=opts, refs=Keyed(media, "media_id"), seen=np.zeros(media.height, bool),
-                   captions=captions, counts=counts, files=[opts.src])
+        return cls(opts=opts, refs=refs, seen=np.zeros(refs.height, bool), captions=captions, counts=Tally(),
+                   files=[opts.src])
 
     def reading(self, path: Path, src: Path) -> None:
         """The entries checked next come from ``path``, a file of the source ``src`` (or ``src`` itself)."""
@@ -110,30 +119,46 @@ def check(entries: pl.DataFrame, known: FrameKnown) -> Checked:
         out.failures.append(Failure(row["bad_id"] or row["source"], row["bad"], table="source", source=row["source"]))
     rows = _as_read(entries.filter(pl.col("bad").is_null()), known)
     out.media, refs = _media(rows, known, out.failures)
-    out.captions = _captions(rows, refs, known, out.failures)
+    out.captions = _captions(_derived_ids(rows, refs, known), refs, known, out.failures)
     return out
 
 
 def _as_read(rows: pl.DataFrame, known: FrameKnown) -> pl.DataFrame:
-    """The reader's defaults (language, split, origin) and derived caption ids ``MEDIA#LANG#K``."""
+    """The reader's defaults (language, split, origin), and each path's hash (references hold only that)."""
     import polars as pl
 
     opts = known.opts
     split = pl.lit(opts.split) if opts.split else pl.coalesce("split", pl.lit(opts.file_split, pl.String))
-    rows = rows.with_columns(pl.coalesce("lang", pl.lit(opts.lang)).alias("lang"), split.alias("split"),
+    return rows.with_columns(pl.coalesce("lang", pl.lit(opts.lang)).alias("lang"), split.alias("split"),
                              pl.coalesce("modality", pl.lit(opts.modality, pl.String)).alias("modality"),
-                             pl.coalesce("origin", pl.lit("human")).alias("origin"))
+                             pl.coalesce("origin", pl.lit("human")).alias("origin"),
+                             path_hash(pl.col("path")).alias("path_hash"))
+
+
+def _derived_ids(rows: pl.DataFrame, refs: pl.DataFrame, known: FrameKnown) -> pl.DataFrame:
+    """Caption ids ``MEDIA#LANG#K`` where the source gives none, K counting on over the whole source."""
+    import polars as pl
+
     need = rows.filter(pl.col("caption_id").is_null())
     if need.height == 0:
         return rows
-    keys = ["media_id", "lang"]
-    given = (need.select("line", *keys).with_columns(pl.int_range(pl.len()).over(keys).alias("k"))
-             .join(known.counts, on=keys, how="left")
-             .with_columns((pl.col("k") + pl.col("n").fill_null(0)).alias("k")))
-    known.counts = (pl.concat([known.counts, given.group_by(keys).agg(pl.len().cast(pl.Int64).alias("n"))])
-                    .group_by(keys).agg(pl.col("n").sum()))
-    derived = given.select("line", pl.format("{}#{}#{}", "media_id", "lang", "k").alias("derived"))
-    return (rows.join(derived, on="line", how="left").sort("line")
+    for lang in need["lang"].unique().to_list():
+        known.langs.setdefault(lang, len(known.langs))
+    if len(known.langs) > 1 << _LANG_BITS:
+        raise CcrError(f"{known.opts.src}: more than {1 << _LANG_BITS:,} distinct languages; check its lang column")
+    key = ((pl.col("ref_row").cast(pl.UInt64) * (1 << _LANG_BITS))
+           + pl.col("lang").replace_strict(known.langs, return_dtype=pl.UInt64)).alias("key")
+    need = (need.select("line", "media_id", "lang").join(refs.select("media_id", "ref_row"), on="media_id",
+                                                          how="left", maintain_order="left")
+            .with_columns(key).with_columns(pl.int_range(pl.len()).over("key").alias("k")))
+    block = need.group_by("key").agg(pl.len().alias("n"))
+    keys = block["key"].to_numpy()
+    before = pl.Series("before", known.counts.get(keys))
+    known.counts.add(keys, block["n"].to_numpy())
+    need = need.join(block.select("key", before), on="key", how="left", maintain_order="left")
+    derived = need.select("line", pl.format("{}#{}#{}", "media_id", "lang", pl.col("k") + pl.col("before"))
+                          .alias("derived"))
+    return (rows.join(derived, on="line", how="left", maintain_order="left")
             .with_columns(pl.coalesce("caption_id", "derived").alias("caption_id")).drop("derived"))
 
 
@@ -157,26 +182,25 @@ def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> tu
                                      for split, modality, path in new.select("split", "claimed_modality",
                                                                             "path").iter_rows()], dtype=pl.String) \
         if opts.verify_media else _verdict(new).alias("verdict")
-    height = known.refs.frame.height
+    height = known.refs.height
     new = new.with_columns(verdicts).drop("claimed_modality")
     in_corpus = np.zeros(len(at), bool)
     in_corpus[found] = ~known.seen[at[found]]  # a source's own reference is seen from its first row
     claims = first.filter(pl.Series(in_corpus))
-    refs = known.refs.frame[at[in_corpus]].select(pl.col(k).alias(f"ref_{k}") for k in _KEY)
+    refs = known.refs.columns(at[in_corpus])
     differing = pl.concat([claims, refs], how="horizontal").filter(_differs()).sort("media_id")
     for claim in differing.iter_rows(named=True):  # a rerun compares every media id: only these reach Python
-        problem = checks.conflict(claim["media_id"], tuple(claim[k] for k in _KEY),
-                                  tuple(claim[f"ref_{k}"] for k in _KEY), "in the corpus")
+        problem = checks.conflict(claim["media_id"], tuple(claim[k] for k in _KEY), _ref(claim, known),
+                                  "in the corpus")
         if problem:
             failures.append(Failure(claim["media_id"], problem, table="media", source=f"{opts.src}:{claim['line']}"))
     for row in new.filter(pl.col("verdict").is_not_null()).iter_rows(named=True):
         failures.append(Failure(row["media_id"], row["verdict"], table="media", source=f"{opts.src}:{row['line']}"))
     known.seen[at[in_corpus]] = True
-    known.refs.append(new.cast(_refs_schema()))
+    known.refs.append(new)
     known.seen = np.concatenate([known.seen, np.ones(new.height, bool)])
     at[~found] = np.arange(height, height + new.height)  # new ids were appended in block order
-    refs = first.select("media_id", *[known.refs.column(k, at).alias(f"ref_{k}") for k in (*_KEY, "file", "line")],
-                        known.refs.column("verdict", at))
+    refs = pl.concat([first.select("media_id"), known.refs.columns(at)], how="horizontal")
     return new.filter(pl.col("verdict").is_null()).select("media_id", *_KEY), refs
 
 
@@ -234,8 +258,14 @@ def _differs() -> pl.Expr:
     """Whether a description states a field its reference (``ref_*``) does not (``checks.conflict``)."""
     import polars as pl
 
-    return pl.any_horizontal([pl.col(k).is_not_null() & (pl.col(k) != pl.col(f"ref_{k}")).fill_null(True)
-                              for k in _KEY])
+    return pl.any_horizontal([pl.col(mine).is_not_null() & (pl.col(mine) != pl.col(f"ref_{k}")).fill_null(True)
+                              for k, mine in _COMPARED.items()])
+
+
+def _ref(row: dict[str, Any], known: FrameKnown) -> tuple[Any, ...]:
+    """The reference a row was compared with, its path as text (read back only for a failure's message)."""
+    path = known.refs.path(row["ref_row"]) if row["ref_row"] is not None else None
+    return row["ref_split"], row["ref_modality"], path, row["ref_duration"]
 
 
 def _reason(row: dict[str, Any], known: FrameKnown) -> str:
@@ -251,8 +281,7 @@ def _reason(row: dict[str, Any], known: FrameKnown) -> str:
         return checks.unknown_origin(row["origin"])
     if kind == "conflict":
         where = "in the corpus" if row["ref_line"] is None else f"at {known.files[row['ref_file']]}:{row['ref_line']}"
-        ref = (row["ref_split"], row["ref_modality"], row["ref_path"], row["ref_duration"])
-        return checks.conflict(mid, tuple(row[k] for k in _KEY), ref, where) or ""
+        return checks.conflict(mid, tuple(row[k] for k in _KEY), _ref(row, known), where) or ""
     if kind == "media":
         return checks.media_failed(mid, row["verdict"])
     return kind
@@ -264,11 +293,3 @@ def _digest(text: pl.Expr) -> pl.Expr:
 
     fields = [pl.col("media_id"), pl.col("lang"), text, pl.col("origin"), pl.col("parent_id").fill_null("")]
     return pl.concat_str(fields, separator="\0").hash(seed=0)
-
-
-def _refs_schema() -> dict[str, Any]:
-    import polars as pl
-
-    s = pl.String
-    return {"media_id": s, "split": s, "modality": s, "path": s, "duration": pl.Float64, "file": pl.UInt32,
-            "line": pl.Int64, "verdict": s}

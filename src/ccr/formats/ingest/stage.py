@@ -161,15 +161,18 @@ def _checked_chunks(corpus: Corpus, cfg: IngestConfig, files: list[Path], done_k
         parts = pieces.read(cfg.format, files, dict(cfg.columns), options.ray_concurrency)
     else:
         parts = ((path, ENTRY_READERS[cfg.format](path, dict(cfg.columns))) for path in files)
-    for path, span, frame in ahead(_chunk_frames(parts, done_keys, options, size)):
-        known.reading(path, Path(cfg.src))
-        checked = check_frame(frame, known)  # for a done range, only for what later entries are checked against
-        if span.done:
-            if span.key is not None:
-                yield Chunk(key=span.key, items=[], ids=[])
-            continue
-        ids = frame.select(pl.concat_str(pl.lit(f"{path}:"), "line")).to_series()  # a name may hold "{}"
-        yield Chunk(key=spans.owed_key(span), items=[EntryBlock(ids[0], checked)], ids=ids)
+    try:
+        for path, span, frame in ahead(_chunk_frames(parts, done_keys, options, size)):
+            known.reading(path, Path(cfg.src))
+            checked = check_frame(frame, known)  # for a done range, only for what later entries are checked against
+            if span.done:
+                if span.key is not None:
+                    yield Chunk(key=span.key, items=[], ids=[])
+                continue
+            ids = frame.select(pl.concat_str(pl.lit(f"{path}:"), "line")).to_series()  # a name may hold "{}"
+            yield Chunk(key=spans.owed_key(span), items=[EntryBlock(ids[0], checked)], ids=ids)
+    finally:
+        known.refs.close()
 
 
 def _chunk_frames(parts: Iterable[tuple[Path, Iterator[pl.DataFrame]]], done_keys: set[str], options: RunOptions,
