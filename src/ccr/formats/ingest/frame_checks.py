@@ -119,7 +119,7 @@ def check(entries: pl.DataFrame, known: FrameKnown) -> Checked:
         out.failures.append(Failure(row["bad_id"] or row["source"], row["bad"], table="source", source=row["source"]))
     rows = _as_read(entries.filter(pl.col("bad").is_null()), known)
     out.media, refs = _media(rows, known, out.failures)
-    out.captions = _captions(_derived_ids(rows, refs, known), refs, known, out.failures)
+    out.captions = _captions(rows, refs, known, out.failures)
     return out
 
 
@@ -135,31 +135,32 @@ def _as_read(rows: pl.DataFrame, known: FrameKnown) -> pl.DataFrame:
                              path_hash(pl.col("path")).alias("path_hash"))
 
 
-def _derived_ids(rows: pl.DataFrame, refs: pl.DataFrame, known: FrameKnown) -> pl.DataFrame:
-    """Caption ids ``MEDIA#LANG#K`` where the source gives none, K counting on over the whole source."""
+def _derived_ids(rows: pl.DataFrame, known: FrameKnown) -> pl.DataFrame:
+    """Caption ids ``MEDIA#LANG#K`` where the source gives none, K counting on over the whole source
+    per (media, language): numbered within the block by a sort of their keys (the media's reference
+    row, ``ref_row``, and the language's code), on from the counts of the blocks before."""
+    import numpy as np
     import polars as pl
 
-    need = rows.filter(pl.col("caption_id").is_null())
-    if need.height == 0:
+    need = np.flatnonzero(rows["caption_id"].is_null().to_numpy())
+    if len(need) == 0:
         return rows
-    for lang in need["lang"].unique().to_list():
-        known.langs.setdefault(lang, len(known.langs))
+    lang = rows["lang"].gather(need)
+    for name in lang.unique().to_list():
+        known.langs.setdefault(name, len(known.langs))
     if len(known.langs) > 1 << _LANG_BITS:
         raise CcrError(f"{known.opts.src}: more than {1 << _LANG_BITS:,} distinct languages; check its lang column")
-    key = ((pl.col("ref_row").cast(pl.UInt64) * (1 << _LANG_BITS))
-           + pl.col("lang").replace_strict(known.langs, return_dtype=pl.UInt64)).alias("key")
-    need = (need.select("line", "media_id", "lang").join(refs.select("media_id", "ref_row"), on="media_id",
-                                                          how="left", maintain_order="left")
-            .with_columns(key).with_columns(pl.int_range(pl.len()).over("key").alias("k")))
-    block = need.group_by("key").agg(pl.len().alias("n"))
-    keys = block["key"].to_numpy()
-    before = pl.Series("before", known.counts.get(keys))
-    known.counts.add(keys, block["n"].to_numpy())
-    need = need.join(block.select("key", before), on="key", how="left", maintain_order="left")
-    derived = need.select("line", pl.format("{}#{}#{}", "media_id", "lang", pl.col("k") + pl.col("before"))
-                          .alias("derived"))
-    return (rows.join(derived, on="line", how="left", maintain_order="left")
-            .with_columns(pl.coalesce("caption_id", "derived").alias("caption_id")).drop("derived"))
+    keys = ((rows["ref_row"].gather(need).to_numpy().astype(np.uint64) << np.uint64(_LANG_BITS))
+            + lang.replace_strict(known.langs, return_dtype=pl.UInt64).to_numpy())
+    distinct, group, sizes = np.unique(keys, return_inverse=True, return_counts=True)
+    order = np.argsort(group, kind="stable")  # each key's rows in line order
+    within = np.empty(len(keys), np.int64)
+    within[order] = np.arange(len(keys)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    k = pl.Series(within + known.counts.get(distinct)[group])
+    known.counts.add(distinct, sizes)
+    parts = pl.DataFrame([rows["media_id"].gather(need), lang, k.alias("k")])
+    derived = parts.select(pl.concat_str("media_id", "lang", "k", separator="#")).to_series()
+    return rows.with_columns(rows["caption_id"].scatter(need, derived))
 
 
 def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -222,8 +223,8 @@ def _captions(rows: pl.DataFrame, refs: pl.DataFrame, known: FrameKnown, failure
     import polars as pl
 
     opts = known.opts
-    rows = (rows.join(refs, on="media_id", how="left", maintain_order="left")  # rows stay in line order
-            .with_columns(pl.col("text").str.strip_chars(PY_WHITESPACE)))
+    rows = _derived_ids(rows.join(refs, on="media_id", how="left", maintain_order="left")  # rows stay in line order
+                        .with_columns(pl.col("text").str.strip_chars(PY_WHITESPACE)), known)
     langs = rows["lang"].unique().to_list()
     length = pl.col("text").str.len_chars()
     reason = (pl.when(pl.col("caption_id") == "").then(pl.lit(checks.EMPTY_CAPTION_ID))
