@@ -41,7 +41,7 @@ MANIFEST = "manifest.json"
 STATE = ".state"
 # A marker covering more ids keeps them in a Parquet file beside it (``Commit.ids``), so that
 # reading the index of a million-row corpus (``ccr info``) never parses them.
-INLINE_IDS = 65_536
+INLINE_IDS = 4_096
 
 
 @dataclass
