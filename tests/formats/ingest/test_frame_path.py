@@ -101,8 +101,10 @@ def assert_same(got: dict[str, pl.DataFrame], want: dict[str, pl.DataFrame]) -> 
         assert got[name].equals(want[name]), (name, got[name], want[name])
 
 
-@pytest.mark.parametrize("chunk", [5, 1000])
-def test_the_vectorised_path_gives_the_record_paths_tables_and_failures(tmp_path, monkeypatch, chunk):
+@pytest.mark.parametrize(("chunk", "checked"), [(5, 5), (1000, 1000), (9, 4)])
+def test_the_vectorised_path_gives_the_record_paths_tables_and_failures(tmp_path, monkeypatch, chunk, checked):
+    """``checked``: entries checked at once, a chunk (a shard) made of such blocks."""
+    monkeypatch.setattr(ingest_stage, "CHECK_ENTRIES", checked)
     src = write_source(tmp_path / "src" / "captions.jsonl")
     got, want, _ = both_paths("jsonl", src, tmp_path, monkeypatch, RunOptions(progress=False, chunk_rows=chunk))
     assert want["failures"].height >= 20  # every kind above failed on the record path
@@ -137,6 +139,21 @@ def test_derived_ids_and_path_conflicts_hold_across_chunks_of_a_scattered_source
     assert "dir/s3.png" in " ".join(want["failures"]["reason"].to_list())
     assert want["captions"].filter(pl.col("caption_id") == "s1#en#3").height == 1
     assert_same(got, want)
+
+
+def test_a_chunk_is_checked_in_equal_blocks_and_keeps_its_size(tmp_path, monkeypatch):
+    """Entries are parsed and checked a block at a time (memory in flight), while a chunk, its shard
+    and its commit keep the size the run asked for."""
+    monkeypatch.setattr(ingest_stage, "CHECK_ENTRIES", 4)
+    checked: list[int] = []
+    check = ingest_stage.check_frame
+    monkeypatch.setattr(ingest_stage, "check_frame", lambda frame, known: checked.append(frame.height) or
+                        check(frame, known))
+    src = tmp_path / "clean.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in GOOD), encoding="utf-8")
+    ingest("jsonl", src, tmp_path / "corpus", options=RunOptions(progress=False, chunk_rows=9))
+    assert checked == [3] * 10
+    assert sorted(c.inputs for c in Corpus.open(tmp_path / "corpus").commits("ingest")) == [3, 9, 9, 9]
 
 
 def test_the_whitespace_stripped_is_pythons() -> None:

@@ -15,7 +15,7 @@ corpus is the local run's.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 Entry = list[Record]  # the records of one source line or entry
+CHECK_ENTRIES = 65_536  # entries parsed and checked at once: a chunk (a shard) is made of such blocks
 
 
 @dataclass
@@ -161,18 +162,52 @@ def _checked_chunks(corpus: Corpus, cfg: IngestConfig, files: list[Path], done_k
         parts = pieces.read(cfg.format, files, dict(cfg.columns), options.ray_concurrency)
     else:
         parts = ((path, ENTRY_READERS[cfg.format](path, dict(cfg.columns))) for path in files)
+    pending: _Pending | None = None
     try:
-        for path, span, frame in ahead(_chunk_frames(parts, done_keys, options, size)):
+        unit = -(-size // -(-size // CHECK_ENTRIES))  # the chunk in equal blocks of at most CHECK_ENTRIES
+        for path, span, frame in ahead(_chunk_frames(parts, done_keys, options, unit)):
             known.reading(path, Path(cfg.src))
             checked = check_frame(frame, known)  # for a done range, only for what later entries are checked against
+            if pending is not None and (span.done or pending.path != path or pending.end != span.start
+                                        or pending.end - pending.start + len(frame) > size):
+                yield pending.chunk()
+                pending = None
             if span.done:
                 if span.key is not None:
                     yield Chunk(key=span.key, items=[], ids=[])
                 continue
             ids = frame.select(pl.concat_str(pl.lit(f"{path}:"), "line")).to_series()  # a name may hold "{}"
-            yield Chunk(key=spans.owed_key(span), items=[EntryBlock(ids[0], checked)], ids=ids)
+            pending = pending or _Pending(path, span.start, span.start)
+            pending.add(span.end, EntryBlock(ids[0], checked), ids)
+            if pending.end - pending.start == size:
+                yield pending.chunk()
+                pending = None
+        if pending is not None:
+            yield pending.chunk()
     finally:
-        known.refs.close()
+        known.close()
+
+
+@dataclass
+class _Pending:
+    """A chunk being assembled from checked blocks of contiguous entries of one file."""
+
+    path: Path
+    start: int
+    end: int
+    blocks: list[EntryBlock] = field(default_factory=list)
+    ids: list[pl.Series] = field(default_factory=list)
+
+    def add(self, end: int, block: EntryBlock, ids: pl.Series) -> None:
+        self.end = end
+        self.blocks.append(block)
+        self.ids.append(ids)
+
+    def chunk(self) -> Chunk:
+        import polars as pl
+
+        return Chunk(key=spans.key(self.start, self.end), items=self.blocks,
+                     ids=pl.concat(self.ids) if len(self.ids) > 1 else self.ids[0])
 
 
 def _chunk_frames(parts: Iterable[tuple[Path, Iterator[pl.DataFrame]]], done_keys: set[str], options: RunOptions,
