@@ -1,9 +1,12 @@
-"""Sorted runs merge as a stable sort of the two would, and a tally sums what was added."""
+"""Sorted runs on disk merge as a stable sort of the two would, are found window by window, and a
+tally sums what was added."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from ccr.formats.ingest import runs as runs_module
 from ccr.formats.ingest.runs import Runs, Tally, _merge
 
 
@@ -19,13 +22,39 @@ def test_a_merge_is_a_stable_sort_of_both_runs() -> None:
         assert merged.tolist() == np.concatenate(values)[order].tolist()
 
 
-def test_runs_find_every_hash_added_over_many_appends() -> None:
-    runs = Runs()
-    for start in range(0, 1000, 100):
-        runs.add(np.arange(start, start + 100, dtype=np.uint64) * 7, np.arange(start, start + 100))
-    found, (values,) = runs.first(np.array([0, 693, 6993, 5], np.uint64))
-    assert found.tolist() == [True, True, True, False]
-    assert values[:3].tolist() == [0, 99, 999]
+@pytest.mark.parametrize(("window", "spill"), [(runs_module.WINDOW, runs_module.SPILL_ENTRIES), (7, 50), (7, 0)],
+                         ids=["in-memory", "mixed", "on-disk"])
+def test_runs_find_every_hash_over_many_appends_and_windows(tmp_path, monkeypatch, window, spill) -> None:
+    """Hashes repeat (keys sharing one) within and across appends, so equal hashes straddle the
+    windows that lookups and merges read."""
+    monkeypatch.setattr(runs_module, "WINDOW", window)
+    monkeypatch.setattr(runs_module, "SPILL_ENTRIES", spill)
+    rng = np.random.default_rng(2)
+    runs = Runs(tmp_path)
+    held: dict[int, list[int]] = {}
+    for step in range(13):
+        hashes = rng.integers(0, 300, 40).astype(np.uint64)
+        rows = np.arange(step * 40, step * 40 + 40)
+        runs.add(hashes, rows, rows * 2)
+        for h, r in zip(hashes.tolist(), rows.tolist(), strict=True):
+            held.setdefault(h, []).append(r)
+    assert [r.size for r in runs.runs] == sorted((r.size for r in runs.runs), reverse=True)
+    stored = [isinstance(r, runs_module._Stored) for r in runs.runs]
+    assert any(stored) == (spill < 520) and not stored[-1]  # the newest, smallest run is in memory
+    probe = np.arange(0, 320, dtype=np.uint64)
+    found, (rows, doubled) = runs.first(probe)
+    assert found.tolist() == [h in held for h in range(320)]
+    for h in np.flatnonzero(found).tolist():
+        assert rows[h] in held[h] and doubled[h] == 2 * rows[h]
+    for h in (0, 150, 299, 310):
+        assert sorted(r for r, _ in runs.every(h)) == sorted(held.get(h, []))
+    runs.close()
+    assert not any(tmp_path.iterdir())  # the runs' files are unlinked: nothing is left beside the corpus
+
+
+def test_an_empty_runs_finds_nothing(tmp_path) -> None:
+    found, values = Runs(tmp_path).first(np.array([1, 2], np.uint64))
+    assert found.tolist() == [False, False] and values == []
 
 
 def test_a_tally_sums_counts_across_merged_runs() -> None:

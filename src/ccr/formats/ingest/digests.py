@@ -1,4 +1,4 @@
-"""The caption ids ingest has seen, each with the digest of its content, in 24 bytes an id.
+"""The caption ids ingest has seen, each with the digest of its content, in 24 bytes an id on disk.
 
 Ingest must tell a repeated caption (same id, same content: nothing to do) from a clash (same id,
 other content: a failure) against every caption before it: 2M at CC3M scale. Keeping the ids as
@@ -9,6 +9,7 @@ found through sorted ``runs`` of the first hash.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ccr.formats.ingest.runs import Runs
@@ -19,8 +20,11 @@ if TYPE_CHECKING:
 
 
 class Digests:
-    def __init__(self) -> None:
-        self._runs = Runs()  # first hash -> (second hash, digest)
+    def __init__(self, spill_dir: Path) -> None:
+        self._runs = Runs(spill_dir)  # first hash -> (second hash, digest), on disk
+
+    def close(self) -> None:
+        self._runs.close()
 
     def add(self, ids: pl.Series, digests: pl.Series) -> None:
         """Record ids not seen yet with their digests."""

@@ -89,7 +89,7 @@ class FrameKnown:
                                      pl.lit(None, pl.String).alias("verdict"))
                         .collect().cast({"split": pl.String, "modality": pl.String, "path": pl.String,
                                          "duration": pl.Float64}))
-        captions = Digests()
+        captions = Digests(spill_dir=corpus.root)
         for path in corpus.files("captions"):  # a shard at a time: the load's memory is that of one shard
             shard = scan_shard(path)
             have = shard.collect_schema()
@@ -98,6 +98,11 @@ class FrameKnown:
             captions.add(present["caption_id"], present["digest"])
         return cls(opts=opts, refs=refs, seen=np.zeros(refs.height, bool), captions=captions, counts=Tally(),
                    files=[opts.src])
+
+    def close(self) -> None:
+        """Drop the files the state keeps beside the corpus."""
+        self.refs.close()
+        self.captions.close()
 
     def reading(self, path: Path, src: Path) -> None:
         """The entries checked next come from ``path``, a file of the source ``src`` (or ``src`` itself)."""
@@ -172,7 +177,7 @@ def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> tu
     import polars as pl
 
     opts = known.opts
-    first = rows.group_by("media_id", maintain_order=True).first().sort("line")
+    first = rows.filter(pl.col("media_id").is_first_distinct())  # rows are in line order
     at = known.refs.find(first["media_id"])
     found = at >= 0
     new = first.filter(pl.Series(~found)).select(

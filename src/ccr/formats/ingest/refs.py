@@ -29,10 +29,10 @@ _MAX_CHUNKS = 64  # past this many appended chunks the frame is made contiguous 
 class MediaRefs:
     """Media references in the order they were appended; a row number names one."""
 
-    def __init__(self, spill_dir: Path | None = None) -> None:
+    def __init__(self, spill_dir: Path) -> None:
         import polars as pl
 
-        self._index = Runs()  # first hash of the media id -> (second hash, row)
+        self._index = Runs(spill_dir)  # first hash of the media id -> (second hash, row), on disk
         self.frame = pl.DataFrame(schema=_schema())
         self.words: list[str] = []  # the texts of the coded columns
         self._codes: dict[str, int] = {}
@@ -45,6 +45,7 @@ class MediaRefs:
 
     def close(self) -> None:
         self._paths.close()
+        self._index.close()
 
     def append(self, rows: pl.DataFrame) -> None:
         """Add the references of media ids not held yet: columns ``media_id``, split, modality, path,

@@ -2,25 +2,121 @@
 binary counter (two runs of a size become one), so every hash is merged about log2(appends) times
 and a lookup is one binary search per run, however large the index grows.
 
+A run of ``Runs`` past ``SPILL_ENTRIES`` lives on disk, in an unlinked file beside the corpus (gone
+when closed, or when the process dies), read a window at a time: a lookup reads the windows its
+hashes fall in, a merge streams both runs into a third. Ingest's memory then does not grow with the
+source (24 bytes a caption id and as many a media id stayed in RAM before: 74 MB at 2M captions);
+the files sit in the page cache, so a window costs a copy, not a disk read. Smaller runs, merged
+most often, stay in memory: a few MB whatever the source's size.
+
 ``refs`` finds media references by their id through them; ``digests`` keeps caption ids' digests;
-``Tally`` counts the derived caption ids given per (media, language).
+``Tally`` counts the derived caption ids given per (media, language), in RAM.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
 
 Run = tuple["np.ndarray", ...]  # sorted hashes first, then one value array per column, in the same order
+WINDOW = 65_536  # entries of a run on disk read at once
+SPILL_ENTRIES = 262_144  # a run merged past this many entries goes to disk
+
+
+@dataclass
+class _Held:
+    """A run in memory."""
+
+    columns: Run
+
+    @property
+    def size(self) -> int:
+        return len(self.columns[0])
+
+    @property
+    def dtypes(self) -> tuple[np.dtype, ...]:
+        return tuple(c.dtype for c in self.columns)
+
+    def read(self, column: int, start: int, stop: int) -> np.ndarray:
+        return self.columns[column][start:stop]
+
+    def windows(self, low: int, high: int) -> list[int]:
+        """The windows that may hold hashes from ``low`` to ``high``."""
+        import numpy as np
+
+        return np.flatnonzero((self.fences <= high) & (self.lasts >= low)).tolist()
+
+    @property
+    def fences(self) -> np.ndarray:
+        """The first hash of each window."""
+        return self.columns[0][::WINDOW]
+
+    @property
+    def lasts(self) -> np.ndarray:
+        """The last hash of each window."""
+        import numpy as np
+
+        ends = np.minimum(np.arange(WINDOW, self.size + WINDOW, WINDOW), self.size) - 1
+        return self.columns[0][ends]
+
+    def close(self) -> None:
+        self.columns = ()
+
+
+@dataclass
+class _Stored:
+    """A run in a file: its columns one after another, hashes first."""
+
+    file: IO[bytes]
+    size: int
+    dtypes: tuple[np.dtype, ...]
+    fences: np.ndarray = field(init=False)  # the first hash of each window
+    lasts: np.ndarray = field(init=False)  # the last hash of each window
+    windows = _Held.windows
+
+    def close(self) -> None:
+        self.file.close()
+
+    def read(self, column: int, start: int, stop: int) -> np.ndarray:
+        import numpy as np
+
+        dtype = self.dtypes[column]
+        at = sum(self.size * d.itemsize for d in self.dtypes[:column]) + start * dtype.itemsize
+        return np.frombuffer(os.pread(self.file.fileno(), (stop - start) * dtype.itemsize, at), dtype)
+
+    def write(self, start: int, columns: Run) -> None:
+        for column, values in enumerate(columns):
+            dtype = self.dtypes[column]
+            at = sum(self.size * d.itemsize for d in self.dtypes[:column]) + start * dtype.itemsize
+            os.pwrite(self.file.fileno(), values.astype(dtype, copy=False).tobytes(), at)
+
+    def seal(self) -> None:
+        """Note each window's first and last hash, once every entry is written."""
+        import numpy as np
+
+        starts = range(0, self.size, WINDOW)
+        self.fences = np.array([self.read(0, s, s + 1)[0] for s in starts], np.uint64)
+        self.lasts = np.array([self.read(0, min(s + WINDOW, self.size) - 1, min(s + WINDOW, self.size))[0]
+                               for s in starts], np.uint64)
 
 
 class Runs:
     """Hashes and their values; a hash may repeat (two keys sharing one), its values then differ."""
 
-    def __init__(self) -> None:
-        self.runs: list[Run] = []
+    def __init__(self, spill_dir: Path) -> None:
+        self.spill_dir = spill_dir
+        self.runs: list[_Held | _Stored] = []
+
+    def close(self) -> None:
+        for run in self.runs:
+            run.close()
+        self.runs = []
 
     def add(self, hashes: np.ndarray, *values: np.ndarray) -> None:
         import numpy as np
@@ -28,9 +124,10 @@ class Runs:
         if len(hashes) == 0:
             return
         order = np.argsort(hashes)
-        self.runs.append((hashes[order], *(v[order] for v in values)))
-        while len(self.runs) > 1 and len(self.runs[-2][0]) <= len(self.runs[-1][0]):
-            self.runs.append(_merge(self.runs.pop(-2), self.runs.pop()))
+        self.runs.append(_Held((hashes[order], *(v[order] for v in values))))
+        while len(self.runs) > 1 and self.runs[-2].size <= self.runs[-1].size:
+            later = self.runs.pop()
+            self.runs.append(self._merged(self.runs.pop(), later))
 
     def first(self, hashes: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """For each hash, whether a run holds it and the values of one entry that has it (a key
@@ -38,15 +135,24 @@ class Runs:
         import numpy as np
 
         found = np.zeros(len(hashes), bool)
-        values = [np.zeros(len(hashes), v.dtype) for v in self.runs[0][1:]] if self.runs else []
+        values = [np.zeros(len(hashes), d) for d in self.runs[0].dtypes[1:]] if self.runs else []
         order = np.argsort(hashes)  # sorted needles: each search starts where the last ended, 10x faster
         needles = hashes[order]
         for run in self.runs:
-            at = np.minimum(np.searchsorted(run[0], needles), len(run[0]) - 1)
-            hit = run[0][at] == needles
-            found[order[hit]] = True
-            for out, column in zip(values, run[1:], strict=True):
-                out[order[hit]] = column[at[hit]]
+            lows = np.searchsorted(needles, run.fences)
+            highs = np.searchsorted(needles, run.lasts, side="right")
+            for w in np.flatnonzero(highs > lows).tolist():
+                start, stop = w * WINDOW, min(w * WINDOW + WINDOW, run.size)
+                window = run.read(0, start, stop)
+                wanted = needles[lows[w]:highs[w]]
+                at = np.minimum(np.searchsorted(window, wanted), len(window) - 1)
+                hit = window[at] == wanted
+                if not hit.any():
+                    continue
+                into = order[lows[w]:highs[w]][hit]
+                found[into] = True
+                for column, out in enumerate(values, start=1):
+                    out[into] = run.read(column, start, stop)[at[hit]]
         return found, values
 
     def every(self, hashed: int) -> list[tuple[int, ...]]:
@@ -55,8 +161,38 @@ class Runs:
 
         out = []
         for run in self.runs:
-            start, end = np.searchsorted(run[0], hashed), np.searchsorted(run[0], hashed, side="right")
-            out.extend(zip(*(column[start:end].tolist() for column in run[1:]), strict=True))
+            for w in run.windows(hashed, hashed):
+                start, stop = w * WINDOW, min(w * WINDOW + WINDOW, run.size)
+                window = run.read(0, start, stop)
+                lo, hi = np.searchsorted(window, hashed), np.searchsorted(window, hashed, side="right")
+                columns = [run.read(c, start + lo, start + hi).tolist() for c in range(1, len(run.dtypes))]
+                out.extend(zip(*columns, strict=True))
+        return out
+
+    def _merged(self, a: _Held | _Stored, b: _Held | _Stored) -> _Held | _Stored:
+        """``a`` and ``b`` as one run: in memory up to ``SPILL_ENTRIES``; past it on disk, a window
+        of each in memory at a time, each step writing the entries of both windows up to the smaller
+        of their last hashes (all that is left of a run whose window reaches its end), which no entry
+        still unread can precede."""
+        import numpy as np
+
+        if isinstance(a, _Held) and isinstance(b, _Held) and a.size + b.size <= SPILL_ENTRIES:
+            return _Held(_merge(a.columns, b.columns))
+        out = _Stored(tempfile.TemporaryFile(dir=self.spill_dir), a.size + b.size, a.dtypes)
+        ia = ib = written = 0
+        while ia < a.size or ib < b.size:
+            wa = [a.read(c, ia, min(ia + WINDOW, a.size)) for c in range(len(a.dtypes))]
+            wb = [b.read(c, ib, min(ib + WINDOW, b.size)) for c in range(len(b.dtypes))]
+            open_ends = [w[0][-1] for w, i, run in ((wa, ia, a), (wb, ib, b)) if i + WINDOW < run.size]
+            na, nb = len(wa[0]), len(wb[0])
+            if open_ends:
+                cut = min(open_ends)
+                na, nb = int(np.searchsorted(wa[0], cut, side="right")), int(np.searchsorted(wb[0], cut, side="right"))
+            out.write(written, _merge(tuple(c[:na] for c in wa), tuple(c[:nb] for c in wb)))
+            written, ia, ib = written + na + nb, ia + na, ib + nb
+        a.close()
+        b.close()
+        out.seal()
         return out
 
 
