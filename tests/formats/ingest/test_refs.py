@@ -59,3 +59,14 @@ def test_ids_sharing_the_first_hash_are_told_apart_by_the_second(refs, monkeypat
     refs.append(rows(["a", "b"], ["a.jpg", "b.jpg"]))
     refs.append(rows(["c"], ["c.jpg"]))
     assert refs.find(pl.Series(["c", "b", "a", "z"])).tolist() == [2, 1, 0, -1]
+
+
+def test_scattered_rows_are_read_back_in_stretches(refs, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(refs_module, "_READ_ROWS", 2)
+    for batch in range(3):
+        ids = [f"m{batch}-{i}" for i in range(3)]
+        refs.append(rows(ids, [f"{m}.jpg" for m in ids], split=f"test_{batch}", line=batch * 10))
+    got = refs.columns(np.array([8, 0, 4, -1, 8, 3]))
+    assert got["ref_split"].to_list() == ["test_2", "test_0", "test_1", None, "test_2", "test_1"]
+    assert got["ref_line"].to_list() == [20, 0, 10, None, 20, 10]
+    assert [refs.path(r) for r in (8, 0, 4)] == ["m2-2.jpg", "m0-0.jpg", "m1-1.jpg"]

@@ -10,7 +10,9 @@ from ccr.formats.ingest import runs as runs_module
 from ccr.formats.ingest.runs import Runs, Tally, _merge
 
 
-def test_a_merge_is_a_stable_sort_of_both_runs() -> None:
+@pytest.mark.parametrize("spill", [runs_module.SPILL_ENTRIES, 10], ids=["sorted", "searched"])
+def test_a_merge_is_a_stable_sort_of_both_runs(monkeypatch, spill) -> None:
+    monkeypatch.setattr(runs_module, "SPILL_ENTRIES", spill)
     rng = np.random.default_rng(0)
     for size_a, size_b in ((0, 5), (5, 0), (40, 7), (300, 300)):
         a = np.sort(rng.integers(0, 50, size_a).astype(np.uint64))

@@ -197,13 +197,17 @@ class Runs:
 
 
 def _merge(a: Run, b: Run) -> Run:
-    """Two sorted runs as one, ``a``'s entries before ``b``'s where hashes are equal. Each entry's
-    place is found by a binary search, so the merge allocates its output and one position per
-    entry of ``b`` (a sort of the two runs concatenated held three copies of them at the last merge
-    of a 2M-row index)."""
+    """Two sorted runs as one, ``a``'s entries before ``b``'s where hashes are equal. Up to
+    ``SPILL_ENTRIES`` (runs in memory, windows of runs on disk) a stable sort of both, which finds
+    the two sorted runs and merges them in linear time; past it (a large ``Tally``) each entry of
+    ``b`` finds its place by a binary search, half as fast but allocating only the output, where
+    the sort holds three copies of both."""
     import numpy as np
 
     size = len(a[0]) + len(b[0])
+    if size <= SPILL_ENTRIES:
+        order = np.argsort(np.concatenate([a[0], b[0]]), kind="stable")
+        return tuple(np.concatenate([x, y])[order] for x, y in zip(a, b, strict=True))
     into_b = np.searchsorted(a[0], b[0], side="right") + np.arange(len(b[0]))
     from_a = np.ones(size, bool)
     from_a[into_b] = False
