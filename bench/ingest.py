@@ -7,7 +7,9 @@ for 400k media), one jsonl row per caption with media_id, caption_id, path, spli
 a second file holds its first 10% (200k captions) for the memory comparison, a third its first half
 (1M: growth with the pipeline warm, ``peak_rss_mb_1m``), and the 2M rows are
 also written as Parquet (polars' defaults) and csv for ``ccr ingest --format parquet|csv`` against
-``datasets.load_dataset("parquet"|"csv")``.
+``datasets.load_dataset("parquet"|"csv")``. A second shape, CC3M's: 2M media of one caption each
+and no caption ids (so every row adds a media reference and a derived id to the checks' state), and
+its first 200k rows (``one_per_media_*``).
 
 Each side runs in its own subprocess, timed inside it from the call to its return (imports not
 timed; ours imports polars, pyarrow and numpy before its clock starts, as ``import datasets`` does
@@ -44,15 +46,16 @@ WORDS = ("a man woman child dog cat horse bird red blue green small large young 
          "park water grass tree car bike ball holding looking playing riding eating two three group people").split()
 
 
-def generate(path: Path, media: int, seed: int = 0) -> None:
+def generate(path: Path, media: int, seed: int = 0, per_media: int = 5, caption_ids: bool = True) -> None:
     rng = random.Random(seed)
     with path.open("w", encoding="utf-8") as fh:
         for m in range(media):
             mid = f"img{m:07d}"
-            for k in range(5):
+            for k in range(per_media):
                 text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 16)))
-                fh.write(json.dumps({"media_id": mid, "caption_id": f"{mid}#{k}", "path": f"images/{mid}.jpg",
-                                     "split": "train", "lang": "en", "text": text}) + "\n")
+                ids = {"caption_id": f"{mid}#{k}"} if caption_ids else {}
+                fh.write(json.dumps({"media_id": mid, **ids, "path": f"images/{mid}.jpg", "split": "train",
+                                     "lang": "en", "text": text}) + "\n")
 
 
 def head(src: Path, dest: Path, lines: int) -> None:
@@ -138,10 +141,15 @@ def main() -> None:
         rows = pl.read_ndjson(big)
         rows.write_parquet(table)
         rows.write_csv(comma)
+    single, single_small = work / "one_per_media_2m.jsonl", work / "one_per_media_200k.jsonl"
+    if not single.exists():
+        generate(single, args.media * 5, seed=1, per_media=1, caption_ids=False)
+    head(single, single_small, args.media * 5 // 10)
     load_before = os.getloadavg()
     runs: dict[str, list[dict[str, Any]]] = {"ours_2m": [], "hf_2m": [], "ours_200k": [], "ours_1m": [],
                                              "ours_parquet_2m": [],
-                                             "hf_parquet_2m": [], "ours_csv_2m": [], "hf_csv_2m": []}
+                                             "hf_parquet_2m": [], "ours_csv_2m": [], "hf_csv_2m": [],
+                                             "ours_one_2m": [], "hf_one_2m": [], "ours_one_200k": []}
     for _ in range(args.runs):
         runs["ours_2m"].append(run("ours", big, work / "corpus_2m"))
         runs["hf_2m"].append(run("hf", big, work / "hf_cache"))
@@ -151,6 +159,9 @@ def main() -> None:
         runs["hf_parquet_2m"].append(run("hf", table, work / "hf_cache"))
         runs["ours_csv_2m"].append(run("ours", comma, work / "corpus_csv_2m"))
         runs["hf_csv_2m"].append(run("hf", comma, work / "hf_cache"))
+        runs["ours_one_2m"].append(run("ours", single, work / "corpus_one_2m"))
+        runs["hf_one_2m"].append(run("hf", single, work / "hf_cache"))
+        runs["ours_one_200k"].append(run("ours", single_small, work / "corpus_one_200k"))
         print(json.dumps({k: v[-1] for k, v in runs.items()}), flush=True)
     start = time.perf_counter()
     subprocess.run([str(Path(sys.executable).parent / "ccr"), "info", str(work / "corpus_2m")], check=True,
@@ -184,6 +195,12 @@ def main() -> None:
         "csv_seconds_2m": round(median(runs["ours_csv_2m"], "seconds"), 2),
         "hf_datasets_csv_seconds_2m": round(median(runs["hf_csv_2m"], "seconds"), 2),
         "csv_peak_rss_mb_2m": round(median(runs["ours_csv_2m"], "peak_rss_mb"), 1),
+        "one_per_media_ratio_vs_hf_datasets_2m": round(median(runs["ours_one_2m"], "seconds")
+                                                       / median(runs["hf_one_2m"], "seconds"), 3),
+        "one_per_media_seconds_2m": round(median(runs["ours_one_2m"], "seconds"), 2),
+        "hf_datasets_one_per_media_seconds_2m": round(median(runs["hf_one_2m"], "seconds"), 2),
+        "one_per_media_peak_rss_mb_200k": round(median(runs["ours_one_200k"], "peak_rss_mb"), 1),
+        "one_per_media_peak_rss_mb_2m": round(median(runs["ours_one_2m"], "peak_rss_mb"), 1),
         "captions_2m": rows,
         "source_mb": round(big.stat().st_size / 2**20, 1),
         "runs": runs,

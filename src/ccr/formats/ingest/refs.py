@@ -33,8 +33,6 @@ class MediaRefs:
     """Media references in the order they were appended; a row number names one."""
 
     def __init__(self, spill_dir: Path) -> None:
-        import polars as pl
-
         self._index = Runs(spill_dir)  # first hash of the media id -> (second hash, row), on disk
         self.height = 0
         self.words: list[str] = []  # the texts of the coded columns
