@@ -26,36 +26,36 @@ def test_a_merge_is_a_stable_sort_of_both_runs(monkeypatch, spill) -> None:
 
 @pytest.mark.parametrize(("window", "spill"), [(runs_module.WINDOW, runs_module.SPILL_ENTRIES), (7, 50), (7, 0)],
                          ids=["in-memory", "mixed", "on-disk"])
-def test_runs_find_every_hash_over_many_appends_and_windows(tmp_path, monkeypatch, window, spill) -> None:
-    """Hashes repeat (keys sharing one) within and across appends, so equal hashes straddle the
-    windows that lookups and merges read."""
+def test_runs_find_every_key_over_many_appends_and_windows(tmp_path, monkeypatch, window, spill) -> None:
+    """Keys share first hashes within and across appends (told apart by the second), so equal
+    first hashes straddle the windows that lookups and merges read."""
     monkeypatch.setattr(runs_module, "WINDOW", window)
     monkeypatch.setattr(runs_module, "SPILL_ENTRIES", spill)
     rng = np.random.default_rng(2)
     runs = Runs(tmp_path)
-    held: dict[int, list[int]] = {}
+    held: dict[tuple[int, int], int] = {}
     for step in range(13):
-        hashes = rng.integers(0, 300, 40).astype(np.uint64)
-        rows = np.arange(step * 40, step * 40 + 40)
-        runs.add(hashes, rows, rows * 2)
-        for h, r in zip(hashes.tolist(), rows.tolist(), strict=True):
-            held.setdefault(h, []).append(r)
+        first = rng.integers(0, 120, 40).astype(np.uint64)
+        second = np.arange(step * 40, step * 40 + 40, dtype=np.uint64) % 97  # pairs repeat only by chance
+        fresh = [k for k in zip(first.tolist(), second.tolist(), strict=True) if k not in held]
+        keys = np.array(sorted(set(fresh)), np.uint64).reshape(-1, 2)
+        values = np.arange(len(held), len(held) + len(keys))
+        runs.add((keys[:, 0], keys[:, 1]), values, values * 2)
+        held.update(zip(map(tuple, keys.tolist()), values.tolist(), strict=True))
     assert [r.size for r in runs.runs] == sorted((r.size for r in runs.runs), reverse=True)
     stored = [isinstance(r, runs_module._Stored) for r in runs.runs]
-    assert any(stored) == (spill < 520) and not stored[-1]  # the newest, smallest run is in memory
-    probe = np.arange(0, 320, dtype=np.uint64)
-    found, (rows, doubled) = runs.first(probe)
-    assert found.tolist() == [h in held for h in range(320)]
-    for h in np.flatnonzero(found).tolist():
-        assert rows[h] in held[h] and doubled[h] == 2 * rows[h]
-    for h in (0, 150, 299, 310):
-        assert sorted(r for r, _ in runs.every(h)) == sorted(held.get(h, []))
+    assert any(stored) == (spill < len(held)) and not stored[-1]  # the newest, smallest run is in memory
+    probe = [(a, b) for a in range(0, 125, 3) for b in range(0, 97, 5)]
+    found, (values, doubled) = runs.find((np.array([a for a, _ in probe], np.uint64),
+                                          np.array([b for _, b in probe], np.uint64)))
+    assert found.tolist() == [k in held for k in probe]
+    assert values[found].tolist() == [held[k] for k in probe if k in held]
+    assert (doubled == 2 * values).all()
     runs.close()
-    assert not any(tmp_path.iterdir())  # the runs' files are unlinked: nothing is left beside the corpus
 
 
 def test_an_empty_runs_finds_nothing(tmp_path) -> None:
-    found, values = Runs(tmp_path).first(np.array([1, 2], np.uint64))
+    found, values = Runs(tmp_path).find((np.array([1, 2], np.uint64), np.array([3, 4], np.uint64)))
     assert found.tolist() == [False, False] and values == []
 
 

@@ -26,7 +26,7 @@ from ccr.formats.ingest import checks
 from ccr.formats.ingest.digests import Digests
 from ccr.formats.ingest.entries import _EXTRA, PY_WHITESPACE
 from ccr.formats.ingest.refs import MediaRefs, path_hash
-from ccr.formats.ingest.runs import Tally
+from ccr.formats.ingest.runs import Tally, hashes, pick
 from ccr.formats.ingest.textio import guess_split, part_split
 from ccr.stages.runner import Failure
 
@@ -84,18 +84,19 @@ class FrameKnown:
         for path in corpus.files("media"):  # a shard at a time, like the captions below
             shard = scan_shard(path)
             have = shard.collect_schema()
-            refs.append(shard.select("media_id", *[pl.col(k) if k in have else pl.lit(None).alias(k) for k in _KEY],
-                                     pl.lit(None, pl.UInt32).alias("file"), pl.lit(None, pl.Int64).alias("line"),
-                                     pl.lit(None, pl.String).alias("verdict"))
-                        .collect().cast({"split": pl.String, "modality": pl.String, "path": pl.String,
-                                         "duration": pl.Float64}))
+            media = (shard.select("media_id", *[pl.col(k) if k in have else pl.lit(None).alias(k) for k in _KEY],
+                                  pl.lit(None, pl.UInt32).alias("file"), pl.lit(None, pl.Int64).alias("line"),
+                                  pl.lit(None, pl.String).alias("verdict"))
+                     .collect().cast({"split": pl.String, "modality": pl.String, "path": pl.String,
+                                      "duration": pl.Float64}))
+            refs.append(media, hashes(media["media_id"]))
         captions = Digests(spill_dir=corpus.root)
         for path in corpus.files("captions"):  # a shard at a time: the load's memory is that of one shard
             shard = scan_shard(path)
             have = shard.collect_schema()
             present = (shard.with_columns(pl.lit(None, pl.String).alias(c) for c in _DIGESTED if c not in have)
                        .select("caption_id", _digest(pl.col("text")).alias("digest")).collect())
-            captions.add(present["caption_id"], present["digest"])
+            captions.add(hashes(present["caption_id"]), present["digest"])
         return cls(opts=opts, refs=refs, seen=np.zeros(refs.height, bool), captions=captions, counts=Tally(),
                    files=[opts.src])
 
@@ -178,7 +179,8 @@ def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> tu
 
     opts = known.opts
     first = rows.filter(pl.col("media_id").is_first_distinct())  # rows are in line order
-    at = known.refs.find(first["media_id"])
+    ids = hashes(first["media_id"])
+    at = known.refs.find(ids)
     found = at >= 0
     new = first.filter(pl.Series(~found)).select(
         "media_id", pl.col("split").fill_null(checks.DEFAULT_SPLIT), pl.col("modality").alias("claimed_modality"),
@@ -203,7 +205,7 @@ def _media(rows: pl.DataFrame, known: FrameKnown, failures: list[Failure]) -> tu
     for row in new.filter(pl.col("verdict").is_not_null()).iter_rows(named=True):
         failures.append(Failure(row["media_id"], row["verdict"], table="media", source=f"{opts.src}:{row['line']}"))
     known.seen[at[in_corpus]] = True
-    known.refs.append(new)
+    known.refs.append(new, pick(ids, ~found))
     known.seen = np.concatenate([known.seen, np.ones(new.height, bool)])
     at[~found] = np.arange(height, height + new.height)  # new ids were appended in block order
     refs = pl.concat([first.select("media_id"), known.refs.columns(at)], how="horizontal")
@@ -245,7 +247,8 @@ def _captions(rows: pl.DataFrame, refs: pl.DataFrame, known: FrameKnown, failure
         failures.append(Failure(row["caption_id"] or f"{opts.src}:{row['line']}", _reason(row, known), table="captions",
                                 source=f"{opts.src}:{row['line']}"))
     passed = rows.filter(pl.col("reason").is_null())
-    before = known.captions.find(passed["caption_id"])
+    ids = hashes(passed["caption_id"])
+    before = known.captions.find(ids)
     passed = (passed.with_columns(before.alias("before")).with_columns(pl.coalesce("before", pl.col("digest").first().over("caption_id")).alias("before"),
                             (pl.col("caption_id").is_first_distinct() & pl.col("before").is_null()).alias("new")))
     clash = passed.filter(pl.col("before") != pl.col("digest"))
@@ -253,7 +256,7 @@ def _captions(rows: pl.DataFrame, refs: pl.DataFrame, known: FrameKnown, failure
         failures.append(Failure(row["caption_id"], checks.duplicate(row["caption_id"]), table="captions",
                                 source=f"{opts.src}:{row['line']}"))
     added = passed.filter(pl.col("new"))
-    known.captions.add(added["caption_id"], added["digest"])
+    known.captions.add(pick(ids, passed["new"].to_numpy()), added["digest"])
     with_extra = pl.any_horizontal([pl.col(k).is_not_null() for k in _EXTRA])
     out = added.select("caption_id", "media_id", pl.col("ref_split").alias("split"), "lang", "text", "origin",
                        "parent_id", "model", *_EXTRA, pl.when(with_extra).then(pl.col("duration")).alias("duration"))

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ccr.formats.ingest.runs import Runs
+from ccr.formats.ingest.runs import Hashed, Runs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,7 +33,7 @@ class MediaRefs:
     """Media references in the order they were appended; a row number names one."""
 
     def __init__(self, spill_dir: Path) -> None:
-        self._index = Runs(spill_dir)  # first hash of the media id -> (second hash, row), on disk
+        self._index = Runs(spill_dir)  # media id -> row
         self.height = 0
         self.words: list[str] = []  # the texts of the coded columns
         self._codes: dict[str, int] = {}
@@ -46,15 +46,14 @@ class MediaRefs:
         self._paths.close()
         self._index.close()
 
-    def append(self, rows: pl.DataFrame) -> None:
-        """Add the references of media ids not held yet: columns ``media_id``, split, modality, path,
-        duration, file, line, verdict."""
+    def append(self, rows: pl.DataFrame, ids: Hashed) -> None:
+        """Add the references of media ids not held yet (``ids``: theirs, as ``runs.hashes``):
+        columns split, modality, path, duration, file, line, verdict."""
         import numpy as np
         import polars as pl
 
         start = self.height
-        first, second = hashes(rows["media_id"])
-        self._index.add(first, second, np.arange(start, start + rows.height, dtype=np.int64))
+        self._index.add(ids, np.arange(start, start + rows.height, dtype=np.int64))
         record = _record()
         out = np.zeros(rows.height, record)
         out["path_at"] = self._spill(rows["path"])
@@ -67,19 +66,12 @@ class MediaRefs:
         os.pwrite(self._records.fileno(), out.tobytes(), start * record.itemsize)
         self.height += rows.height
 
-    def find(self, media_ids: pl.Series) -> np.ndarray:
-        """Each media id's row; -1 where none is held."""
+    def find(self, ids: Hashed) -> np.ndarray:
+        """Each media id's row (``ids``: as ``runs.hashes``); -1 where none is held."""
         import numpy as np
 
-        first, second = hashes(media_ids)
-        found, values = self._index.first(first)
-        if not values:
-            return np.full(len(first), -1, np.int64)
-        seconds, rows = values
-        rows = np.where(found, rows, -1)
-        for i in np.flatnonzero(found & (seconds != second)):  # another id shares the first hash
-            rows[i] = next((r for s, r in self._index.every(int(first[i])) if s == second[i]), -1)
-        return rows
+        found, values = self._index.find(ids)
+        return np.where(found, values[0], -1) if values else np.full(len(found), -1, np.int64)
 
     def columns(self, rows: np.ndarray) -> pl.DataFrame:
         """The references at ``rows`` (null where a row is -1), as ``ref_split``, ``ref_modality``,
@@ -153,11 +145,6 @@ class MediaRefs:
                 self._codes[word] = len(self.words)
                 self.words.append(word)
         return texts.replace_strict(self._codes, default=None, return_dtype=pl.UInt32)
-
-
-def hashes(keys: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Two independent 64-bit hashes of each key."""
-    return keys.hash(seed=0).to_numpy(), keys.hash(seed=1).to_numpy()
 
 
 def path_hash(path: pl.Expr) -> pl.Expr:

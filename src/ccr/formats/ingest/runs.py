@@ -23,8 +23,10 @@ from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
+    import polars as pl
 
 Run = tuple["np.ndarray", ...]  # sorted hashes first, then one value array per column, in the same order
+Hashed = tuple["np.ndarray", "np.ndarray"]  # two independent 64-bit hashes of each key
 WINDOW = 65_536  # entries of a run on disk read at once
 SPILL_ENTRIES = 262_144  # a run merged past this many entries goes to disk
 
@@ -106,8 +108,21 @@ class _Stored:
                                for s in starts], np.uint64)
 
 
+def hashes(keys: pl.Series) -> Hashed:
+    """Two independent 64-bit hashes of each key: ``Runs`` takes two keys for one only when all 128
+    bits agree (for 100M keys, a chance below 1e-20). Callers hash a block's keys once, to look
+    them up and then to add the new ones."""
+    return keys.hash(seed=0).to_numpy(), keys.hash(seed=1).to_numpy()
+
+
+def pick(hashed: Hashed, which: np.ndarray) -> Hashed:
+    """The hashes of some of the keys (a mask or positions)."""
+    return hashed[0][which], hashed[1][which]
+
+
 class Runs:
-    """Hashes and their values; a hash may repeat (two keys sharing one), its values then differ."""
+    """Keys (as ``hashes``) and their values, found through sorted runs of the first hash; two keys
+    sharing the first hash are told apart by the second."""
 
     def __init__(self, spill_dir: Path) -> None:
         self.spill_dir = spill_dir
@@ -118,20 +133,38 @@ class Runs:
             run.close()
         self.runs = []
 
-    def add(self, hashes: np.ndarray, *values: np.ndarray) -> None:
+    def add(self, keys: Hashed, *values: np.ndarray) -> None:
+        """Add keys not held yet, with their values."""
         import numpy as np
 
-        if len(hashes) == 0:
+        first, second = keys
+        if len(first) == 0:
             return
-        order = np.argsort(hashes)
-        self.runs.append(_Held((hashes[order], *(v[order] for v in values))))
+        order = np.argsort(first)
+        self.runs.append(_Held((first[order], second[order], *(v[order] for v in values))))
         while len(self.runs) > 1 and self.runs[-2].size <= self.runs[-1].size:
             later = self.runs.pop()
             self.runs.append(self._merged(self.runs.pop(), later))
 
-    def first(self, hashes: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """For each hash, whether a run holds it and the values of one entry that has it (a key
-        sharing the hash may have another: ``every`` lists them all)."""
+    def find(self, keys: Hashed) -> tuple[np.ndarray, list[np.ndarray]]:
+        """For each key, whether it was added, and its values (zero where not)."""
+        import numpy as np
+
+        first, second = keys
+        found, values = self._first(first)
+        if not values:
+            return found, []
+        seconds, *rest = values
+        for i in np.flatnonzero(found & (seconds != second)).tolist():  # another key shares the first hash
+            match = next((v for s, *v in self._every(int(first[i])) if s == second[i]), None)
+            found[i] = match is not None
+            for out, value in zip(rest, match or [0] * len(rest), strict=True):
+                out[i] = value
+        return found, rest
+
+    def _first(self, hashes: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """For each first hash, whether a run holds it and the values of one entry that has it (a
+        key sharing the hash may have another: ``_every`` lists them all)."""
         import numpy as np
 
         found = np.zeros(len(hashes), bool)
@@ -155,7 +188,7 @@ class Runs:
                     out[into] = run.read(column, start, stop)[at[hit]]
         return found, values
 
-    def every(self, hashed: int) -> list[tuple[int, ...]]:
+    def _every(self, hashed: int) -> list[tuple[int, ...]]:
         """The values of every entry with this hash."""
         import numpy as np
 
