@@ -156,6 +156,21 @@ def test_a_chunk_is_checked_in_equal_blocks_and_keeps_its_size(tmp_path, monkeyp
     assert sorted(c.inputs for c in Corpus.open(tmp_path / "corpus").commits("ingest")) == [3, 9, 9, 9]
 
 
+def test_a_chunk_that_its_blocks_do_not_divide_keeps_its_size(tmp_path, monkeypatch):
+    """Blocks of 4 do not divide a chunk of 10: the chunk's last block is the rest (2), so chunks
+    are the record path's (they were 8: the shards, and which failures a later row fixes, differed)."""
+    monkeypatch.setattr(ingest_stage, "CHECK_ENTRIES", 4)
+    checked: list[int] = []
+    check = ingest_stage.check_frame
+    monkeypatch.setattr(ingest_stage, "check_frame", lambda frame, known: checked.append(frame.height) or
+                        check(frame, known))
+    src = tmp_path / "clean.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in GOOD[:25]), encoding="utf-8")
+    ingest("jsonl", src, tmp_path / "corpus", options=RunOptions(progress=False, chunk_rows=10))
+    assert checked == [4, 4, 2, 4, 4, 2, 4, 1]
+    assert sorted(c.inputs for c in Corpus.open(tmp_path / "corpus").commits("ingest")) == [5, 10, 10]
+
+
 def test_the_whitespace_stripped_is_pythons() -> None:
     """The vectorised path strips what ``str.strip`` strips, so a line blank to one path is blank to the other."""
     from ccr.formats.ingest.entries import PY_WHITESPACE

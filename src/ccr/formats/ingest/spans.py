@@ -55,11 +55,14 @@ def done(done_keys: set[str]) -> Done:
 
 
 def spans(blocks: Iterable[T], length: Callable[[T], int], part: Callable[[T, int, int], T], done_ranges: Done,
-          limit: int | None, size: int, first: int = 0) -> Iterator[Span[T]]:
+          limit: int | None, size: int, first: int = 0, unit: int | None = None) -> Iterator[Span[T]]:
     """Owed chunks of at most ``size`` entries, and the done ranges between them, in entry order;
-    the blocks' entries are numbered from ``first`` (a file of a directory: the entries before it)."""
+    the blocks' entries are numbered from ``first`` (a file of a directory: the entries before it).
+    With ``unit``, an owed chunk comes in spans of at most ``unit`` entries, the last of a chunk
+    the rest, so chunks end where they would without it whether or not ``unit`` divides ``size``."""
     ranges, starts = done_ranges.ranges, done_ranges.starts
     owed: Span[T] | None = None
+    filled = 0  # entries of the owed chunk being cut that spans before ``owed`` hold
     index = first
     for block in blocks:
         n, pos = length(block), 0
@@ -72,6 +75,7 @@ def spans(blocks: Iterable[T], length: Callable[[T], int], part: Callable[[T, in
                 if owed is not None:
                     yield owed
                     owed = None
+                filled = 0
                 take = min(ranges[at][1] - i, n - pos)
                 yield Span(i, i + take, [part(block, pos, take)], True,
                            key(*ranges[at]) if i == ranges[at][0] else None)
@@ -79,13 +83,15 @@ def spans(blocks: Iterable[T], length: Callable[[T], int], part: Callable[[T, in
                 continue
             if owed is None:
                 owed = Span(i, i, [], False)
-            upto = min(n - pos, size - (owed.end - owed.start),
+            full = min(size - filled, unit or size)
+            upto = min(n - pos, full - (owed.end - owed.start),
                        (starts[at + 1] - i) if at + 1 < len(starts) else n,
                        (limit - i) if limit is not None else n)
             owed.parts.append(part(block, pos, upto))
             owed.end += upto
             pos += upto
-            if owed.end - owed.start == size:
+            if owed.end - owed.start == full:
+                filled = (filled + full) % size
                 yield owed
                 owed = None
         index += n

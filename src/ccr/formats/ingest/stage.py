@@ -164,8 +164,8 @@ def _checked_chunks(corpus: Corpus, cfg: IngestConfig, files: list[Path], done_k
         parts = ((path, ENTRY_READERS[cfg.format](path, dict(cfg.columns))) for path in files)
     pending: _Pending | None = None
     try:
-        unit = -(-size // -(-size // CHECK_ENTRIES))  # the chunk in equal blocks of at most CHECK_ENTRIES
-        for path, span, frame in ahead(_chunk_frames(parts, done_keys, options, unit)):
+        unit = -(-size // -(-size // CHECK_ENTRIES))  # as few blocks a chunk as CHECK_ENTRIES allows, near equal
+        for path, span, frame in ahead(_chunk_frames(parts, done_keys, options, size, unit)):
             known.reading(path, Path(cfg.src))
             checked = check_frame(frame, known)  # for a done range, only for what later entries are checked against
             if pending is not None and (span.done or pending.path != path or pending.end != span.start
@@ -211,7 +211,7 @@ class _Pending:
 
 
 def _chunk_frames(parts: Iterable[tuple[Path, Iterator[pl.DataFrame]]], done_keys: set[str], options: RunOptions,
-                  size: int) -> Iterator[tuple[Path, spans.Span[pl.DataFrame], pl.DataFrame]]:
+                  size: int, unit: int) -> Iterator[tuple[Path, spans.Span[pl.DataFrame], pl.DataFrame]]:
     """Each span with its file and its entries as one frame, assembled where the blocks are parsed:
     the checker then takes a whole chunk at once instead of waiting on the parser block by block.
     Entries are numbered on across the files; a span ends where its file does."""
@@ -219,7 +219,7 @@ def _chunk_frames(parts: Iterable[tuple[Path, Iterator[pl.DataFrame]]], done_key
 
     first, done = 0, spans.done(done_keys)
     for path, frames in parts:
-        for span in spans.spans(frames, len, lambda f, a, n: f.slice(a, n), done, options.limit, size, first):
+        for span in spans.spans(frames, len, lambda f, a, n: f.slice(a, n), done, options.limit, size, first, unit):
             yield path, span, pl.concat(span.parts) if len(span.parts) > 1 else span.parts[0]
             first = span.end  # spans cover every entry up to the limit, so the next file's start
         if options.limit is not None and first >= options.limit:
