@@ -429,3 +429,22 @@ def test_a_gzip_source_cut_short_is_an_error_on_both_paths(tmp_path, monkeypatch
             m.setattr(ingest_stage, "ENTRY_READERS", readers)
             with pytest.raises(CcrError, match="damaged and cannot be read to the end"):
                 ingest(fmt, src, tmp_path / f"corpus{len(readers)}", options=QUIET)
+
+
+def test_a_run_that_fails_while_loading_the_corpus_closes_what_it_opened(tmp_path, monkeypatch):
+    """The media references are open beside the corpus when a captions shard cannot be read: they
+    are closed as the error leaves, not when the collector finds them (a caller holding the error,
+    as here, kept the unlinked files open)."""
+    from ccr.formats.ingest import frame_checks
+    from ccr.formats.ingest.refs import MediaRefs
+
+    seed(tmp_path / "corpus", tmp_path)
+    closed: list[MediaRefs] = []
+    close = MediaRefs.close
+    monkeypatch.setattr(MediaRefs, "close", lambda self: closed.append(self) or close(self))
+    scan = frame_checks.scan_shard
+    monkeypatch.setattr(frame_checks, "scan_shard", lambda path: 1 / 0 if path.parent.name == "captions" else scan(path))
+    src = write_source(tmp_path / "src" / "captions.jsonl")
+    with pytest.raises(ZeroDivisionError):
+        ingest("jsonl", src, tmp_path / "corpus", options=QUIET)
+    assert len(closed) == 1

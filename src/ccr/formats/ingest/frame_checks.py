@@ -77,10 +77,25 @@ class FrameKnown:
 
     @classmethod
     def load(cls, corpus: Corpus, opts: Options) -> FrameKnown:
+        """The state before the source's first entry: the corpus's media references and caption
+        digests. If loading fails, the files opened beside the corpus are closed here: the caller has
+        no state to close yet, and a caller holding the error would keep them open."""
+        import numpy as np
+
+        known = cls(opts=opts, refs=MediaRefs(spill_dir=corpus.root), seen=np.zeros(0, bool),
+                    captions=Digests(spill_dir=corpus.root), counts=Tally(), files=[opts.src])
+        try:
+            known._load(corpus)
+        except BaseException:
+            known.close()
+            raise
+        return known
+
+    def _load(self, corpus: Corpus) -> None:
         import numpy as np
         import polars as pl
 
-        refs = MediaRefs(spill_dir=corpus.root)
+        refs, captions = self.refs, self.captions
         for path in corpus.files("media"):  # a shard at a time, like the captions below
             shard = scan_shard(path)
             have = shard.collect_schema()
@@ -90,15 +105,13 @@ class FrameKnown:
                      .collect().cast({"split": pl.String, "modality": pl.String, "path": pl.String,
                                       "duration": pl.Float64}))
             refs.append(media, hashes(media["media_id"]))
-        captions = Digests(spill_dir=corpus.root)
+        self.seen = np.zeros(refs.height, bool)
         for path in corpus.files("captions"):  # a shard at a time: the load's memory is that of one shard
             shard = scan_shard(path)
             have = shard.collect_schema()
             present = (shard.with_columns(pl.lit(None, pl.String).alias(c) for c in _DIGESTED if c not in have)
                        .select("caption_id", _digest(pl.col("text")).alias("digest")).collect())
             captions.add(hashes(present["caption_id"]), present["digest"])
-        return cls(opts=opts, refs=refs, seen=np.zeros(refs.height, bool), captions=captions, counts=Tally(),
-                   files=[opts.src])
 
     def close(self) -> None:
         """Drop the files the state keeps beside the corpus."""
