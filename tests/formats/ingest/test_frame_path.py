@@ -141,34 +141,24 @@ def test_derived_ids_and_path_conflicts_hold_across_chunks_of_a_scattered_source
     assert_same(got, want)
 
 
-def test_a_chunk_is_checked_in_equal_blocks_and_keeps_its_size(tmp_path, monkeypatch):
-    """Entries are parsed and checked a block at a time (memory in flight), while a chunk, its shard
-    and its commit keep the size the run asked for."""
+@pytest.mark.parametrize(("rows", "chunk", "blocks", "chunks"), [
+    (30, 9, [3] * 10, [3, 9, 9, 9]),  # blocks of 4 cut a chunk of 9 in equal thirds
+    (25, 10, [4, 4, 2, 4, 4, 2, 4, 1], [5, 10, 10]),  # a chunk's last block is the rest (chunks were 8)
+])
+def test_a_chunk_is_checked_in_blocks_and_keeps_its_size(tmp_path, monkeypatch, rows, chunk, blocks, chunks):
+    """Entries are parsed and checked at most 4 at a time here (memory in flight), while a chunk, its
+    shard and its commit keep the size the run asked for: the record path's chunks, so the shards
+    (and which failures a later row fixes) are the same."""
     monkeypatch.setattr(ingest_stage, "CHECK_ENTRIES", 4)
     checked: list[int] = []
     check = ingest_stage.check_frame
     monkeypatch.setattr(ingest_stage, "check_frame", lambda frame, known: checked.append(frame.height) or
                         check(frame, known))
     src = tmp_path / "clean.jsonl"
-    src.write_text("".join(json.dumps(r) + "\n" for r in GOOD), encoding="utf-8")
-    ingest("jsonl", src, tmp_path / "corpus", options=RunOptions(progress=False, chunk_rows=9))
-    assert checked == [3] * 10
-    assert sorted(c.inputs for c in Corpus.open(tmp_path / "corpus").commits("ingest")) == [3, 9, 9, 9]
-
-
-def test_a_chunk_that_its_blocks_do_not_divide_keeps_its_size(tmp_path, monkeypatch):
-    """Blocks of 4 do not divide a chunk of 10: the chunk's last block is the rest (2), so chunks
-    are the record path's (they were 8: the shards, and which failures a later row fixes, differed)."""
-    monkeypatch.setattr(ingest_stage, "CHECK_ENTRIES", 4)
-    checked: list[int] = []
-    check = ingest_stage.check_frame
-    monkeypatch.setattr(ingest_stage, "check_frame", lambda frame, known: checked.append(frame.height) or
-                        check(frame, known))
-    src = tmp_path / "clean.jsonl"
-    src.write_text("".join(json.dumps(r) + "\n" for r in GOOD[:25]), encoding="utf-8")
-    ingest("jsonl", src, tmp_path / "corpus", options=RunOptions(progress=False, chunk_rows=10))
-    assert checked == [4, 4, 2, 4, 4, 2, 4, 1]
-    assert sorted(c.inputs for c in Corpus.open(tmp_path / "corpus").commits("ingest")) == [5, 10, 10]
+    src.write_text("".join(json.dumps(r) + "\n" for r in GOOD[:rows]), encoding="utf-8")
+    ingest("jsonl", src, tmp_path / "corpus", options=RunOptions(progress=False, chunk_rows=chunk))
+    assert checked == blocks
+    assert sorted(c.inputs for c in Corpus.open(tmp_path / "corpus").commits("ingest")) == chunks
 
 
 def test_the_whitespace_stripped_is_pythons() -> None:
@@ -443,7 +433,8 @@ def test_a_run_that_fails_while_loading_the_corpus_closes_what_it_opened(tmp_pat
     close = MediaRefs.close
     monkeypatch.setattr(MediaRefs, "close", lambda self: closed.append(self) or close(self))
     scan = frame_checks.scan_shard
-    monkeypatch.setattr(frame_checks, "scan_shard", lambda path: 1 / 0 if path.parent.name == "captions" else scan(path))
+    monkeypatch.setattr(frame_checks, "scan_shard",
+                        lambda path: 1 / 0 if path.parent.name == "captions" else scan(path))
     src = write_source(tmp_path / "src" / "captions.jsonl")
     with pytest.raises(ZeroDivisionError):
         ingest("jsonl", src, tmp_path / "corpus", options=QUIET)
