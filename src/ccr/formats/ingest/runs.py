@@ -89,14 +89,17 @@ class _Stored:
         import numpy as np
 
         dtype = self.dtypes[column]
-        at = sum(self.size * d.itemsize for d in self.dtypes[:column]) + start * dtype.itemsize
-        return np.frombuffer(os.pread(self.file.fileno(), (stop - start) * dtype.itemsize, at), dtype)
+        return np.frombuffer(os.pread(self.file.fileno(), (stop - start) * dtype.itemsize, self._at(column, start)),
+                             dtype)
 
     def write(self, start: int, columns: Run) -> None:
         for column, values in enumerate(columns):
-            dtype = self.dtypes[column]
-            at = sum(self.size * d.itemsize for d in self.dtypes[:column]) + start * dtype.itemsize
-            os.pwrite(self.file.fileno(), values.astype(dtype, copy=False).tobytes(), at)
+            data = values.astype(self.dtypes[column], copy=False).tobytes()
+            os.pwrite(self.file.fileno(), data, self._at(column, start))
+
+    def _at(self, column: int, entry: int) -> int:
+        """Where ``entry`` of ``column`` lies in the file."""
+        return sum(self.size * d.itemsize for d in self.dtypes[:column]) + entry * self.dtypes[column].itemsize
 
     def seal(self) -> None:
         """Note each window's first and last hash, once every entry is written."""
@@ -175,7 +178,7 @@ class Runs:
             lows = np.searchsorted(needles, run.fences)
             highs = np.searchsorted(needles, run.lasts, side="right")
             for w in np.flatnonzero(highs > lows).tolist():
-                start, stop = w * WINDOW, min(w * WINDOW + WINDOW, run.size)
+                start, stop = _window(run, w)
                 window = run.read(0, start, stop)
                 wanted = needles[lows[w]:highs[w]]
                 at = np.minimum(np.searchsorted(window, wanted), len(window) - 1)
@@ -195,7 +198,7 @@ class Runs:
         out = []
         for run in self.runs:
             for w in run.windows(hashed, hashed):
-                start, stop = w * WINDOW, min(w * WINDOW + WINDOW, run.size)
+                start, stop = _window(run, w)
                 window = run.read(0, start, stop)
                 lo, hi = np.searchsorted(window, hashed), np.searchsorted(window, hashed, side="right")
                 columns = [run.read(c, start + lo, start + hi).tolist() for c in range(1, len(run.dtypes))]
@@ -227,6 +230,11 @@ class Runs:
         b.close()
         out.seal()
         return out
+
+
+def _window(run: _Held | _Stored, w: int) -> tuple[int, int]:
+    """The entries of window ``w`` of ``run``."""
+    return w * WINDOW, min(w * WINDOW + WINDOW, run.size)
 
 
 def _merge(a: Run, b: Run) -> Run:
