@@ -116,6 +116,14 @@ def median(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
+def pair(name: str, ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> dict[str, float]:
+    """The figures of one more source at 2M against ``datasets`` on it, under keys named ``name``."""
+    mine, hf = median(ours, "seconds"), median(theirs, "seconds")
+    return {f"{name}_ratio_vs_hf_datasets_2m": round(mine / hf, 3), f"{name}_seconds_2m": round(mine, 2),
+            f"hf_datasets_{name}_seconds_2m": round(hf, 2),
+            f"{name}_peak_rss_mb_2m": round(median(ours, "peak_rss_mb"), 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
@@ -185,22 +193,10 @@ def main() -> None:
         "hf_datasets_seconds_2m": round(theirs, 2),
         "hf_datasets_peak_rss_mb_2m": round(median(runs["hf_2m"], "peak_rss_mb"), 1),
         "ours_seconds_200k": round(median(runs["ours_200k"], "seconds"), 2),
-        "parquet_ratio_vs_hf_datasets_2m": round(median(runs["ours_parquet_2m"], "seconds")
-                                                 / median(runs["hf_parquet_2m"], "seconds"), 3),
-        "parquet_seconds_2m": round(median(runs["ours_parquet_2m"], "seconds"), 2),
-        "hf_datasets_parquet_seconds_2m": round(median(runs["hf_parquet_2m"], "seconds"), 2),
-        "parquet_peak_rss_mb_2m": round(median(runs["ours_parquet_2m"], "peak_rss_mb"), 1),
-        "csv_ratio_vs_hf_datasets_2m": round(median(runs["ours_csv_2m"], "seconds")
-                                             / median(runs["hf_csv_2m"], "seconds"), 3),
-        "csv_seconds_2m": round(median(runs["ours_csv_2m"], "seconds"), 2),
-        "hf_datasets_csv_seconds_2m": round(median(runs["hf_csv_2m"], "seconds"), 2),
-        "csv_peak_rss_mb_2m": round(median(runs["ours_csv_2m"], "peak_rss_mb"), 1),
-        "one_per_media_ratio_vs_hf_datasets_2m": round(median(runs["ours_one_2m"], "seconds")
-                                                       / median(runs["hf_one_2m"], "seconds"), 3),
-        "one_per_media_seconds_2m": round(median(runs["ours_one_2m"], "seconds"), 2),
-        "hf_datasets_one_per_media_seconds_2m": round(median(runs["hf_one_2m"], "seconds"), 2),
+        **pair("parquet", runs["ours_parquet_2m"], runs["hf_parquet_2m"]),
+        **pair("csv", runs["ours_csv_2m"], runs["hf_csv_2m"]),
+        **pair("one_per_media", runs["ours_one_2m"], runs["hf_one_2m"]),
         "one_per_media_peak_rss_mb_200k": round(median(runs["ours_one_200k"], "peak_rss_mb"), 1),
-        "one_per_media_peak_rss_mb_2m": round(median(runs["ours_one_2m"], "peak_rss_mb"), 1),
         "captions_2m": rows,
         "source_mb": round(big.stat().st_size / 2**20, 1),
         "runs": runs,
