@@ -121,7 +121,12 @@ def test_the_end_of_a_run_compacts_only_many_small_commits(toy_corpus, monkeypat
     assert len(Corpus.open(toy_corpus).commits("upper")) == 1
     monkeypatch.setattr(compaction, "AUTO_MIN_COMMITS", 10**9)
     run_stage(Corpus.open(toy_corpus), STAGE, UpperConfig(suffix="?"), RunOptions(**OPTS))
-    assert len(Corpus.open(toy_corpus).commits("upper")) > 2
+    small = len(Corpus.open(toy_corpus).commits("upper")) - 1
+    assert small > 2
+    monkeypatch.setattr(compaction, "AUTO_MIN_COMMITS", 4)  # as many commits, but each already a shard's
+    monkeypatch.setattr(compaction, "AUTO_SIZED_ROWS", 1)  # size (as ingest's 65,536 entries are): they stay
+    run_stage(Corpus.open(toy_corpus), STAGE, UpperConfig(suffix="#"), RunOptions(**OPTS))
+    assert len(Corpus.open(toy_corpus).commits("upper")) == 1 + 2 * small
 
 
 def test_target_rows_bounds_merged_shards(small_shards):

@@ -27,6 +27,9 @@ TARGET_ROWS = 262_144  # rows per merged shard: a few MB, read whole in well und
 # image: 1 KB; a video's patch tokens: MBs), so rows alone would not bound the file
 TARGET_FEATURE_BYTES = 256 * 2**20
 AUTO_MIN_COMMITS = 32  # the end of a run compacts only when it merges at least this many markers
+# the end of a run leaves commits of this many rows as they are: it merges the small chunks model stages
+# commit for kill granularity, not ingest's shards of 65,536 entries (nor those of them a few failed rows cut)
+AUTO_SIZED_ROWS = 32_768
 
 
 @dataclass
@@ -40,10 +43,11 @@ class Compacted:
 
 
 def compact(corpus: Corpus, stage: str | None = None, *, target_rows: int = TARGET_ROWS,
-            min_commits: int = 2) -> list[Compacted]:
+            min_commits: int = 2, sized_rows: int | None = None) -> list[Compacted]:
     """Compact ``stage`` (every stage when None); a stage that is running is skipped (``busy``).
 
-    Nothing is written for a stage unless at least ``min_commits`` markers would merge.
+    Nothing is written for a stage unless at least ``min_commits`` markers would merge. A commit of
+    ``sized_rows`` rows or more (default: half the target) stays as it is.
     """
     if target_rows < 1:
         raise CcrError(f"--target-rows {target_rows}: give 1 or more rows per shard")
@@ -58,7 +62,7 @@ def compact(corpus: Corpus, stage: str | None = None, *, target_rows: int = TARG
                 continue
             corpus.remove_orphans(name)  # also finishes a compaction killed before its deletions
             runs.close_dead(corpus, name)  # a killed run's record counts its rows before its markers merge
-            groups = list(_groups(corpus, name, target_rows))
+            groups = list(_groups(corpus, name, target_rows, target_rows // 2 if sized_rows is None else sized_rows))
             done = Compacted(name)
             if sum(len(g) for g in groups) >= min_commits:
                 ids = {(c.fingerprint, c.key): c for c in corpus.commits(name, with_ids=True)}
@@ -75,7 +79,7 @@ def after_run(corpus: Corpus, stage: str) -> None:
     and no other worker of it is live (the last shard worker to finish does it). A run that committed
     nothing (an empty source) has nothing to compact."""
     if corpus.commits(stage):
-        compact(corpus, stage, min_commits=AUTO_MIN_COMMITS)
+        compact(corpus, stage, min_commits=AUTO_MIN_COMMITS, sized_rows=AUTO_SIZED_ROWS)
 
 
 def _size(corpus: Corpus, commit: Commit) -> int:
@@ -92,14 +96,15 @@ def _feature_bytes(corpus: Corpus, commit: Commit) -> int:
     return sum((corpus.root / rel).stat().st_size for t, rel in commit.files.items() if t.startswith("features/"))
 
 
-def _groups(corpus: Corpus, stage: str, target_rows: int) -> Iterator[list[Commit]]:
+def _groups(corpus: Corpus, stage: str, target_rows: int, sized_rows: int) -> Iterator[list[Commit]]:
     """Runs of small commits of ``stage`` to merge, each of one fingerprint and about ``target_rows``.
 
     A run holds only commits adjacent in commit order as far as reading goes: a commit of another
     fingerprint of the stage, or of another stage writing one of its tables, ends it. The merged
     marker takes the last member's place, so which row a side table's reader keeps for an id
     (the last committed) and when an ingested row first landed stay as they were. A group also ends
-    at ``TARGET_FEATURE_BYTES`` of feature shards; commits already half a target stay as they are.
+    at ``TARGET_FEATURE_BYTES`` of feature shards; commits of ``sized_rows`` rows, or of half
+    ``TARGET_FEATURE_BYTES``, stay as they are.
     """
     group: list[Commit] = []
     rows = size_bytes = 0
@@ -113,7 +118,7 @@ def _groups(corpus: Corpus, stage: str, target_rows: int) -> Iterator[list[Commi
         if group and c.fingerprint != group[0].fingerprint:
             yield from _full(group)
             group, rows, size_bytes = [], 0, 0
-        if size >= target_rows // 2 or nbytes >= TARGET_FEATURE_BYTES // 2:
+        if size >= sized_rows or nbytes >= TARGET_FEATURE_BYTES // 2:
             yield from _full(group)
             group, rows, size_bytes = [], 0, 0
             continue

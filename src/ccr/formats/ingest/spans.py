@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 _RANGE = re.compile(r"(\d{10})-(\d{10})")
-SHARD_ENTRIES = 131_072  # entries per chunk where a run does not set its own chunk_rows
+SHARD_ENTRIES = 65_536  # entries per chunk where a run does not set its own chunk_rows: 31 shards at 2M
 
 
 @dataclass
