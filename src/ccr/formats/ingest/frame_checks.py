@@ -134,9 +134,13 @@ def check(entries: pl.DataFrame, known: FrameKnown) -> Checked:
     opts = known.opts
     source = pl.concat_str(pl.lit(f"{opts.src}:"), "line")  # not pl.format: a part's name may hold "{}"
     out = Checked(media=pl.DataFrame(), captions=pl.DataFrame())
-    for row in entries.filter(pl.col("bad").is_not_null()).with_columns(source.alias("source")).iter_rows(named=True):
-        out.failures.append(Failure(row["bad_id"] or row["source"], row["bad"], table="source", source=row["source"]))
-    rows = _as_read(entries.filter(pl.col("bad").is_null()), known)
+    bad = entries["bad"].is_not_null()
+    if bad.any():  # a clean block is not copied
+        for row in entries.filter(bad).with_columns(source.alias("source")).iter_rows(named=True):
+            out.failures.append(Failure(row["bad_id"] or row["source"], row["bad"], table="source",
+                                        source=row["source"]))
+        entries = entries.filter(~bad)
+    rows = _as_read(entries, known)
     out.media, refs = _media(rows, known, out.failures)
     out.captions = _captions(rows, refs, known, out.failures)
     return out
@@ -256,20 +260,26 @@ def _captions(rows: pl.DataFrame, refs: pl.DataFrame, known: FrameKnown, failure
               .when(_differs()).then(pl.lit("conflict"))
               .when(pl.col("verdict").is_not_null()).then(pl.lit("media")))
     rows = rows.with_columns(reason.alias("reason"), _digest(pl.col("text")).alias("digest"))
-    for row in rows.filter(pl.col("reason").is_not_null()).iter_rows(named=True):
-        failures.append(Failure(row["caption_id"] or f"{opts.src}:{row['line']}", _reason(row, known), table="captions",
-                                source=f"{opts.src}:{row['line']}"))
-    passed = rows.filter(pl.col("reason").is_null())
+    failed = rows["reason"].is_not_null()
+    passed = rows
+    if failed.any():  # a clean block is not copied
+        for row in rows.filter(failed).iter_rows(named=True):
+            failures.append(Failure(row["caption_id"] or f"{opts.src}:{row['line']}", _reason(row, known),
+                                    table="captions", source=f"{opts.src}:{row['line']}"))
+        passed = rows.filter(~failed)
     ids = hashes(passed["caption_id"])
     before = known.captions.find(ids)
-    passed = (passed.with_columns(before.alias("before")).with_columns(pl.coalesce("before", pl.col("digest").first().over("caption_id")).alias("before"),
-                            (pl.col("caption_id").is_first_distinct() & pl.col("before").is_null()).alias("new")))
+    first = passed["caption_id"].is_first_distinct()
+    # an id new to the source is compared with its first statement in the block (when the block repeats it)
+    stated = pl.col("digest") if first.all() else pl.col("digest").first().over("caption_id")
+    new = first & before.is_null()
+    passed = passed.with_columns(pl.coalesce(pl.lit(before), stated).alias("before"))
     clash = passed.filter(pl.col("before") != pl.col("digest"))
     for row in clash.iter_rows(named=True):
         failures.append(Failure(row["caption_id"], checks.duplicate(row["caption_id"]), table="captions",
                                 source=f"{opts.src}:{row['line']}"))
-    added = passed.filter(pl.col("new"))
-    known.captions.add(pick(ids, passed["new"].to_numpy()), added["digest"])
+    added = passed if new.all() else passed.filter(new)
+    known.captions.add(pick(ids, new.to_numpy()), added["digest"])
     with_extra = pl.any_horizontal([pl.col(k).is_not_null() for k in _EXTRA])
     out = added.select("caption_id", "media_id", pl.col("ref_split").alias("split"), "lang", "text", "origin",
                        "parent_id", "model", *_EXTRA, pl.when(with_extra).then(pl.col("duration")).alias("duration"))
