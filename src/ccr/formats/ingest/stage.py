@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 Entry = list[Record]  # the records of one source line or entry
-CHECK_ENTRIES = 65_536  # entries parsed and checked at once: a chunk (a shard) is made of such blocks
+CHECK_ENTRIES = 65_536  # entries parsed and checked at once: one block a chunk (a shard) unless --chunk-rows is larger
 
 
 @dataclass
