@@ -18,6 +18,7 @@ import pytest
 
 from ccr.corpus.corpus import Corpus
 from ccr.formats.ingest import blocks, entries
+from ccr.formats.ingest import runs as runs_module
 from ccr.formats.ingest import stage as ingest_stage
 from ccr.formats.ingest.entries import _entry
 from ccr.formats.ingest.stage import ingest
@@ -124,9 +125,14 @@ def test_a_large_jsonl_lands_in_few_shards_and_resumes_by_range(tmp_path):
     assert len(opened.files("captions")) <= 4
 
 
-def test_derived_ids_and_path_conflicts_hold_across_chunks_of_a_scattered_source(tmp_path, monkeypatch):
+@pytest.mark.parametrize("on_disk", [False, True], ids=["in-memory", "on-disk"])
+def test_derived_ids_and_path_conflicts_hold_across_chunks_of_a_scattered_source(tmp_path, monkeypatch, on_disk):
     """Media whose captions lie far apart, in two languages, without caption ids: each chunk counts
-    derived ids on from the chunks before it, and a late path clash quotes the first path."""
+    derived ids on from the chunks before it, and a late path clash quotes the first path. On disk:
+    every merged run of ids, references and derived-id counts goes to a file, read 3 entries at a time."""
+    if on_disk:
+        monkeypatch.setattr(runs_module, "SPILL_ENTRIES", 0)
+        monkeypatch.setattr(runs_module, "WINDOW", 3)
     rows = [{"media_id": f"s{i % 7}", "path": f"dir/s{i % 7}.png", "lang": "de" if i % 3 == 0 else "en",
              "text": f"caption {i}"} for i in range(40)]
     rows += [{"media_id": "s3", "path": "dir/moved.png", "text": "late clash"},

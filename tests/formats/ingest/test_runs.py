@@ -10,9 +10,7 @@ from ccr.formats.ingest import runs as runs_module
 from ccr.formats.ingest.runs import Runs, Tally, _merge
 
 
-@pytest.mark.parametrize("spill", [runs_module.SPILL_ENTRIES, 10], ids=["sorted", "searched"])
-def test_a_merge_is_a_stable_sort_of_both_runs(monkeypatch, spill) -> None:
-    monkeypatch.setattr(runs_module, "SPILL_ENTRIES", spill)
+def test_a_merge_is_a_stable_sort_of_both_runs() -> None:
     rng = np.random.default_rng(0)
     for size_a, size_b in ((0, 5), (5, 0), (40, 7), (300, 300)):
         a = np.sort(rng.integers(0, 50, size_a).astype(np.uint64))
@@ -59,8 +57,13 @@ def test_an_empty_runs_finds_nothing(tmp_path) -> None:
     assert found.tolist() == [False, False] and values == []
 
 
-def test_a_tally_sums_counts_across_merged_runs() -> None:
-    tally = Tally()
+@pytest.mark.parametrize(("window", "spill"), [(runs_module.WINDOW, runs_module.SPILL_ENTRIES), (7, 50), (7, 0)],
+                         ids=["in-memory", "mixed", "on-disk"])
+def test_a_tally_sums_counts_across_merged_runs(tmp_path, monkeypatch, window, spill) -> None:
+    """Equal keys meet in one merge step however the windows cut the runs, so each is summed once."""
+    monkeypatch.setattr(runs_module, "WINDOW", window)
+    monkeypatch.setattr(runs_module, "SPILL_ENTRIES", spill)
+    tally = Tally(tmp_path)
     want: dict[int, int] = {}
     rng = np.random.default_rng(1)
     for _ in range(20):
@@ -73,3 +76,6 @@ def test_a_tally_sums_counts_across_merged_runs() -> None:
     probe = np.arange(0, 210, dtype=np.uint64)
     assert tally.get(probe).tolist() == [want.get(k, 0) for k in range(210)]
     assert len(tally.runs) <= 5  # merged like a binary counter
+    assert all((np.diff(r.read(0, 0, r.size).astype(np.int64)) > 0).all() for r in tally.runs)  # a key once a run
+    assert any(isinstance(r, runs_module._Stored) for r in tally.runs) == (spill < 200)
+    tally.close()

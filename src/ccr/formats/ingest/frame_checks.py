@@ -83,7 +83,7 @@ class FrameKnown:
         import numpy as np
 
         known = cls(opts=opts, refs=MediaRefs(spill_dir=corpus.root), seen=np.zeros(0, bool),
-                    captions=Digests(spill_dir=corpus.root), counts=Tally(), files=[opts.src])
+                    captions=Digests(spill_dir=corpus.root), counts=Tally(corpus.root), files=[opts.src])
         try:
             known._load(corpus)
         except BaseException:
@@ -117,6 +117,7 @@ class FrameKnown:
         """Drop the files the state keeps beside the corpus."""
         self.refs.close()
         self.captions.close()
+        self.counts.close()
 
     def reading(self, path: Path, src: Path) -> None:
         """The entries checked next come from ``path``, a file of the source ``src`` (or ``src`` itself)."""

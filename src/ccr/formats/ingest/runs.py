@@ -10,13 +10,14 @@ the files sit in the page cache, so a window costs a copy, not a disk read. Smal
 most often, stay in memory: a few MB whatever the source's size.
 
 ``refs`` finds media references by their id through them; ``digests`` keeps caption ids' digests;
-``Tally`` counts the derived caption ids given per (media, language), in RAM.
+``Tally`` counts the derived caption ids given per (media, language).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -73,11 +74,13 @@ class _Held:
 
 @dataclass
 class _Stored:
-    """A run in a file: its columns one after another, hashes first."""
+    """A run in a file: its columns one after another, hashes first, each with room for ``capacity``
+    entries (a tally's merge writes fewer: equal keys become one)."""
 
     file: IO[bytes]
-    size: int
+    capacity: int
     dtypes: tuple[np.dtype, ...]
+    size: int = 0  # entries written, once sealed
     fences: np.ndarray = field(init=False)  # the first hash of each window
     lasts: np.ndarray = field(init=False)  # the last hash of each window
     windows = _Held.windows
@@ -99,12 +102,13 @@ class _Stored:
 
     def _at(self, column: int, entry: int) -> int:
         """Where ``entry`` of ``column`` lies in the file."""
-        return sum(self.size * d.itemsize for d in self.dtypes[:column]) + entry * self.dtypes[column].itemsize
+        return sum(self.capacity * d.itemsize for d in self.dtypes[:column]) + entry * self.dtypes[column].itemsize
 
-    def seal(self) -> None:
-        """Note each window's first and last hash, once every entry is written."""
+    def seal(self, size: int) -> None:
+        """Note each window's first and last hash, once all ``size`` entries are written."""
         import numpy as np
 
+        self.size = size
         starts = range(0, self.size, WINDOW)
         self.fences = np.array([self.read(0, s, s + 1)[0] for s in starts], np.uint64)
         self.lasts = np.array([self.read(0, min(s + WINDOW, self.size) - 1, min(s + WINDOW, self.size))[0]
@@ -123,18 +127,28 @@ def pick(hashed: Hashed, which: np.ndarray) -> Hashed:
     return hashed[0][which], hashed[1][which]
 
 
-class Runs:
-    """Keys (as ``hashes``) and their values, found through sorted runs of the first hash; two keys
-    sharing the first hash are told apart by the second."""
+class _Stack:
+    """Sorted runs, newest last, merged like a binary counter: two runs of a size become one."""
 
     def __init__(self, spill_dir: Path) -> None:
-        self.spill_dir = spill_dir
+        self.spill_dir = spill_dir  # where runs past ``SPILL_ENTRIES`` go
         self.runs: list[_Held | _Stored] = []
 
     def close(self) -> None:
         for run in self.runs:
             run.close()
         self.runs = []
+
+    def _push(self, run: Run, reduce: Callable[[Run], Run] | None = None) -> None:
+        self.runs.append(_Held(run))
+        while len(self.runs) > 1 and self.runs[-2].size <= self.runs[-1].size:
+            later = self.runs.pop()
+            self.runs.append(_merged(self.runs.pop(), later, self.spill_dir, reduce))
+
+
+class Runs(_Stack):
+    """Keys (as ``hashes``) and their values, found through sorted runs of the first hash; two keys
+    sharing the first hash are told apart by the second."""
 
     def add(self, keys: Hashed, *values: np.ndarray) -> None:
         """Add keys not held yet, with their values."""
@@ -144,10 +158,7 @@ class Runs:
         if len(first) == 0:
             return
         order = np.argsort(first)
-        self.runs.append(_Held((first[order], second[order], *(v[order] for v in values))))
-        while len(self.runs) > 1 and self.runs[-2].size <= self.runs[-1].size:
-            later = self.runs.pop()
-            self.runs.append(self._merged(self.runs.pop(), later))
+        self._push((first[order], second[order], *(v[order] for v in values)))
 
     def find(self, keys: Hashed) -> tuple[np.ndarray, list[np.ndarray]]:
         """For each key, whether it was added, and its values (zero where not)."""
@@ -172,23 +183,10 @@ class Runs:
 
         found = np.zeros(len(hashes), bool)
         values = [np.zeros(len(hashes), d) for d in self.runs[0].dtypes[1:]] if self.runs else []
-        order = np.argsort(hashes)  # sorted needles: each search starts where the last ended, 10x faster
-        needles = hashes[order]
-        for run in self.runs:
-            lows = np.searchsorted(needles, run.fences)
-            highs = np.searchsorted(needles, run.lasts, side="right")
-            for w in np.flatnonzero(highs > lows).tolist():
-                start, stop = _window(run, w)
-                window = run.read(0, start, stop)
-                wanted = needles[lows[w]:highs[w]]
-                at = np.minimum(np.searchsorted(window, wanted), len(window) - 1)
-                hit = window[at] == wanted
-                if not hit.any():
-                    continue
-                into = order[lows[w]:highs[w]][hit]
-                found[into] = True
-                for column, out in enumerate(values, start=1):
-                    out[into] = run.read(column, start, stop)[at[hit]]
+        for into, run, start, stop, at in _hits(self.runs, hashes):
+            found[into] = True
+            for column, out in enumerate(values, start=1):
+                out[into] = run.read(column, start, stop)[at]
         return found, values
 
     def _every(self, hashed: int) -> list[tuple[int, ...]]:
@@ -205,31 +203,57 @@ class Runs:
                 out.extend(zip(*columns, strict=True))
         return out
 
-    def _merged(self, a: _Held | _Stored, b: _Held | _Stored) -> _Held | _Stored:
-        """``a`` and ``b`` as one run: in memory up to ``SPILL_ENTRIES``; past it on disk, a window
-        of each in memory at a time, each step writing the entries of both windows up to the smaller
-        of their last hashes (all that is left of a run whose window reaches its end), which no entry
-        still unread can precede."""
-        import numpy as np
+def _hits(runs: list[_Held | _Stored], hashes: np.ndarray) -> Iterator[tuple[np.ndarray, _Held | _Stored, int, int,
+                                                                          np.ndarray]]:
+    """Where each run holds some of ``hashes``: (their positions in ``hashes``, the run, the window's
+    entries, where in the window each one is), a window at a time."""
+    import numpy as np
 
-        if isinstance(a, _Held) and isinstance(b, _Held) and a.size + b.size <= SPILL_ENTRIES:
-            return _Held(_merge(a.columns, b.columns))
-        out = _Stored(tempfile.TemporaryFile(dir=self.spill_dir), a.size + b.size, a.dtypes)
-        ia = ib = written = 0
-        while ia < a.size or ib < b.size:
-            wa = [a.read(c, ia, min(ia + WINDOW, a.size)) for c in range(len(a.dtypes))]
-            wb = [b.read(c, ib, min(ib + WINDOW, b.size)) for c in range(len(b.dtypes))]
-            open_ends = [w[0][-1] for w, i, run in ((wa, ia, a), (wb, ib, b)) if i + WINDOW < run.size]
-            na, nb = len(wa[0]), len(wb[0])
-            if open_ends:
-                cut = min(open_ends)
-                na, nb = int(np.searchsorted(wa[0], cut, side="right")), int(np.searchsorted(wb[0], cut, side="right"))
-            out.write(written, _merge(tuple(c[:na] for c in wa), tuple(c[:nb] for c in wb)))
-            written, ia, ib = written + na + nb, ia + na, ib + nb
-        a.close()
-        b.close()
-        out.seal()
-        return out
+    order = np.argsort(hashes)  # sorted needles: each search starts where the last ended, 10x faster
+    needles = hashes[order]
+    for run in runs:
+        lows = np.searchsorted(needles, run.fences)
+        highs = np.searchsorted(needles, run.lasts, side="right")
+        for w in np.flatnonzero(highs > lows).tolist():
+            start, stop = _window(run, w)
+            window = run.read(0, start, stop)
+            wanted = needles[lows[w]:highs[w]]
+            at = np.minimum(np.searchsorted(window, wanted), len(window) - 1)
+            hit = window[at] == wanted
+            if hit.any():
+                yield order[lows[w]:highs[w]][hit], run, start, stop, at[hit]
+
+
+def _merged(a: _Held | _Stored, b: _Held | _Stored, spill_dir: Path,
+            reduce: Callable[[Run], Run] | None = None) -> _Held | _Stored:
+    """``a`` and ``b`` as one run (``reduce`` applied to what is merged: a tally sums equal keys): in
+    memory up to ``SPILL_ENTRIES``; past it on disk, a window of each in memory at a time, each step
+    writing the entries of both windows up to the smaller of their last hashes (all that is left of a
+    run whose window reaches its end), which no entry still unread can precede."""
+    import numpy as np
+
+    def merge(x: Run, y: Run) -> Run:
+        return _merge(x, y) if reduce is None else reduce(_merge(x, y))
+
+    if isinstance(a, _Held) and isinstance(b, _Held) and a.size + b.size <= SPILL_ENTRIES:
+        return _Held(merge(a.columns, b.columns))
+    out = _Stored(tempfile.TemporaryFile(dir=spill_dir), a.size + b.size, a.dtypes)
+    ia = ib = written = 0
+    while ia < a.size or ib < b.size:
+        wa = [a.read(c, ia, min(ia + WINDOW, a.size)) for c in range(len(a.dtypes))]
+        wb = [b.read(c, ib, min(ib + WINDOW, b.size)) for c in range(len(b.dtypes))]
+        open_ends = [w[0][-1] for w, i, run in ((wa, ia, a), (wb, ib, b)) if i + WINDOW < run.size]
+        na, nb = len(wa[0]), len(wb[0])
+        if open_ends:
+            cut = min(open_ends)
+            na, nb = int(np.searchsorted(wa[0], cut, side="right")), int(np.searchsorted(wb[0], cut, side="right"))
+        step = merge(tuple(c[:na] for c in wa), tuple(c[:nb] for c in wb))  # equal hashes meet in one step
+        out.write(written, step)
+        written, ia, ib = written + len(step[0]), ia + na, ib + nb
+    a.close()
+    b.close()
+    out.seal(written)
+    return out
 
 
 def _window(run: _Held | _Stored, w: int) -> tuple[int, int]:
@@ -238,43 +262,27 @@ def _window(run: _Held | _Stored, w: int) -> tuple[int, int]:
 
 
 def _merge(a: Run, b: Run) -> Run:
-    """Two sorted runs as one, ``a``'s entries before ``b``'s where hashes are equal. Up to
-    ``SPILL_ENTRIES`` (runs in memory, windows of runs on disk) a stable sort of both, which finds
-    the two sorted runs and merges them in linear time; past it (a large ``Tally``) each entry of
-    ``b`` finds its place by a binary search, half as fast but allocating only the output, where
-    the sort holds three copies of both."""
+    """Two sorted runs as one, ``a``'s entries before ``b``'s where hashes are equal: a stable sort
+    of both, which finds the two sorted runs and merges them in linear time. Runs on disk merge a
+    window of each at a time, so no merge here passes ``SPILL_ENTRIES`` entries."""
     import numpy as np
 
-    size = len(a[0]) + len(b[0])
-    if size <= SPILL_ENTRIES:
-        order = np.argsort(np.concatenate([a[0], b[0]]), kind="stable")
-        return tuple(np.concatenate([x, y])[order] for x, y in zip(a, b, strict=True))
-    into_b = np.searchsorted(a[0], b[0], side="right") + np.arange(len(b[0]))
-    from_a = np.ones(size, bool)
-    from_a[into_b] = False
-    merged = []
-    for x, y in zip(a, b, strict=True):
-        out = np.empty(size, np.result_type(x, y))
-        out[from_a], out[into_b] = x, y
-        merged.append(out)
-    return tuple(merged)
+    order = np.argsort(np.concatenate([a[0], b[0]]), kind="stable")
+    return tuple(np.concatenate([x, y])[order] for x, y in zip(a, b, strict=True))
 
 
-class Tally:
-    """A count per 64-bit key, grown by adding counts: runs merged like ``Runs``', equal keys summed
-    as they merge, so a key is found once per run and the memory is that of the distinct keys."""
-
-    def __init__(self) -> None:
-        self.runs: list[Run] = []
+class Tally(_Stack):
+    """A count per 64-bit key, grown by adding counts: runs merged like ``Runs``' (and like them on
+    disk past ``SPILL_ENTRIES``), equal keys summed as they merge, so a key is found once per run
+    and what is kept is a count per distinct key."""
 
     def get(self, keys: np.ndarray) -> np.ndarray:
         """Each key's count so far (0 where never added)."""
         import numpy as np
 
         total = np.zeros(len(keys), np.int64)
-        for hashes, counts in self.runs:
-            at = np.minimum(np.searchsorted(hashes, keys), len(hashes) - 1)
-            total += np.where(hashes[at] == keys, counts[at], 0)
+        for into, run, start, stop, at in _hits(self.runs, keys):
+            total[into] += run.read(1, start, stop)[at]
         return total
 
     def add(self, keys: np.ndarray, counts: np.ndarray) -> None:
@@ -284,8 +292,13 @@ class Tally:
         if len(keys) == 0:
             return
         order = np.argsort(keys)
-        self.runs.append((keys[order], counts[order].astype(np.int64)))
-        while len(self.runs) > 1 and len(self.runs[-2][0]) <= len(self.runs[-1][0]):
-            hashes, counts = _merge(self.runs.pop(-2), self.runs.pop())
-            starts = np.flatnonzero(np.concatenate([[True], hashes[1:] != hashes[:-1]]))
-            self.runs.append((hashes[starts], np.add.reduceat(counts, starts)))
+        self._push((keys[order], counts[order].astype(np.int64)), _summed)
+
+
+def _summed(run: Run) -> Run:
+    """A sorted run of keys and counts with each key once, its counts summed."""
+    import numpy as np
+
+    keys, counts = run
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return keys[starts], np.add.reduceat(counts, starts) if len(starts) else counts
