@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 Run = tuple["np.ndarray", ...]  # sorted hashes first, then one value array per column, in the same order
 Hashed = tuple["np.ndarray", "np.ndarray"]  # two independent 64-bit hashes of each key
-WINDOW = 65_536  # entries of a run on disk read at once
-SPILL_ENTRIES = 262_144  # a run merged past this many entries goes to disk
+WINDOW = 32_768  # entries of a run on disk read at once (a merge holds a window of each run)
+SPILL_ENTRIES = 65_536  # a run merged past this many entries goes to disk
 
 
 @dataclass
