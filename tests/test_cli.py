@@ -170,7 +170,7 @@ def test_the_commands_of_recipe_step_kinds_hand_the_library_what_they_did(monkey
     assert invoke(["noise", "eval", "C", "--lang", "de, fr", "--mt-model", "k1", "--mt-model", "k2"]).exit_code == 0
     assert calls["noise eval"][1] == dict(langs=["de", "fr"], mt_model=["k1", "k2"], out=None)
     one_line(CliRunner().invoke(app, ["export", "C", "-o", "D", "-f", "csv"]),
-             "format: expected one of parquet, jsonl, hf, nrccr, got 'csv'")
+             "format (--format): expected one of parquet, jsonl, hf, nrccr, got 'csv'")  # -f names it too
 
 
 def test_help_lists_the_choices():

@@ -1,11 +1,13 @@
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 
 from ccr.config import (
     fingerprint,
     load_toml,
+    option,
     parse_sets,
     resolve,
     runtime_field,
@@ -49,6 +51,33 @@ def test_bad_values_are_type_checked(sets, message):
         resolve(Cfg, parse_sets(sets))
 
 
+@dataclass
+class Flagged:
+    beam_size: int = option(4, "beams")
+    mt_model: str = option("google", "model key", flag="--mt-key")
+    src: str = option("", "the source", positional=True)
+    hidden: int = option(1, "no flag", cli=False)
+
+
+@dataclass
+class Trained:
+    COMMAND_LINE: ClassVar[bool] = True
+    epochs: int = 3
+
+
+@pytest.mark.parametrize(("cls", "layer", "message"), [
+    (Flagged, {"beam_size": "x"}, "beam_size (--beam-size): expected an integer, got 'x'"),
+    (Flagged, {"mt_model": 3}, "mt_model (--mt-key): expected a string, got 3"),
+    (Flagged, {"src": 3}, "src: expected a string"),  # an argument, not a flag
+    (Flagged, {"hidden": "x"}, "hidden: expected an integer"),  # --set and TOML only
+    (Trained, {"epochs": "x"}, "epochs (--epochs): expected an integer"),  # plain fields of a command's class
+    (Cfg, {"beam_size": "x"}, "beam_size: expected an integer"),  # a method's options: --set keys only
+])
+def test_a_bad_value_names_the_key_and_the_flag_where_the_command_line_has_one(cls, layer, message):
+    with pytest.raises(CcrError, match=re.escape(message)):
+        resolve(cls, layer)
+
+
 def test_fingerprint_ignores_runtime_fields_but_not_semantic_ones():
     base = fingerprint("s", semantic_dict(Cfg()))
     assert fingerprint("s", semantic_dict(Cfg(batch_size=1))) == base
@@ -66,7 +95,7 @@ def test_missing_and_invalid_toml(tmp_path):
 
 @pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e999"])
 def test_non_finite_numbers_are_refused_naming_key_and_value(value):
-    with pytest.raises(CcrError, match=re.escape(f"temperature={value}: expected a finite number")) as e:
+    with pytest.raises(CcrError, match=re.escape(f"temperature: expected a finite number, got {value}")) as e:
         resolve(Cfg, parse_sets([f"temperature={value}"]))
     assert "\n" not in str(e.value)
 
@@ -74,9 +103,9 @@ def test_non_finite_numbers_are_refused_naming_key_and_value(value):
 def test_non_finite_numbers_in_a_toml_file_or_a_list_are_refused(tmp_path):
     toml = tmp_path / "c.toml"
     toml.write_text("temperature = nan\n")
-    with pytest.raises(CcrError, match="temperature=nan: expected a finite number"):
+    with pytest.raises(CcrError, match="temperature: expected a finite number, got nan"):
         resolve(Cfg, load_toml(toml))
-    with pytest.raises(CcrError, match="weights=-inf: expected a finite number"):
+    with pytest.raises(CcrError, match="weights: expected a finite number, got -inf"):
         resolve(Cfg, parse_sets(["weights=0.5,-inf"]))
     assert resolve(Cfg, parse_sets(["weights=0.5,2"])).weights == [0.5, 2.0]
 

@@ -63,6 +63,21 @@ def _field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+def flag_of(f: dataclasses.Field[Any]) -> str:
+    """A field's command-line option: its declared flag, else its name as ``--kebab-case``."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _labels(cls: type) -> dict[str, str]:
+    """How a mistake names each field: its key (TOML, ``--set``, recipes) and, where the command line
+    has one, its flag, which is what a user who typed ``--beam-size x`` looks for. A field made by
+    ``option`` says whether it is a flag; a plain field is one where its class says so (``COMMAND_LINE``:
+    ``ccr train``'s options; a method's options are ``--set`` keys only)."""
+    flags = getattr(cls, "COMMAND_LINE", False)
+    return {f.name: f"{f.name} ({flag_of(f)})" if f.metadata.get("cli", flags) and not f.metadata.get("positional")
+            else f.name for f in dataclasses.fields(cls)}
+
+
 def _coerce(name: str, value: Any, hint: Any) -> Any:
     """Check (and for strings from ``--set``, parse) a value against a field's type hint."""
     origin = typing.get_origin(hint)
@@ -114,7 +129,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
             if isinstance(value, (str, int, float)) and not isinstance(value, bool):
                 number = float(value)
                 if not math.isfinite(number):  # no option means anything by nan or inf: a typo or a bad sweep
-                    raise CcrError(f"{name}={value}: expected a finite number")
+                    raise CcrError(f"{name}: expected a finite number, got {value}")
                 return number
         except (ValueError, OverflowError):
             pass
@@ -160,14 +175,14 @@ def load_toml(path: Path | None, section: str | None = None, *, what: str = "con
 
 def resolve(cls: type[C], *layers: dict[str, Any]) -> C:
     """Build ``cls`` from its defaults overridden by each layer in turn; unknown keys are errors."""
-    types_ = _field_types(cls)
+    types_, labels = _field_types(cls), _labels(cls)
     values: dict[str, Any] = {}
     for layer in layers:
         for key, value in layer.items():
             if key not in types_:
                 known = ", ".join(sorted(types_))
                 raise CcrError(f"unknown option {key!r} for {cls.__name__}; known options: {known}")
-            values[key] = _coerce(key, value, types_[key])
+            values[key] = _coerce(labels[key], value, types_[key])
     return cls(**values)
 
 

@@ -98,7 +98,7 @@ def test_a_malformed_recipe_gets_one_message_listing_every_problem(tmp_path):
         "id 'run-a' is used twice",
         "src", "multi30k/missing/train.en.gz does not exist",
         "unknown option 'temperature'",
-        "beam_size: expected an integer, got 'four'",
+        "beam_size (--beam-size): expected an integer, got 'four'",
         "unknown method 'no-such-method'",
         "step 'backtranslate' (backtranslate) needs MT captions (translate), which no step before it makes",
         "run 'run-b' is neither a train step before it nor a finished run",
@@ -108,7 +108,7 @@ def test_a_malformed_recipe_gets_one_message_listing_every_problem(tmp_path):
         "corpus = '../elsewhere' must name a corpus of the work directory",
         "step 'noise-eval' (noise-eval) needs planted noise (noise), which no step before it makes",
         "step 'check' (check): give min = ... or max = ...",
-        "format: expected one of parquet, jsonl, hf, nrccr, got 'xml'",
+        "format (--format): expected one of parquet, jsonl, hf, nrccr, got 'xml'",
     ]
     missing = [fragment for fragment in expected if fragment not in message]
     assert not missing, message

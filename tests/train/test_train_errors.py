@@ -23,7 +23,10 @@ def _set_args(**extra: object) -> list[str]:
 
 
 @pytest.mark.parametrize(("option", "named"), [
-    ("lr=nan", "lr=nan"), ("lr=inf", "lr=inf"), ("grad_clip=-inf", "grad_clip=-inf"), ("betas=0.9,nan", "betas=nan"),
+    ("lr=nan", "lr (--lr): expected a finite number, got nan"),
+    ("lr=inf", "lr (--lr): expected a finite number, got inf"),
+    ("grad_clip=-inf", "grad_clip (--grad-clip): expected a finite number, got -inf"),
+    ("betas=0.9,nan", "betas (--betas): expected a finite number, got nan"),
 ])
 def test_non_finite_numbers_are_refused(tmp_path, synth_corpus, option, named):
     out = tmp_path / "run"

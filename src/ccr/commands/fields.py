@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ccr.config import Choices
+from ccr.config import Choices, flag_of
 
 PREFIX = "field__"  # parameter names of config fields, apart from a command's own parameters
 
@@ -114,7 +114,7 @@ def field_options(cls: type) -> list[tuple[FieldOption, inspect.Parameter]]:
         hint = hints[f.name]
         kind = _kind(hint)
         positional = bool(f.metadata.get("positional"))
-        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+        flag = flag_of(f)
         spec = FieldOption(f.name, flag, kind, positional)
         help_ = help_text(f, hint)
         if positional:

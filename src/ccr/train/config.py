@@ -41,6 +41,8 @@ def arch_field(default: Any, **kwargs: Any) -> Any:
 
 @dataclass
 class TrainConfig:
+    COMMAND_LINE: ClassVar[bool] = True  # every field is a flag of ``ccr train``: a bad value's message names it
+
     # --- data -------------------------------------------------------------------------------
     lang: list[str] = field(default_factory=lambda: ["de"], metadata={
         "help": "target language(s) of the MT captions, comma-separated", "known": mt_languages})
