@@ -7,7 +7,9 @@ random`` swaps in the tiny random models: the numbers are meaningless, the plumb
 recipe runs on the toy corpus instead, in tests/test_demo.py.
 """
 
+import gzip
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from typer.testing import CliRunner
 
 from ccr.cli import app
 from ccr.corpus.corpus import Corpus
+from ccr.pipeline import orchestrate
 from ccr.pipeline.kinds import KINDS
 from ccr.pipeline.recipe import load_recipe
 from ccr.testing.standins import WRITERS, write_standins
@@ -83,18 +86,54 @@ def test_a_rerun_skips_every_finished_step(finished):
     assert f"pipeline: 0 steps ran, {steps} were done already" in " ".join(result.output.split())
 
 
+def _states(data: Path, work: Path, *sets: str) -> dict[str, str]:
+    """What ``--dry-run`` says of each step: done, changed or to do."""
+    result = CliRunner().invoke(app, [*_args("multi30k", data, work), "--dry-run", *sets], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    return {line.split()[1]: line.split()[3] for line in result.output.splitlines() if line.strip()[:1].isdigit()}
+
+
 def test_dry_run_after_a_run_says_what_an_override_would_redo(finished):
     data, work = finished("multi30k")
-
-    def states(*sets: str) -> dict[str, str]:
-        result = CliRunner().invoke(app, [*_args("multi30k", data, work), "--dry-run", *sets], env={"COLUMNS": "400"})
-        assert result.exit_code == 0, result.output
-        return {line.split()[1]: line.split()[3] for line in result.output.splitlines() if line.strip()[:1].isdigit()}
-
-    assert set(states("--set", "train.threads=2").values()) == {"done"}  # runtime options never retrain
-    redo = states("--set", "translate.beam_size=2")
+    assert set(_states(data, work, "--set", "train.threads=2").values()) == {"done"}  # runtime options never retrain
+    redo = _states(data, work, "--set", "translate.beam_size=2")
     assert redo["features"] == "done" and redo["translate"] == "changed"
     assert redo["backtranslate"] == redo["nrccr-de"] == redo["eval-nrccr-de"] == "changed"
+
+
+def test_a_copied_data_root_redoes_nothing_and_an_edited_source_redoes_what_reads_it(tmp_path, finished):
+    """Step keys take a source file's content, not its mtime: a copy (every mtime new) keeps every
+    step done; an edited caption file redoes its ingest and the steps chained after it."""
+    data, work = finished("multi30k")
+    copied, copied_work = tmp_path / "data", tmp_path / "work"
+    shutil.copytree(data, copied, copy_function=shutil.copy)  # the contents, not the mtimes
+    shutil.copytree(work, copied_work)
+    assert set(_states(copied, copied_work).values()) == {"done"}
+    with gzip.open(copied / "multi30k/data/task1/raw/val.en.gz", "ab") as f:
+        f.write(b"a caption added later\n")
+    redo = _states(copied, copied_work)
+    assert redo["ingest-train"] == "done" and redo["ingest-val"] == redo["ingest-test"] == "changed"
+    assert redo["translate"] == "changed"
+
+
+def test_a_pipeline_finished_under_the_keys_of_before_stays_done_and_takes_the_new_ones(tmp_path, finished):
+    """Before 2026-12-06 a key took a source's size and mtime: such a state is still done (nothing
+    was touched since), and a run records the content keys without redoing a step."""
+    data, work = finished("multi30k")
+    copied_work = tmp_path / "work"
+    shutil.copytree(work, copied_work)
+    recipe = load_recipe(CONFIGS / "multi30k.toml", sets=SMALL_SHARDS[1:], pipeline={
+        "data_root": str(data), "work_dir": str(copied_work), "models": "random"})
+    before = orchestrate.step_keys(recipe, orchestrate._size_and_mtime)
+    state_file = copied_work / orchestrate.STATE_FILE
+    state = json.loads(state_file.read_text())
+    now = {step_id: record["key"] for step_id, record in state["steps"].items()}
+    state = {"steps": {step_id: {**record, "key": before[step_id]} for step_id, record in state["steps"].items()}}
+    state_file.write_text(json.dumps(state))
+    assert set(_states(data, copied_work).values()) == {"done"}
+    result = CliRunner().invoke(app, _args("multi30k", data, copied_work))
+    assert result.exit_code == 0 and "0 steps ran" in " ".join(result.output.split()), result.output
+    assert {i: r["key"] for i, r in json.loads(state_file.read_text())["steps"].items()} == now != before
 
 
 def _tables(work: Path) -> dict[str, pl.DataFrame]:

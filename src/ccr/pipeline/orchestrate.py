@@ -55,16 +55,41 @@ def _relative(path: str | Path, recipe: Recipe) -> str:
     return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(resolved)
 
 
-def _inputs(recipe: Recipe, step: Step) -> list[Any]:
-    """Size and mtime of a step's source files, so replacing a source redoes the step."""
+Describe = Callable[[Path], Any]  # what a step's key takes of one of its source files
+
+
+def _inputs(recipe: Recipe, step: Step, describe: Describe) -> list[Any]:
+    """A step's source files as the recipe names them, each with what ``describe`` says of it."""
     out: list[Any] = []
     for key in _path_options(step):
         if key == "media_root" or not step.options.get(key):
             continue
         root = Path(step.options[key])
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        out += [(_relative(p, recipe), p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.exists()]
+        out += [(_relative(p, recipe), *describe(p)) for p in files if p.exists()]
     return out
+
+
+def _contents(cache: dict[str, list[Any]]) -> Describe:
+    """A file's content hash (ingest's: its text; a media file's bytes are not read), so replacing a
+    source redoes its step while copying, touching or checking it out anew does not. ``cache`` maps
+    a path to the size, mtime and hash it was last hashed at: a file is hashed again only when its
+    size or mtime moved."""
+    from ccr.formats.ingest.source import fingerprint as content_hash
+
+    def describe(path: Path) -> tuple[str]:
+        stat, name = path.stat(), str(path.resolve())
+        seen = cache.get(name)
+        if not isinstance(seen, list) or len(seen) != 3 or seen[:2] != [stat.st_size, stat.st_mtime_ns]:
+            cache[name] = seen = [stat.st_size, stat.st_mtime_ns, content_hash(path, [path])]
+        return (seen[2],)
+
+    return describe
+
+
+def _size_and_mtime(path: Path) -> tuple[int, int]:
+    """What step keys took of a source file before 2026-12-06: the keys of a pipeline finished then."""
+    return path.stat().st_size, path.stat().st_mtime_ns
 
 
 def _semantic(recipe: Recipe, step: Step, options: dict[str, Any]) -> dict[str, Any]:
@@ -85,8 +110,9 @@ def _semantic(recipe: Recipe, step: Step, options: dict[str, Any]) -> dict[str, 
     return {k: v for k, v in options.items() if k not in runtime}
 
 
-def step_keys(recipe: Recipe) -> dict[str, str]:
-    """Each step's key: its options and inputs, chained through the corpus steps before it on its corpus.
+def step_keys(recipe: Recipe, describe: Describe) -> dict[str, str]:
+    """Each step's key: its options and inputs (its source files, as ``describe`` says them), chained
+    through the corpus steps before it on its corpus.
 
     A noise step starts its copy's chain from its source's; an evaluate step chains its run's key; a
     check, which may read what any step wrote, chains every step before it.
@@ -103,7 +129,8 @@ def step_keys(recipe: Recipe) -> dict[str, str]:
             keys[step.id] = fingerprint(list(keys.values()), step.stage, options)
         else:
             where = [step.source, step.corpus] if step.source or step.corpus != DEFAULT_CORPUS else []
-            keys[step.id] = fingerprint(chain, step.stage, options, _inputs(recipe, step), recipe.models, *where)
+            keys[step.id] = fingerprint(chain, step.stage, options, _inputs(recipe, step, describe), recipe.models,
+                                         *where)
         if kind is None:
             chains[step.corpus] = keys[step.id]
     return keys
@@ -119,12 +146,15 @@ def _output(recipe: Recipe, step: Step) -> Path:
 
 
 def read_state(recipe: Recipe) -> dict[str, Any]:
-    """The finished steps' records, minus those whose output is gone (a deleted corpus or run directory)."""
+    """The finished steps' records, minus those whose output is gone (a deleted corpus or run directory),
+    and the content hashes of the source files."""
     path = recipe.work_dir / STATE_FILE
     fix = "delete it and run again: each stage then skips what it finished"
     state = paths.read_json(path, "pipeline state", fix=fix) if path.exists() else {"steps": {}}
     if not isinstance(state.get("steps"), dict):
         raise CcrError(f"pipeline state {path} holds no steps; {fix}")
+    if not isinstance(state.get("hashes"), dict):
+        state["hashes"] = {}  # the source files' content hashes (``_contents``): absent before 2026-12-06
     by_id = {s.id: s for s in recipe.steps}
     for step_id in list(state["steps"]):
         if step_id not in by_id or not _output(recipe, by_id[step_id]).exists():
@@ -132,15 +162,29 @@ def read_state(recipe: Recipe) -> dict[str, Any]:
     return state
 
 
+def _keys(recipe: Recipe, state: dict[str, Any]) -> dict[str, str]:
+    """The steps' keys, with the records in ``state`` that a pipeline finished under the keys of
+    before (source files by size and mtime) moved to these when nothing changed since."""
+    keys = step_keys(recipe, _contents(state["hashes"]))
+    records = state["steps"]
+    if any(r["key"] != keys[i] for i, r in records.items()):
+        before = step_keys(recipe, _size_and_mtime)
+        for step_id, record in records.items():
+            if record["key"] == before[step_id]:
+                record["key"] = keys[step_id]
+    return keys
+
+
 def status(recipe: Recipe) -> list[StepStatus]:
     """What ``--dry-run`` prints: every step, its key and whether it would run."""
-    keys, done = step_keys(recipe), read_state(recipe)["steps"]
+    state = read_state(recipe)
+    keys, done = _keys(recipe, state), state["steps"]
     selected = {s.id for s in recipe.selected}
     out = []
     for step in recipe.steps:
         record = done.get(step.id)
-        state = "done" if record and record["key"] == keys[step.id] else "changed" if record else "to do"
-        out.append(StepStatus(step, keys[step.id], state if step.id in selected else f"not selected ({state})"))
+        state_ = "done" if record and record["key"] == keys[step.id] else "changed" if record else "to do"
+        out.append(StepStatus(step, keys[step.id], state_ if step.id in selected else f"not selected ({state_})"))
     return out
 
 
@@ -165,8 +209,10 @@ def run_pipeline(recipe: Recipe, *, log: Callable[[str], None] = print, out: Any
     from ccr.printing import plain_console
 
     out = out if out is not None else plain_console()
-    keys = step_keys(recipe)
     state = read_state(recipe)
+    keys = _keys(recipe, state)
+    if (recipe.work_dir / STATE_FILE).exists():
+        atomic.write_json(recipe.work_dir / STATE_FILE, state)  # hashes and records brought up to date
     ended = []
     for step in recipe.selected:
         record = state["steps"].get(step.id)
