@@ -145,9 +145,7 @@ class _Pool:
                 finished, _ = ray.wait(list(running), num_returns=len(running), timeout=0, fetch_local=False)
                 for ref in finished:
                     del running[ref]
-            load = [0] * len(self.actors)
-            for i in running.values():
-                load[i] += 1
+            load = _loads(running.values(), len(self.actors))
             actor = load.index(min(load))
             ref = call(self.actors[actor])
             running[ref] = actor
@@ -161,6 +159,14 @@ class _Pool:
         for actor in self.actors:
             ray.kill(actor)
         self.actors = []
+
+
+def _loads(actors: Iterable[int], count: int) -> list[int]:
+    """Unfinished calls per actor, from the actor of each (the least busy takes the next call)."""
+    load = [0] * count
+    for actor in actors:
+        load[actor] += 1
+    return load
 
 
 @dataclass
@@ -212,9 +218,7 @@ class StagePool:
         rows, ended = 0, False
         while True:
             while True:  # a call to every actor with room, taking the next chunk when none is waiting
-                load = [0] * len(pool.actors)
-                for actor, _, _ in running.values():
-                    load[actor] += 1
+                load = _loads((actor for actor, _, _ in running.values()), len(pool.actors))
                 if min(load) >= 2:
                     break
                 if not calls:
