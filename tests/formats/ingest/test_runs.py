@@ -79,3 +79,20 @@ def test_a_tally_sums_counts_across_merged_runs(tmp_path, monkeypatch, window, s
     assert all((np.diff(r.read(0, 0, r.size).astype(np.int64)) > 0).all() for r in tally.runs)  # a key once a run
     assert any(isinstance(r, runs_module._Stored) for r in tally.runs) == (spill < 200)
     tally.close()
+
+
+@pytest.mark.parametrize("spill", [runs_module.SPILL_ENTRIES, 0], ids=["in-memory", "on-disk"])
+def test_keys_sharing_a_first_hash_are_told_apart_by_all_64_bits_of_it(tmp_path, monkeypatch, spill) -> None:
+    """A key whose first hash matches another's but whose second does not is looked for among the
+    entries of exactly its first hash: between 2**53 and 2**63 a hash as a Python int searched in
+    uint64 was compared as float64, so the entries of a neighbouring hash were taken for its own."""
+    monkeypatch.setattr(runs_module, "WINDOW", 2)
+    monkeypatch.setattr(runs_module, "SPILL_ENTRIES", spill)
+    runs = Runs(tmp_path)
+    near = 2**63 - 1  # 2**63 - 1 and 2**63 are the same float64
+    runs.add((np.array([near], np.uint64), np.array([1], np.uint64)), np.array([10]))
+    runs.add((np.array([near + 1], np.uint64), np.array([2], np.uint64)), np.array([20]))
+    found, (values,) = runs.find((np.array([near, near, near + 1], np.uint64), np.array([2, 1, 2], np.uint64)))
+    assert found.tolist() == [False, True, True]
+    assert values.tolist() == [0, 10, 20]
+    runs.close()

@@ -193,6 +193,7 @@ class Runs(_Stack):
         """The values of every entry with this hash."""
         import numpy as np
 
+        hashed = np.uint64(hashed)  # as a Python int, searchsorted compares it with uint64 as float64 past 2**53
         out = []
         for run in self.runs:
             for w in run.windows(hashed, hashed):
