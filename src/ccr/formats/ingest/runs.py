@@ -265,7 +265,9 @@ def _window(run: _Held | _Stored, w: int) -> tuple[int, int]:
 def _merge(a: Run, b: Run) -> Run:
     """Two sorted runs as one, ``a``'s entries before ``b``'s where hashes are equal: a stable sort
     of both, which finds the two sorted runs and merges them in linear time. Runs on disk merge a
-    window of each at a time, so no merge here passes ``SPILL_ENTRIES`` entries."""
+    window of each at a time (so no merge here passes ``SPILL_ENTRIES`` entries), and there equal
+    hashes that straddle a window's end may interleave: nothing reads that order (``Runs`` tells keys
+    apart by the second hash, a tally holds a key once a run)."""
     import numpy as np
 
     order = np.argsort(np.concatenate([a[0], b[0]]), kind="stable")
